@@ -1,0 +1,42 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both set themselves up:
+# system packages with apt-get (when root and missing), a virtual environment in .venv,
+# torch==2.13.0 first (the CPU build on disk; an unpinned torch pulls GBs of CUDA), then us.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.setup-stamp
+APT_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libgl1
+export MUJOCO_GL ?= egl
+export PYOPENGL_PLATFORM ?= egl
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "missing system packages (run as root or install): $$missing" >&2; exit 1; fi; \
+	fi
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,torch]'
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/robopref demo
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: setup lint
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/robopref bench sim
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,71 @@
+"""Simulated robot tasks: ``sim.make(name, backend=..., **options)`` and friends.
+
+Importing ``sim`` loads no simulator; MuJoCo, PyBullet and dm_control are imported when an
+environment of theirs is made. ``sim`` never imports torch or ``robopref.rl``.
+"""
+
+from __future__ import annotations
+
+from sim.backends import BACKENDS
+from sim.scene import CAMERA_NAMES
+from sim.tasks import PANDA_TASKS
+
+DMC_PREFIX = "dmc:"
+
+
+def list_tasks(include_dmc: bool = True) -> list[str]:
+    """Names ``sim.make`` accepts: the Panda tasks, then the dm_control suite adapters."""
+    names = sorted(PANDA_TASKS)
+    if include_dmc:
+        from sim.dmc import list_dmc_tasks
+
+        names += list_dmc_tasks()
+    return names
+
+
+def list_backends() -> list[str]:
+    """Physics backends of the Panda tasks."""
+    return sorted(BACKENDS)
+
+
+def make(name: str, backend: str = "mujoco", **options):
+    """Make the gymnasium environment of task ``name``.
+
+    Args:
+        name: A Panda task (``panda-reach``, ...) or a dm_control task (``dmc:walker-walk``).
+        backend: ``"mujoco"`` or ``"bullet"`` for Panda tasks (dm_control tasks: mujoco).
+        **options: Passed to :class:`sim.env.PandaTaskEnv` (cameras, image_size, state,
+            randomize, max_steps, ...) or to :func:`sim.dmc.make_dmc`.
+
+    Raises:
+        ValueError: for an unknown task or backend, listing the valid names.
+    """
+    if name.startswith(DMC_PREFIX):
+        if backend != "mujoco":
+            raise ValueError(f"dm_control tasks run on backend 'mujoco' only, not {backend!r}")
+        from sim.dmc import make_dmc
+
+        return make_dmc(name, **options)
+    if name not in PANDA_TASKS:
+        raise ValueError(f"unknown task {name!r}; valid: {list_tasks()}")
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; valid: {list_backends()}")
+    from sim.env import PandaTaskEnv
+
+    return PandaTaskEnv(PANDA_TASKS[name](), backend, **options)
+
+
+def expert(name: str):
+    """The scripted expert of Panda task ``name``: ``policy(obs, info) -> action``.
+
+    Raises:
+        ValueError: for a task without an expert, listing the valid names.
+    """
+    from sim.experts import EXPERTS
+
+    if name not in EXPERTS:
+        raise ValueError(f"no scripted expert for {name!r}; valid: {sorted(EXPERTS)}")
+    return EXPERTS[name]()
+
+
+__all__ = ["CAMERA_NAMES", "expert", "list_backends", "list_tasks", "make"]

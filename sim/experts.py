@@ -1,0 +1,110 @@
+"""Scripted experts for the Panda tasks: ``policy(obs, info) -> action``.
+
+They read the privileged ``info["privileged"]`` (sim only) and are *stateless*: the action
+depends on the current geometry alone, so an expert recovers by itself from a slipped
+grasp or a pushed-off cube, and one instance serves any number of episodes. The optional
+noise makes the imperfect demonstrations reward models need (progress and regress).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.controller import ControllerConfig
+
+_STEP = ControllerConfig().max_step
+HOVER = 0.08  # metres above the cube before descending onto it
+OPEN, CLOSE = 1.0, -1.0
+PUSH_HEIGHT = 0.016
+
+
+def _toward(tcp, target, gain: float = 1.0) -> np.ndarray:
+    return np.clip(gain * (np.asarray(target) - tcp) / _STEP, -1.0, 1.0)
+
+
+class ScriptedExpert:
+    """Base: subclasses map privileged geometry to ``(dx, dy, dz, gripper)``.
+
+    Args:
+        noise_std: Std of Gaussian noise added to every action (0 for the clean expert).
+        rng: Generator for that noise (required when ``noise_std`` > 0).
+    """
+
+    def __init__(self, noise_std: float = 0.0, rng: np.random.Generator | None = None):
+        if noise_std > 0 and rng is None:
+            raise ValueError("a noisy expert needs an rng (np.random.Generator)")
+        self.noise_std = noise_std
+        self.rng = rng
+
+    def __call__(self, obs, info) -> np.ndarray:
+        p = info["privileged"]
+        a = self.act(
+            np.asarray(p["tcp"]),
+            np.asarray(p["object_pos"]),
+            np.asarray(p["goal_pos"]),
+            bool(p["grasped"]),
+        )
+        if self.noise_std > 0:
+            a = a + self.rng.normal(0.0, self.noise_std, a.shape)
+        return np.clip(a, -1.0, 1.0).astype(np.float32)
+
+    def act(self, tcp, obj, goal, grasped) -> np.ndarray:
+        raise NotImplementedError
+
+
+class ReachExpert(ScriptedExpert):
+    def act(self, tcp, obj, goal, grasped):
+        return np.append(_toward(tcp, goal), OPEN)
+
+
+class GraspExpert(ScriptedExpert):
+    """Hover over the cube, descend with the gripper open, close, then carry to the goal."""
+
+    def act(self, tcp, obj, goal, grasped):
+        if grasped:
+            # Steer the cube, not the hand, onto the goal: the cube hangs below the TCP.
+            return np.append(_toward(tcp, goal + (tcp - obj)), CLOSE)
+        xy_err = np.linalg.norm(tcp[:2] - obj[:2])
+        if xy_err > 0.012:
+            # Rise before travelling sideways so the fingers never sweep the cube away.
+            z = obj[2] + HOVER if xy_err > 0.03 else max(tcp[2], obj[2] + 0.02)
+            return np.append(_toward(tcp, [obj[0], obj[1], z]), OPEN)
+        if tcp[2] > obj[2] + 0.008:
+            return np.append(_toward(tcp, [obj[0], obj[1], obj[2] - 0.005]), OPEN)
+        return np.array([0.0, 0.0, 0.0, CLOSE])
+
+
+class PushExpert(ScriptedExpert):
+    """Go behind the cube on the goal line with a closed gripper and push along it."""
+
+    def act(self, tcp, obj, goal, grasped):
+        d = goal[:2] - obj[:2]
+        u = d / max(np.linalg.norm(d), 1e-6)
+        rel = tcp[:2] - obj[:2]
+        along = rel @ u
+        off_line = rel - along * u
+        # TCP a little below the cube's centre (fingertips ~1 cm above the table), measured
+        # from the table, not the cube, so a tipping cube does not drag the hand down.
+        push_z = PUSH_HEIGHT
+        behind = obj[:2] - u * 0.065
+        on_line = np.linalg.norm(off_line) < 0.02
+        if on_line and -0.09 < along < -0.005 and tcp[2] < PUSH_HEIGHT + 0.012:
+            # Low behind the cube: push toward the goal, steering back onto the line.
+            target_xy = goal[:2] - u * 0.03 - off_line
+            # Half speed: a fast push makes the cube slide off the fingers' line.
+            return np.append(0.5 * _toward(tcp, [*target_xy, push_z]), CLOSE)
+        if np.linalg.norm(tcp[:2] - behind) < 0.015 or (on_line and -0.09 < along < -0.045):
+            return np.append(_toward(tcp, [*behind, push_z]), CLOSE)  # descend, then push
+        if tcp[2] < obj[2] + 0.05 and np.linalg.norm(rel) < 0.09:
+            return np.append(_toward(tcp, [tcp[0], tcp[1], obj[2] + 0.09]), CLOSE)  # clear it
+        far = np.linalg.norm(rel) > 0.09
+        z = obj[2] + 0.06 if far else max(tcp[2], obj[2] + 0.06)
+        return np.append(_toward(tcp, [*behind, z]), CLOSE)
+
+
+EXPERTS = {
+    "panda-reach": ReachExpert,
+    "panda-push": PushExpert,
+    "panda-lift": GraspExpert,
+    "panda-pick-place": GraspExpert,
+}

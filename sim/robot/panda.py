@@ -1,0 +1,108 @@
+"""The Franka Panda, described once, from the URDF that ships in ``pybullet_data``.
+
+Both simulators load this same file (MuJoCo after ``package://`` is stripped and the meshes
+are passed as assets), and the numpy kinematics used by the controller parse it too, so
+there is exactly one source of link lengths and joint limits.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+def _pybullet_data_dir() -> Path:
+    # Imported lazily: pybullet_data is a plain data package (no simulator import).
+    import pybullet_data
+
+    return Path(pybullet_data.getDataPath())
+
+
+@dataclass(frozen=True)
+class RobotSpec:
+    """Names, limits and poses of one arm, independent of any simulator or middleware.
+
+    Attributes:
+        name: Robot name, used in episode metadata.
+        urdf_relpath: URDF path relative to the ``pybullet_data`` directory.
+        arm_joints: Arm joint names in controller order.
+        finger_joints: Prismatic finger joints (the second mimics the first).
+        base_link: Root link of the kinematic chain.
+        ee_link: Link whose origin is the tool centre point (between the fingertips).
+        wrist_link: Link the wrist camera is attached to.
+        home_q: Arm configuration at reset, in radians.
+        finger_open: Finger joint position when fully open (each finger, metres).
+        joint_margin: Distance kept from every joint limit by the controller, radians.
+    """
+
+    name: str
+    urdf_relpath: str
+    arm_joints: tuple[str, ...]
+    finger_joints: tuple[str, str]
+    base_link: str
+    ee_link: str
+    wrist_link: str
+    home_q: tuple[float, ...]
+    finger_open: float
+    joint_margin: float = 0.05
+    arm_link_names: tuple[str, ...] = field(default=())
+
+    @property
+    def urdf_path(self) -> Path:
+        return _pybullet_data_dir() / self.urdf_relpath
+
+    @property
+    def n_arm(self) -> int:
+        return len(self.arm_joints)
+
+    def urdf_text(self) -> str:
+        """URDF text with ``package://`` stripped so mesh paths are relative to its folder."""
+        return _read_urdf(str(self.urdf_path)).replace("package://", "")
+
+    def mesh_assets(self) -> dict[str, bytes]:
+        """Meshes referenced by the URDF, keyed by their relative path (MuJoCo ``assets``)."""
+        return _mesh_assets(str(self.urdf_path))
+
+    def joint_limits(self) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper position limits of the arm joints, from the URDF."""
+        from sim.kinematics import chain_for
+
+        chain = chain_for(self)
+        return chain.lower.copy(), chain.upper.copy()
+
+
+@functools.lru_cache(maxsize=4)
+def _read_urdf(path: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+@functools.lru_cache(maxsize=4)
+def _mesh_assets(urdf_path: str) -> dict[str, bytes]:
+    import re
+
+    root = os.path.dirname(urdf_path)
+    text = _read_urdf(urdf_path).replace("package://", "")
+    assets = {}
+    for rel in sorted(set(re.findall(r'filename="([^"]+)"', text))):
+        with open(os.path.join(root, rel), "rb") as f:
+            assets[rel] = f.read()
+    return assets
+
+
+PANDA = RobotSpec(
+    name="franka_panda",
+    urdf_relpath="franka_panda/panda.urdf",
+    arm_joints=tuple(f"panda_joint{i}" for i in range(1, 8)),
+    finger_joints=("panda_finger_joint1", "panda_finger_joint2"),
+    base_link="panda_link0",
+    ee_link="panda_grasptarget",
+    wrist_link="panda_hand",
+    # Elbow up, hand pointing down, TCP at (0.45, 0, 0.25), fingers along the world y axis.
+    home_q=(0.0, -0.1876, 0.0, -2.495, 0.0, 2.3074, 0.785398),
+    finger_open=0.04,
+)

@@ -1,0 +1,118 @@
+"""The four Panda tasks: reach, push, lift, pick-and-place."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.tasks.base import EpisodeRef, Placement, Task, TaskState, frac
+
+REACH_TOLERANCE = 0.03  # metres, TCP to goal
+PLACE_TOLERANCE = 0.04  # metres, cube centre to goal
+LIFT_HEIGHT = 0.08  # metres the cube must rise above the table
+
+
+class Reach(Task):
+    name = "panda-reach"
+    description = "Move the gripper to the green sphere."
+    max_steps = 50
+    phases = ("reach",)
+
+    def sample_placement(self, rng, spread=1.0) -> Placement:
+        obj, yaw = self._object_on_table(rng, spread)  # a distractor on the table
+        goal = self._goal_away_from(
+            rng, obj[:2], (0.35, -0.2, 0.08), (0.65, 0.2, 0.3), 2 * REACH_TOLERANCE, spread
+        )
+        return Placement(obj, yaw, goal)
+
+    def success(self, s: TaskState) -> bool:
+        return bool(np.linalg.norm(s.tcp - s.goal) < REACH_TOLERANCE)
+
+    def progress(self, s: TaskState, ref: EpisodeRef) -> tuple[float, int]:
+        if self.success(s):
+            return 1.0, 0
+        d0 = np.linalg.norm(ref.tcp0 - ref.goal)
+        return 0.99 * frac(np.linalg.norm(s.tcp - s.goal), d0), 0
+
+
+class Push(Task):
+    name = "panda-push"
+    description = "Push the red cube onto the green marker on the table."
+    max_steps = 100
+    phases = ("approach", "push")
+
+    def sample_placement(self, rng, spread=1.0) -> Placement:
+        obj, yaw = self._object_on_table(rng, spread)
+        goal = self._goal_away_from(
+            rng, obj[:2], (0.40, -0.18, self.h), (0.65, 0.18, self.h), 0.08, spread
+        )
+        goal[2] = self.h
+        return Placement(obj, yaw, goal)
+
+    def success(self, s: TaskState) -> bool:
+        return bool(np.linalg.norm(s.object_pos[:2] - s.goal[:2]) < PLACE_TOLERANCE)
+
+    def progress(self, s: TaskState, ref: EpisodeRef) -> tuple[float, int]:
+        if self.success(s):
+            return 1.0, 1
+        push = frac(
+            np.linalg.norm(s.object_pos[:2] - s.goal[:2]),
+            np.linalg.norm(ref.object0[:2] - ref.goal[:2]),
+        )
+        approach = frac(
+            np.linalg.norm(s.tcp - s.object_pos), np.linalg.norm(ref.tcp0 - ref.object0)
+        )
+        phase = int(push > 0.05)
+        return 0.99 * (0.3 * approach + 0.7 * push), phase
+
+
+class Lift(Task):
+    name = "panda-lift"
+    description = "Grasp the red cube and lift it off the table."
+    max_steps = 80
+    phases = ("reach", "grasp", "lift")
+
+    def sample_placement(self, rng, spread=1.0) -> Placement:
+        obj, yaw = self._object_on_table(rng, spread)
+        # The goal marker shows the height to reach, right above the cube.
+        goal = obj + np.array([0.0, 0.0, LIFT_HEIGHT + 0.02])
+        return Placement(obj, yaw, goal)
+
+    def success(self, s: TaskState) -> bool:
+        return bool(s.grasped and s.object_pos[2] - self.h >= LIFT_HEIGHT)
+
+    def progress(self, s: TaskState, ref: EpisodeRef) -> tuple[float, int]:
+        if self.success(s):
+            return 1.0, 2
+        reach = frac(np.linalg.norm(s.tcp - s.object_pos), np.linalg.norm(ref.tcp0 - ref.object0))
+        lift = float(np.clip((s.object_pos[2] - self.h) / LIFT_HEIGHT, 0.0, 1.0)) * s.grasped
+        phase = 2 if (s.grasped and lift > 0.05) else int(s.grasped)
+        return 0.99 * (0.3 * reach + 0.2 * float(s.grasped) + 0.5 * lift), phase
+
+
+class PickPlace(Task):
+    name = "panda-pick-place"
+    description = "Pick up the red cube and carry it to the green sphere."
+    max_steps = 120
+    phases = ("reach", "grasp", "carry")
+
+    def sample_placement(self, rng, spread=1.0) -> Placement:
+        obj, yaw = self._object_on_table(rng, spread)
+        goal = self._goal_away_from(
+            rng, obj[:2], (0.40, -0.18, 0.06), (0.65, 0.18, 0.22), 0.1, spread
+        )
+        return Placement(obj, yaw, goal)
+
+    def success(self, s: TaskState) -> bool:
+        return bool(np.linalg.norm(s.object_pos - s.goal) < PLACE_TOLERANCE)
+
+    def progress(self, s: TaskState, ref: EpisodeRef) -> tuple[float, int]:
+        if self.success(s):
+            return 1.0, 2
+        reach = frac(np.linalg.norm(s.tcp - s.object_pos), np.linalg.norm(ref.tcp0 - ref.object0))
+        carry = frac(np.linalg.norm(s.object_pos - s.goal), np.linalg.norm(ref.object0 - ref.goal))
+        carry *= float(s.grasped)  # moving the cube without holding it is not carrying
+        phase = 2 if (s.grasped and carry > 0.05) else int(s.grasped)
+        return 0.99 * (0.25 * reach + 0.15 * float(s.grasped) + 0.6 * carry), phase
+
+
+PANDA_TASKS: dict[str, type[Task]] = {t.name: t for t in (Reach, Push, Lift, PickPlace)}
