@@ -6,9 +6,16 @@ environment of theirs is made. ``sim`` never imports torch or ``robopref.rl``.
 
 from __future__ import annotations
 
-from sim.backends import BACKENDS
-from sim.scene import CAMERA_NAMES
-from sim.tasks import PANDA_TASKS
+import os
+
+# Headless by default (CI, servers); a user with a display may set MUJOCO_GL=glfw. Set
+# before anything imports mujoco or dm_control, which read it at import time.
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
+
+from sim.backends import BACKENDS  # noqa: E402
+from sim.scene import CAMERA_NAMES  # noqa: E402
+from sim.tasks import PANDA_TASKS  # noqa: E402
 
 DMC_PREFIX = "dmc:"
 

@@ -40,7 +40,7 @@ class ControllerConfig:
     orientation_weight: float = 0.5
     nullspace_gain: float = 0.1
     iterations: int = 1
-    workspace_low: tuple[float, float, float] = (0.2, -0.45, 0.005)
+    workspace_low: tuple[float, float, float] = (0.2, -0.45, 0.012)
     workspace_high: tuple[float, float, float] = (0.8, 0.45, 0.6)
 
     def __post_init__(self) -> None:

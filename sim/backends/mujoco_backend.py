@@ -7,18 +7,11 @@ with default visuals an 84x84 frame costs ~20 ms on this CPU, with these ~0.5 ms
 
 from __future__ import annotations
 
+import mujoco  # sim/__init__ has chosen the GL backend (egl unless MUJOCO_GL says otherwise)
 import numpy as np
 
 from sim.backends.base import PhysicsBackend
 from sim.scene import CameraSpec, SceneSpec
-
-try:  # The GL backend must be chosen before mujoco is imported.
-    import os
-
-    os.environ.setdefault("MUJOCO_GL", "egl")
-    os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
-finally:
-    import mujoco
 
 TIMESTEP = 0.002
 # Position-servo gains per arm joint (N m / rad), after the Panda model in MuJoCo Menagerie;
@@ -28,6 +21,17 @@ ARM_DAMPING = 1.0
 ARM_ARMATURE = 0.1
 FINGER_KP = 400.0
 FINGER_FORCE = 20.0  # URDF effort limit of the finger joints
+
+
+_DIVERGENCE_WARNINGS = (
+    mujoco.mjtWarning.mjWARN_BADQPOS,
+    mujoco.mjtWarning.mjWARN_BADQVEL,
+    mujoco.mjtWarning.mjWARN_BADQACC,
+)
+
+
+class SimulationUnstableError(RuntimeError):
+    """The physics diverged during a step."""
 
 
 def _mat_to_quat(R: np.ndarray) -> np.ndarray:
@@ -198,6 +202,9 @@ class MujocoBackend(PhysicsBackend):
         # Rotational inertia of a solid cube scales with its mass.
         s = 2 * scene.object_half_size
         m.body_inertia[self._obj_body] = scene.object_mass * s * s / 6.0
+        # The solver scales constraints by inverse weights derived from masses at compile
+        # time; without recomputing them a changed mass makes contacts explode.
+        mujoco.mj_setConst(m, self.data)
         m.geom_friction[self._obj_geom, 0] = scene.object_friction
         m.geom_friction[m.geom("table").id, 0] = scene.object_friction
         m.geom_rgba[self._obj_geom] = scene.object_rgba
@@ -219,7 +226,15 @@ class MujocoBackend(PhysicsBackend):
         self.data.ctrl[7] = finger
 
     def step(self) -> None:
-        mujoco.mj_step(self.model, self.data, nstep=self.n_substeps)
+        d = self.data
+        mujoco.mj_step(self.model, d, nstep=self.n_substeps)
+        # MuJoCo silently resets diverged data and carries on; an episode that jumped back
+        # to the model's default state must not be recorded as if nothing happened.
+        if sum(d.warning[w].number for w in _DIVERGENCE_WARNINGS):
+            raise SimulationUnstableError(
+                f"MuJoCo diverged (NaN/inf or huge values) near t={d.time:.3f} s; "
+                "the scene's dynamics parameters are probably extreme"
+            )
 
     def arm_q(self) -> np.ndarray:
         return self.data.qpos[self._arm_qadr].copy()

@@ -37,7 +37,7 @@ class Reach(Task):
 class Push(Task):
     name = "panda-push"
     description = "Push the red cube onto the green marker on the table."
-    max_steps = 100
+    max_steps = 150
     phases = ("approach", "push")
 
     def sample_placement(self, rng, spread=1.0) -> Placement:

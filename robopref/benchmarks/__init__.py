@@ -1,0 +1,1 @@
+"""Benchmarks behind ``robopref bench ...`` (and the scripts in ``bench/``)."""

@@ -1,0 +1,124 @@
+"""The ``robopref`` command. Each subcommand maps its flags one to one onto a config."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(x for x in text.split(",") if x)
+
+
+def _cmd_tasks(args) -> int:
+    import sim
+
+    print(
+        json.dumps(
+            {
+                "tasks": sim.list_tasks(),
+                "backends": sim.list_backends(),
+                "cameras": list(sim.CAMERA_NAMES),
+            }
+        )
+    )
+    return 0
+
+
+def _cmd_rollout(args) -> int:
+    from robopref.rollout import RolloutConfig, run_rollouts
+
+    config = RolloutConfig(
+        task=args.task,
+        backend=args.backend,
+        policy=args.policy,
+        episodes=args.episodes,
+        out=args.out,
+        seed=args.seed,
+        cameras=_csv(args.cameras),
+        image_size=args.image_size,
+        randomize=args.randomize,
+        expert_noise=args.expert_noise,
+        video=not args.no_video,
+        codec=args.codec,
+    )
+    print(json.dumps(run_rollouts(config)))
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    from robopref.demo import DemoConfig, run_demo
+
+    config = DemoConfig(run_dir=args.run_dir, episodes=args.episodes, backend=args.backend)
+    print(json.dumps(run_demo(config)))
+    return 0
+
+
+def _cmd_bench(args) -> int:
+    import sim
+    from robopref.benchmarks import sim as bench_sim
+
+    bench_sim.pin_to_one_core()
+    tasks = _csv(args.tasks) if args.tasks else sim.list_tasks(include_dmc=False)
+    backends = _csv(args.backends)
+    for task in tasks:
+        for backend in backends:
+            if args.what == "sim":
+                row = bench_sim.bench_task(task, backend, steps=args.steps)
+            else:
+                row = bench_sim.bench_experts(task, backend, seeds=args.seeds)
+            print(json.dumps(row), flush=True)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="robopref", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("tasks", help="list tasks, backends and cameras as JSON")
+    s.set_defaults(func=_cmd_tasks)
+
+    s = sub.add_parser("rollout", help="record episodes (and a clip per camera) of a policy")
+    s.add_argument("--task", required=True, help="task name, see `robopref tasks`")
+    s.add_argument("--backend", default="mujoco", help="mujoco or bullet")
+    s.add_argument("--policy", default="expert", help="expert or random")
+    s.add_argument("--episodes", type=int, default=1, help="number of episodes")
+    s.add_argument("--out", required=True, help="output directory")
+    s.add_argument("--seed", type=int, default=0, help="first seed")
+    s.add_argument("--cameras", default="front,side,wrist", help="comma-separated cameras")
+    s.add_argument("--image-size", type=int, default=84, help="frame size in pixels")
+    s.add_argument("--randomize", action="store_true", help="domain randomization on")
+    s.add_argument("--expert-noise", type=float, default=0.0, help="expert action noise std")
+    s.add_argument("--no-video", action="store_true", help="do not encode clips")
+    s.add_argument("--codec", default="h264", help="h264 (.mp4) or vp9 (.webm)")
+    s.set_defaults(func=_cmd_rollout)
+
+    s = sub.add_parser("demo", help="the main job on embedded defaults (writes a run dir)")
+    s.add_argument("--run-dir", default="runs/demo", help="run directory")
+    s.add_argument("--episodes", type=int, default=2, help="expert episodes per task")
+    s.add_argument("--backend", default="mujoco", help="mujoco or bullet")
+    s.set_defaults(func=_cmd_demo)
+
+    s = sub.add_parser("bench", help="benchmarks that print JSON lines")
+    s.add_argument("what", choices=["sim", "experts"], help="what to measure")
+    s.add_argument("--tasks", default="", help="comma-separated tasks (default: Panda tasks)")
+    s.add_argument("--backends", default="mujoco,bullet", help="comma-separated backends")
+    s.add_argument("--steps", type=int, default=500, help="env steps per measurement (sim)")
+    s.add_argument("--seeds", type=int, default=100, help="seeds per task (experts)")
+    s.set_defaults(func=_cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as e:
+        # Bad input (unknown task, backend, camera...): one clear line, no traceback.
+        print(f"robopref {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""Run a policy in an environment of our observation contract and record an Episode.
+
+Simulator-agnostic: it needs only the gymnasium API and the ``state``/camera keys of
+DESIGN.md contract 1, so MuJoCo, PyBullet and dm_control episodes are recorded alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from robopref.data import Episode, EpisodeStore, write_episode_videos
+from robopref.data.video import CODECS
+
+Policy = Callable[[dict, dict], np.ndarray]
+
+
+def random_policy(env, rng: np.random.Generator) -> Policy:
+    """Uniform random actions from ``env.action_space``, drawn from ``rng``."""
+    low, high = env.action_space.low, env.action_space.high
+
+    def act(obs, info):
+        return rng.uniform(low, high).astype(np.float32)
+
+    return act
+
+
+def record_episode(
+    env,
+    policy: Policy,
+    *,
+    seed: int | None,
+    task: str,
+    source: str,
+    backend: str,
+    robot: str,
+    control_hz: float,
+    extra_metadata: dict | None = None,
+) -> Episode:
+    """Roll ``policy`` out for one episode from ``env.reset(seed=seed)``.
+
+    Every camera key of the observation space is recorded as frames; ``info["progress"]``
+    (privileged, sim only) is kept when the environment provides it.
+    """
+    cameras = [k for k in env.observation_space.spaces if k != "state"]
+    obs, info = env.reset(seed=seed)
+    states, actions, rewards, successes = [obs["state"]], [], [], []
+    times = [float(info.get("time", 0.0))]
+    frames = {c: [obs[c]] for c in cameras}
+    has_progress = "progress" in info
+    progress = [info.get("progress", 0.0)]
+    terminated = truncated = False
+    dt = 1.0 / control_hz
+    while not (terminated or truncated):
+        action = np.asarray(policy(obs, info), dtype=np.float32)
+        obs, reward, terminated, truncated, info = env.step(action)
+        actions.append(action)
+        rewards.append(reward)
+        successes.append(bool(info.get("success", False)))
+        states.append(obs["state"])
+        times.append(float(info.get("time", times[-1] + dt)))
+        progress.append(info.get("progress", 0.0))
+        for c in cameras:
+            frames[c].append(obs[c])
+    metadata = {
+        "task": task,
+        "source": source,
+        "backend": backend,
+        "seed": seed,
+        "robot": robot,
+        "control_hz": control_hz,
+        **(extra_metadata or {}),
+    }
+    return Episode(
+        state=np.asarray(states, dtype=np.float32),
+        action=np.asarray(actions, dtype=np.float32),
+        reward=np.asarray(rewards, dtype=np.float32),
+        success=np.asarray(successes, dtype=bool),
+        timestamp=np.asarray(times, dtype=np.float64),
+        frames={c: np.asarray(v, dtype=np.uint8) for c, v in frames.items()},
+        progress=np.asarray(progress, dtype=np.float32) if has_progress else None,
+        terminated=bool(terminated),
+        truncated=bool(truncated),
+        metadata=metadata,
+    )
+
+
+@dataclass(frozen=True)
+class RolloutConfig:
+    """What ``robopref rollout`` records.
+
+    Attributes:
+        task: Task name (``sim.list_tasks()``).
+        backend: Simulator backend (``sim.list_backends()``).
+        policy: ``expert`` (scripted, Panda tasks) or ``random``.
+        episodes: Number of episodes; seeds are ``seed, seed + 1, ...``.
+        out: Output directory for episodes and videos.
+        seed: First seed.
+        cameras: Cameras to record.
+        image_size: Frame height and width in pixels.
+        randomize: Domain randomization on.
+        expert_noise: Std of Gaussian noise on expert actions (imperfect demos).
+        video: Write a browser-playable clip per episode and camera.
+        codec: ``h264`` (.mp4) or ``vp9`` (.webm).
+    """
+
+    task: str
+    backend: str = "mujoco"
+    policy: str = "expert"
+    episodes: int = 1
+    out: str = "episodes"
+    seed: int = 0
+    cameras: tuple[str, ...] = ("front", "side", "wrist")
+    image_size: int = 84
+    randomize: bool = False
+    expert_noise: float = 0.0
+    video: bool = True
+    codec: str = "h264"
+
+    def __post_init__(self) -> None:
+        if self.policy not in POLICIES:
+            raise ValueError(f"unknown policy {self.policy!r}; valid: {list(POLICIES)}")
+        if self.episodes < 1:
+            raise ValueError(f"episodes must be >= 1, got {self.episodes}")
+        if self.expert_noise < 0:
+            raise ValueError(f"expert_noise must be >= 0, got {self.expert_noise}")
+        if self.codec not in CODECS:
+            raise ValueError(f"unknown codec {self.codec!r}; valid: {sorted(CODECS)}")
+
+
+POLICIES = ("expert", "random")
+
+
+def make_policy(config: RolloutConfig, env, rng: np.random.Generator) -> Policy:
+    """The policy a rollout config names."""
+    import sim
+
+    if config.policy == "random":
+        return random_policy(env, rng)
+    expert = sim.expert(config.task)
+    if config.expert_noise > 0:
+        expert = type(expert)(noise_std=config.expert_noise, rng=rng)
+    return expert
+
+
+def run_rollouts(config: RolloutConfig, progress_bar: bool = True) -> dict:
+    """Record ``config.episodes`` episodes (and clips); returns the summary the CLI prints."""
+    import sim
+
+    out = Path(config.out)
+    store = EpisodeStore(out)
+    is_dmc = config.task.startswith(sim.DMC_PREFIX)
+    options = {"cameras": config.cameras, "image_size": config.image_size}
+    if not is_dmc:
+        options["randomize"] = config.randomize
+    env = sim.make(config.task, backend=config.backend, **options)
+    rng = np.random.default_rng(config.seed)
+    policy = make_policy(config, env, rng)
+    robot = "franka_panda" if not is_dmc else config.task
+    control_hz = 1.0 / getattr(env, "control_timestep", 1.0 / env.metadata["render_fps"])
+    successes, returns, paths = [], [], []
+    seeds = range(config.seed, config.seed + config.episodes)
+    try:
+        for seed in tqdm(seeds, desc=f"{config.task}/{config.backend}", disable=not progress_bar):
+            ep = record_episode(
+                env,
+                policy,
+                seed=seed,
+                task=config.task,
+                source=config.policy,
+                backend=config.backend,
+                robot=robot,
+                control_hz=control_hz,
+                extra_metadata={"randomize": config.randomize, "expert_noise": config.expert_noise},
+            )
+            paths.append(str(store.save(ep)))
+            if config.video and ep.cameras:
+                write_episode_videos(ep, out / "videos", codec=config.codec, min_size=168)
+            successes.append(ep.is_success)
+            returns.append(float(np.nansum(ep.reward)))
+    finally:
+        env.close()
+    return {
+        "task": config.task,
+        "backend": config.backend,
+        "episodes": config.episodes,
+        "success_rate": float(np.mean(successes)),
+        "mean_return": float(np.mean(returns)),
+        "out": str(out),
+    }

@@ -1,0 +1,106 @@
+"""End-to-end CLI runs with tiny budgets."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from robopref.cli import main
+from robopref.data import EpisodeStore, probe_clip
+
+
+def last_json(out: str) -> dict:
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_rollout_writes_episodes_and_playable_clips(tmp_path, capsys):
+    out = tmp_path / "eps"
+    rc = main(
+        [
+            "rollout",
+            "--task",
+            "panda-reach",
+            "--episodes",
+            "2",
+            "--out",
+            str(out),
+            "--image-size",
+            "32",
+        ]
+    )
+    assert rc == 0
+    summary = last_json(capsys.readouterr().out)
+    assert summary == {**summary, "task": "panda-reach", "backend": "mujoco", "episodes": 2}
+    assert summary["success_rate"] == 1.0
+    store = EpisodeStore(out)
+    assert len(store) == 2
+    seeds = sorted(ep.metadata["seed"] for ep in store)
+    assert seeds == [0, 1]
+    for ep in store:
+        assert ep.cameras == ("front", "side", "wrist")
+        assert ep.frames["front"].shape[1:] == (32, 32, 3)
+        assert ep.is_success and ep.progress[-1] == 1.0
+        for cam in ep.cameras:
+            info = probe_clip(out / "videos" / f"{ep.episode_id}_{cam}.mp4")
+            assert info["codec"] == "h264" and info["frames"] == ep.length + 1
+
+
+def test_rollout_random_policy_state_only_dmc(tmp_path, capsys):
+    out = tmp_path / "dmc"
+    rc = main(
+        [
+            "rollout",
+            "--task",
+            "dmc:cheetah-run",
+            "--policy",
+            "random",
+            "--episodes",
+            "1",
+            "--cameras",
+            "",
+            "--out",
+            str(out),
+        ]
+    )
+    assert rc == 0
+    summary = last_json(capsys.readouterr().out)
+    assert summary["task"] == "dmc:cheetah-run" and summary["success_rate"] == 0.0
+    (ep,) = list(EpisodeStore(out))
+    assert ep.length == 1000 and ep.cameras == ()
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--task", "panda-fly"], "unknown task 'panda-fly'"),
+        (["--task", "panda-reach", "--backend", "ode"], "unknown backend 'ode'"),
+        (["--task", "panda-reach", "--cameras", "top"], "bad cameras"),
+        (["--task", "panda-reach", "--policy", "human"], "unknown policy 'human'"),
+    ],
+)
+def test_rollout_bad_input_is_one_clear_line_and_writes_nothing(tmp_path, capsys, argv, match):
+    out = tmp_path / "never"
+    assert main(["rollout", *argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert match in err and "Traceback" not in err
+    assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.slow
+def test_console_script_demo_writes_a_run_directory(tmp_path):
+    run = tmp_path / "demo"
+    proc = subprocess.run(
+        [sys.executable, "-m", "robopref.cli", "demo", "--run-dir", str(run), "--episodes", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    summary = last_json(proc.stdout)
+    assert summary["episodes"] == 4 and summary["success_rate"] == 1.0
+    assert (run / "config.json").exists() and (run / "summary.json").exists()
+    for task in ("panda-reach", "panda-push", "panda-lift", "panda-pick-place"):
+        assert len(EpisodeStore(run / "episodes" / task)) == 1
+        assert len(list((run / "episodes" / task / "videos").glob("*.mp4"))) == 3
+        assert (run / "plots" / f"{task}_views.png").stat().st_size > 1000

@@ -1,0 +1,62 @@
+"""Scripted experts solve their tasks (a modest number of seeds here; 100 in the benchmark)."""
+
+import numpy as np
+import pytest
+
+import sim
+
+SEEDS = 8
+
+
+def run_expert(task, backend, seeds, **options):
+    env = sim.make(task, backend=backend, cameras=(), **options)
+    policy = sim.expert(task)
+    wins, progress_ok = 0, True
+    try:
+        for seed in range(seeds):
+            obs, info = env.reset(seed=seed)
+            done = False
+            while not done:
+                obs, reward, term, trunc, info = env.step(policy(obs, info))
+                done = term or trunc
+            wins += info["success"]
+            progress_ok &= (info["progress"] == 1.0) == info["success"]
+    finally:
+        env.close()
+    return wins, progress_ok
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", sim.list_tasks(include_dmc=False))
+def test_expert_succeeds_in_mujoco(task):
+    wins, progress_ok = run_expert(task, "mujoco", SEEDS)
+    assert wins >= SEEDS - 1, f"{task}: {wins}/{SEEDS}"
+    assert progress_ok, "progress must be 1 exactly when the task is solved"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["panda-lift", "panda-push"])
+def test_expert_succeeds_under_domain_randomization(task):
+    wins, _ = run_expert(task, "mujoco", SEEDS, randomize=True)
+    assert wins >= SEEDS - 2, f"{task}: {wins}/{SEEDS}"
+
+
+def test_random_policy_rarely_succeeds_and_progress_is_low():
+    env = sim.make("panda-pick-place", cameras=())
+    rng = np.random.default_rng(0)
+    try:
+        obs, info = env.reset(seed=0)
+        done = False
+        while not done:
+            obs, _, term, trunc, info = env.step(rng.uniform(-1, 1, 4))
+            done = term or trunc
+        assert not info["success"] and info["progress"] < 0.5
+    finally:
+        env.close()
+
+
+def test_noisy_expert_needs_an_rng():
+    from sim.experts import GraspExpert
+
+    with pytest.raises(ValueError, match="rng"):
+        GraspExpert(noise_std=0.1)
