@@ -143,11 +143,11 @@ class PandaTaskEnv(gym.Env):
         a = np.asarray(action, dtype=np.float64)
         if a.shape != self.action_space.shape:
             raise ValueError(f"action must have shape {self.action_space.shape}, got {a.shape}")
-        if not np.all(np.isfinite(a)):
+        if not np.isfinite(a).all():
             raise ValueError(f"action contains NaN or inf: {a.tolist()}")
-        clipped = bool(np.any(np.abs(a) > 1.0))
+        clipped = bool((np.abs(a) > 1.0).any())
         self._clip_count += clipped
-        a = np.clip(a, -1.0, 1.0)
+        a = np.minimum(np.maximum(a, -1.0), 1.0)
         if self._pending:  # action latency: what reaches the robot is an older action
             self._pending.append(a)
             a = self._pending.popleft()

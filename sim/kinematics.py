@@ -37,6 +37,10 @@ def _origin(elem) -> np.ndarray:
     return T
 
 
+_YZX = np.array([1, 2, 0])
+_ZXY = np.array([2, 0, 1])
+
+
 @dataclass
 class Chain:
     """A serial chain from a base link to a tip link.
@@ -114,10 +118,8 @@ class Chain:
         )
         d = p - frames[:, :3, 3]
         J = np.empty((6, self.n))
-        # z x d written out: np.cross costs ~30 us on these tiny arrays.
-        J[0] = z[:, 1] * d[:, 2] - z[:, 2] * d[:, 1]
-        J[1] = z[:, 2] * d[:, 0] - z[:, 0] * d[:, 2]
-        J[2] = z[:, 0] * d[:, 1] - z[:, 1] * d[:, 0]
+        # z x d for all joints with index shuffles: np.cross costs ~30 us on these arrays.
+        J[:3] = (z[:, _YZX] * d[:, _ZXY] - z[:, _ZXY] * d[:, _YZX]).T
         J[3:] = z.T
         return T, J
 

@@ -93,8 +93,8 @@ class SceneSpec:
     joint_damping_scale: float = 1.0
     cameras: tuple[CameraSpec, ...] = field(
         default_factory=lambda: (
-            CameraSpec("front", (1.15, 0.0, 0.6), (0.45, 0.0, 0.12), (0.0, 0.0, 1.0), 50.0),
-            CameraSpec("side", (0.5, -0.85, 0.55), (0.5, 0.0, 0.14), (0.0, 0.0, 1.0), 50.0),
+            CameraSpec("front", (1.0, 0.0, 0.5), (0.48, 0.0, 0.1), (0.0, 0.0, 1.0), 50.0),
+            CameraSpec("side", (0.52, -0.7, 0.45), (0.52, 0.0, 0.1), (0.0, 0.0, 1.0), 50.0),
             # Rides on the hand, beside the fingers, looking down past the fingertips.
             CameraSpec(
                 "wrist", (0.06, 0.0, 0.02), (0.0, 0.0, 0.2), (1.0, 0.0, 0.0), 75.0, "panda_hand"

@@ -8,6 +8,7 @@ the same thing in both.
 from __future__ import annotations
 
 import abc
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,7 +46,13 @@ class EpisodeRef:
 
 def frac(d: float, d0: float) -> float:
     """1 at distance 0, 0 at (or beyond) the initial distance ``d0``."""
-    return float(np.clip(1.0 - d / max(d0, 1e-6), 0.0, 1.0))
+    return min(1.0, max(0.0, 1.0 - d / max(d0, 1e-6)))
+
+
+def dist(a: np.ndarray, b: np.ndarray) -> float:
+    """Euclidean distance; np.linalg.norm's overhead is several times this on 3-vectors."""
+    d = a - b
+    return math.sqrt(float(d @ d))
 
 
 class Task(abc.ABC):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.tasks.base import EpisodeRef, Placement, Task, TaskState, frac
+from sim.tasks.base import EpisodeRef, Placement, Task, TaskState, dist, frac
 
 REACH_TOLERANCE = 0.03  # metres, TCP to goal
 PLACE_TOLERANCE = 0.04  # metres, cube centre to goal
@@ -25,13 +25,13 @@ class Reach(Task):
         return Placement(obj, yaw, goal)
 
     def success(self, s: TaskState) -> bool:
-        return bool(np.linalg.norm(s.tcp - s.goal) < REACH_TOLERANCE)
+        return bool(dist(s.tcp, s.goal) < REACH_TOLERANCE)
 
     def progress(self, s: TaskState, ref: EpisodeRef) -> tuple[float, int]:
         if self.success(s):
             return 1.0, 0
-        d0 = np.linalg.norm(ref.tcp0 - ref.goal)
-        return 0.99 * frac(np.linalg.norm(s.tcp - s.goal), d0), 0
+        d0 = dist(ref.tcp0, ref.goal)
+        return 0.99 * frac(dist(s.tcp, s.goal), d0), 0
 
 
 class Push(Task):
@@ -49,18 +49,16 @@ class Push(Task):
         return Placement(obj, yaw, goal)
 
     def success(self, s: TaskState) -> bool:
-        return bool(np.linalg.norm(s.object_pos[:2] - s.goal[:2]) < PLACE_TOLERANCE)
+        return bool(dist(s.object_pos[:2], s.goal[:2]) < PLACE_TOLERANCE)
 
     def progress(self, s: TaskState, ref: EpisodeRef) -> tuple[float, int]:
         if self.success(s):
             return 1.0, 1
         push = frac(
-            np.linalg.norm(s.object_pos[:2] - s.goal[:2]),
-            np.linalg.norm(ref.object0[:2] - ref.goal[:2]),
+            dist(s.object_pos[:2], s.goal[:2]),
+            dist(ref.object0[:2], ref.goal[:2]),
         )
-        approach = frac(
-            np.linalg.norm(s.tcp - s.object_pos), np.linalg.norm(ref.tcp0 - ref.object0)
-        )
+        approach = frac(dist(s.tcp, s.object_pos), dist(ref.tcp0, ref.object0))
         phase = int(push > 0.05)
         return 0.99 * (0.3 * approach + 0.7 * push), phase
 
@@ -83,7 +81,7 @@ class Lift(Task):
     def progress(self, s: TaskState, ref: EpisodeRef) -> tuple[float, int]:
         if self.success(s):
             return 1.0, 2
-        reach = frac(np.linalg.norm(s.tcp - s.object_pos), np.linalg.norm(ref.tcp0 - ref.object0))
+        reach = frac(dist(s.tcp, s.object_pos), dist(ref.tcp0, ref.object0))
         lift = float(np.clip((s.object_pos[2] - self.h) / LIFT_HEIGHT, 0.0, 1.0)) * s.grasped
         phase = 2 if (s.grasped and lift > 0.05) else int(s.grasped)
         return 0.99 * (0.3 * reach + 0.2 * float(s.grasped) + 0.5 * lift), phase
@@ -103,13 +101,13 @@ class PickPlace(Task):
         return Placement(obj, yaw, goal)
 
     def success(self, s: TaskState) -> bool:
-        return bool(np.linalg.norm(s.object_pos - s.goal) < PLACE_TOLERANCE)
+        return bool(dist(s.object_pos, s.goal) < PLACE_TOLERANCE)
 
     def progress(self, s: TaskState, ref: EpisodeRef) -> tuple[float, int]:
         if self.success(s):
             return 1.0, 2
-        reach = frac(np.linalg.norm(s.tcp - s.object_pos), np.linalg.norm(ref.tcp0 - ref.object0))
-        carry = frac(np.linalg.norm(s.object_pos - s.goal), np.linalg.norm(ref.object0 - ref.goal))
+        reach = frac(dist(s.tcp, s.object_pos), dist(ref.tcp0, ref.object0))
+        carry = frac(dist(s.object_pos, s.goal), dist(ref.object0, ref.goal))
         carry *= float(s.grasped)  # moving the cube without holding it is not carrying
         phase = 2 if (s.grasped and carry > 0.05) else int(s.grasped)
         return 0.99 * (0.25 * reach + 0.15 * float(s.grasped) + 0.6 * carry), phase
