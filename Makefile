@@ -36,7 +36,8 @@ test: setup lint
 	$(BIN)/python -m pytest -q
 
 bench: setup
-	$(BIN)/robopref bench sim
+	bench/sim.sh
+	bench/experts.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -151,9 +151,12 @@ def test_render_shape_dtype_and_wrist_follows_hand(make):
         assert img.dtype == np.uint8
         assert img.flags["C_CONTIGUOUS"]
         assert img.std() > 5, f"{name} frame is blank"
+    # Turning the hand turns what the wrist camera sees.
     wrist = scene.camera("wrist")
-    _reset(b, q=HOME + np.array([0.4, 0, 0, 0, 0, 0, 0]))
-    assert np.abs(b.render(wrist).astype(int) - frames["wrist"]).mean() > 5
+    c0, _ = _red_centroid(frames["wrist"])
+    _reset(b, q=HOME + np.array([0, 0, 0, 0, 0, 0, 0.5]))
+    c1, _ = _red_centroid(b.render(wrist))
+    assert np.linalg.norm(c1 - c0) > 3, (c0, c1)
 
 
 @pytest.mark.parametrize("camera", ["front", "side", "wrist"])
@@ -227,6 +230,30 @@ def test_close_is_idempotent(make):
     b = make()
     b.close()
     b.close()
+
+
+def test_same_seed_same_episode_after_any_other():
+    """Contacts (cached impulses, friction anchors) must not leak from one episode into
+    the next: PyBullet keeps them across resetBasePositionAndOrientation."""
+    env = sim.make("panda-lift", backend="bullet", cameras=())
+    policy = sim.expert("panda-lift")
+
+    def run(seed):
+        obs, info = env.reset(seed=seed)
+        states = [obs["state"]]
+        for _ in range(40):  # through the grasp and into the lift
+            obs, _, _, _, info = env.step(policy(obs, info))
+            states.append(obs["state"])
+        return np.array(states)
+
+    try:
+        first = run(0)
+        assert first[-1][20] > 0.05, "the expert should have lifted the cube"
+        for seed in (1, 0):
+            run(seed)
+        np.testing.assert_array_equal(run(0), first)
+    finally:
+        env.close()
 
 
 @pytest.mark.parametrize("task", TASKS)
