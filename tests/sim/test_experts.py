@@ -27,10 +27,11 @@ def run_expert(task, backend, seeds, **options):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("backend", sim.list_backends())
 @pytest.mark.parametrize("task", sim.list_tasks(include_dmc=False))
-def test_expert_succeeds_in_mujoco(task):
-    wins, progress_ok = run_expert(task, "mujoco", SEEDS)
-    assert wins >= SEEDS - 1, f"{task}: {wins}/{SEEDS}"
+def test_expert_succeeds(task, backend):
+    wins, progress_ok = run_expert(task, backend, SEEDS)
+    assert wins >= SEEDS - 1, f"{task} on {backend}: {wins}/{SEEDS}"
     assert progress_ok, "progress must be 1 exactly when the task is solved"
 
 
