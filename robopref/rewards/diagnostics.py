@@ -18,6 +18,9 @@ distribution. Here the expectations are Monte Carlo means over given samples: th
 ``S``. Using the same samples for ``S`` and ``S'`` makes shaping cancel *exactly* (not only
 in expectation) for any sample, so only the coverage of the samples is approximate. As in
 the paper (and the ``evaluating-rewards`` code), episodes are treated as never ending here.
+So a transition into a terminal state shaped with our terminal rule (``F = -Phi(s)``, see
+`robopref.rewards.shaping`) is not seen as shaping; compare on non-terminal transitions, or
+expect a small non-zero distance from those rows.
 
 Reward functions take batched arrays ``reward_fn(states, actions, next_states) -> rewards``
 with a leading batch axis, and return a 1-D array of that length. Everything here is
