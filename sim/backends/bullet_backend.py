@@ -9,7 +9,9 @@ cost TinyRenderer ~25 ms per 84x84 frame; the collision meshes (~3.4k) ~1 ms.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import tempfile
 
 import numpy as np
@@ -61,6 +63,21 @@ def _load_robot(client, robot) -> int:
         )
 
 
+@contextlib.contextmanager
+def _quiet_stdout():
+    """Silence C-level stdout: PyBullet prints ``argv[0]=`` on every connect, which would
+    corrupt the JSON lines our commands print."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def _quat_xyzw(yaw: float) -> tuple[float, float, float, float]:
     return (0.0, 0.0, float(np.sin(yaw / 2)), float(np.cos(yaw / 2)))
 
@@ -79,7 +96,8 @@ class BulletBackend(PhysicsBackend):
 
     def __init__(self, robot, scene: SceneSpec, image_size: tuple[int, int]):
         super().__init__(robot, scene, image_size)
-        self._client = bullet_client.BulletClient(connection_mode=p.DIRECT)
+        with _quiet_stdout():
+            self._client = bullet_client.BulletClient(connection_mode=p.DIRECT)
         c = self._client
         self.n_substeps = int(round(self.control_dt / TIMESTEP))
         c.setPhysicsEngineParameter(

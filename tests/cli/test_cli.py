@@ -104,3 +104,32 @@ def test_console_script_demo_writes_a_run_directory(tmp_path):
         assert len(EpisodeStore(run / "episodes" / task)) == 1
         assert len(list((run / "episodes" / task / "videos").glob("*.mp4"))) == 3
         assert (run / "plots" / f"{task}_views.png").stat().st_size > 1000
+
+
+def test_bullet_rollout_stdout_is_only_the_json_line(tmp_path):
+    # PyBullet prints to C stdout on connect; our commands' stdout must stay parseable.
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "robopref.cli",
+            "rollout",
+            "--task",
+            "panda-reach",
+            "--backend",
+            "bullet",
+            "--episodes",
+            "1",
+            "--cameras",
+            "",
+            "--out",
+            str(tmp_path / "b"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1, proc.stdout
+    assert json.loads(lines[0])["backend"] == "bullet"
