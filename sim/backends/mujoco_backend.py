@@ -34,6 +34,14 @@ class SimulationUnstableError(RuntimeError):
     """The physics diverged during a step."""
 
 
+def _as_slice(indices):
+    """A slice when the indices are consecutive: slicing is ~5x cheaper than fancy indexing."""
+    idx = np.asarray(indices)
+    if np.all(np.diff(idx) == 1):
+        return slice(int(idx[0]), int(idx[-1]) + 1)
+    return idx
+
+
 def _mat_to_quat(R: np.ndarray) -> np.ndarray:
     q = np.zeros(4)
     mujoco.mju_mat2Quat(q, np.ascontiguousarray(R, dtype=float).ravel())
@@ -161,8 +169,8 @@ class MujocoBackend(PhysicsBackend):
         self.data = mujoco.MjData(self.model)
         m = self.model
         self.n_substeps = int(round(self.control_dt / m.opt.timestep))
-        self._arm_qadr = np.array([m.joint(n).qposadr[0] for n in robot.arm_joints])
-        self._arm_dadr = np.array([m.joint(n).dofadr[0] for n in robot.arm_joints])
+        self._arm_qadr = _as_slice([m.joint(n).qposadr[0] for n in robot.arm_joints])
+        self._arm_dadr = _as_slice([m.joint(n).dofadr[0] for n in robot.arm_joints])
         self._finger_qadr = np.array([m.joint(n).qposadr[0] for n in robot.finger_joints])
         self._obj_qadr = m.joint("object_free").qposadr[0]
         self._obj_dadr = m.joint("object_free").dofadr[0]
