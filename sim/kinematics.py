@@ -206,6 +206,7 @@ class MujocoChain:
         self._tip = self.model.body(robot.ee_link).id
         self._jacp = np.zeros((3, self.model.nv))
         self._jacr = np.zeros((3, self.model.nv))
+        self._eye4 = np.eye(4)
         self.joint_names = reference.joint_names
         self.lower, self.upper = reference.lower, reference.upper
         self.velocity = reference.velocity
@@ -221,7 +222,7 @@ class MujocoChain:
         d = self.data
         d.qpos[self._qadr] = q
         self._mj.mj_kinematics(self.model, d)
-        T = np.eye(4)
+        T = self._eye4.copy()
         T[:3, :3] = d.xmat[self._tip].reshape(3, 3)
         T[:3, 3] = d.xpos[self._tip]
         return T

@@ -82,7 +82,7 @@ class Lift(Task):
         if self.success(s):
             return 1.0, 2
         reach = frac(dist(s.tcp, s.object_pos), dist(ref.tcp0, ref.object0))
-        lift = float(np.clip((s.object_pos[2] - self.h) / LIFT_HEIGHT, 0.0, 1.0)) * s.grasped
+        lift = min(1.0, max(0.0, (s.object_pos[2] - self.h) / LIFT_HEIGHT)) * s.grasped
         phase = 2 if (s.grasped and lift > 0.05) else int(s.grasped)
         return 0.99 * (0.3 * reach + 0.2 * float(s.grasped) + 0.5 * lift), phase
 
