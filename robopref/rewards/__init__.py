@@ -4,21 +4,77 @@ This package holds everything that turns observations (and labels) into reward s
 the learner, and the tools to check them: potential-based shaping, through which every
 state-only model (a process reward model or a VLM scorer, giving a potential ``Phi(obs)``)
 enters training without changing the task's optimal policy (`shaping`, DESIGN.md contract 4);
-and reward-model diagnostics such as the EPIC distance between two reward functions
-(`diagnostics`). The PRM, VLM and preference-reward models will get their own modules here.
-Nothing in this package drives an environment: the shaping wrapper only passes through the
+reward-model diagnostics such as the EPIC distance between two reward functions
+(`diagnostics`); and the preference reward model, an ensemble of per-step rewards
+``r(obs, action)`` fit to pairwise labels (`preference`). The PRM and VLM models will get their
+own modules here. The preference names are loaded on first use (module `__getattr__`), so
+``import robopref.rewards`` does not import torch (the evaluator and sim side must not pay for
+it). Nothing in this package drives an environment: the shaping wrapper only passes through the
 steps its caller (the learner) takes.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from robopref.rewards.diagnostics import RewardFn, canonicalize, epic_distance, sample_marginals
 from robopref.rewards.shaping import NonFinitePotentialError, PotentialShapingWrapper, shaping_terms
 
+if TYPE_CHECKING:
+    from robopref.rewards.preference import (
+        LABELS,
+        ModelFormatError,
+        NonFiniteRewardError,
+        PreferenceBatch,
+        PreferenceRewardConfig,
+        PreferenceRewardModel,
+        batch_from_segments,
+        labels_to_targets,
+    )
+
+# Names served lazily from submodules that import torch.
+_LAZY = {
+    name: "robopref.rewards.preference"
+    for name in (
+        "LABELS",
+        "ModelFormatError",
+        "NonFiniteRewardError",
+        "PreferenceBatch",
+        "PreferenceRewardConfig",
+        "PreferenceRewardModel",
+        "batch_from_segments",
+        "labels_to_targets",
+    )
+}
+
 __all__ = [
+    "LABELS",
+    "ModelFormatError",
     "NonFinitePotentialError",
+    "NonFiniteRewardError",
     "PotentialShapingWrapper",
+    "PreferenceBatch",
+    "PreferenceRewardConfig",
+    "PreferenceRewardModel",
     "RewardFn",
+    "batch_from_segments",
     "canonicalize",
     "epic_distance",
+    "labels_to_targets",
     "sample_marginals",
     "shaping_terms",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

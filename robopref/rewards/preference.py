@@ -1,0 +1,642 @@
+"""A preference reward model: an ensemble of per-step rewards fit to pairwise labels.
+
+Christiano et al., "Deep Reinforcement Learning from Human Preferences" (NeurIPS 2017),
+model a label on a pair of segments with the Bradley-Terry choice rule
+
+    P(A > B) = sigmoid(sum_t r(s_t^A, a_t^A) - sum_t r(s_t^B, a_t^B)),
+
+and fit ``r`` by cross-entropy against the label (1 for "a", 0 for "b", 0.5 for "equal").
+PEBBLE (Lee, Smith & Abbeel, ICML 2021) and the B-Pref benchmark (Lee et al., NeurIPS 2021
+Datasets) use this model with an ensemble of MLPs (LeakyReLU hidden layers, a tanh output
+that bounds the per-step reward) whose disagreement picks the next queries. This module is
+that model (DESIGN.md contract 4: ``r(obs, action)`` with ensemble mean and spread):
+
+* `PreferenceBatch`: pairs of segments and their targets, as NumPy arrays.
+* `labels_to_targets` / `batch_from_segments`: contract-5 labels ("a", "b", "equal",
+  "skip") and `robopref.data.Episode` segments to a batch; "skip" pairs are dropped.
+* `PreferenceRewardConfig`: the typed, validated configuration.
+* `PreferenceRewardModel`: ``train``, ``reward``, ``reward_members``,
+  ``predict_preference``, ``disagreement``, ``save``/``load`` and ``numpy_head`` (the
+  weights and input normalization, for the C evaluator's exporter).
+
+Two options make the fit robust to wrong labels (B-Pref's "mistake" teachers, tired humans):
+``label_noise`` is Christiano et al.'s assumption that the teacher answers uniformly at
+random with some probability (``P = (1 - eps) * sigmoid + eps / 2``; a confidently
+contradicted pair then costs at most ``-log(eps / 2)`` and its gradient vanishes), and
+``label_smoothing`` moves the targets towards 0.5 (Szegedy et al. 2016).
+
+The members are stacked into batched weight tensors ``(E, in, out)``, so the whole ensemble
+runs as one batched matmul per layer; Adam's update is elementwise, so one optimizer over
+the stacked tensors trains the members exactly as independent optimizers would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+if TYPE_CHECKING:
+    from robopref.data import Episode
+
+__all__ = [
+    "LABELS",
+    "ModelFormatError",
+    "NonFiniteRewardError",
+    "PreferenceBatch",
+    "PreferenceRewardConfig",
+    "PreferenceRewardModel",
+    "batch_from_segments",
+    "labels_to_targets",
+]
+
+logger = logging.getLogger(__name__)
+
+#: The label vocabulary of DESIGN.md contract 5, and the target each decisive label trains to.
+LABELS = ("a", "b", "equal", "skip")
+_TARGETS = {"a": 1.0, "b": 0.0, "equal": 0.5}
+
+FORMAT_NAME = "robopref.preference_reward"
+FORMAT_VERSION = 1
+
+_ACTIVATIONS = ("leaky_relu", "relu", "tanh")
+# LeakyReLU's default slope (0.01) is part of the exported head (`numpy_head`).
+_ACTIVATION_FNS = {"leaky_relu": F.leaky_relu, "relu": F.relu, "tanh": torch.tanh}
+_OUTPUTS = ("tanh", "none")
+_INPUTS = ("state", "state_action")
+# Variance floor of the input normalization: a feature that was constant in the training
+# data (a gripper never moved) would otherwise be divided by ~0 when it moves at inference.
+_VAR_EPS = 1e-6
+# Rows per forward pass at inference, to bound memory on large relabelling batches.
+_CHUNK_ROWS = 65_536
+
+
+class ModelFormatError(ValueError):
+    """A saved reward-model file is corrupt, truncated, not a model, or another version."""
+
+
+class NonFiniteRewardError(ValueError):
+    """A reward model produced NaN or inf; using it would silently poison the learner."""
+
+
+class PreferenceBatch(NamedTuple):
+    """Labelled pairs of segments of ``L`` steps (SB3-style typed batch).
+
+    Attributes:
+        obs_a: float32 ``(B, L, D)`` observations of segment A, one per step (the observation
+            an action was taken in: ``Episode.state[:-1]`` of a segment).
+        act_a: float32 ``(B, L, A)`` actions of segment A; may be None for a state-only model.
+        obs_b: float32 ``(B, L, D)``, as ``obs_a`` for segment B.
+        act_b: float32 ``(B, L, A)`` or None, as ``act_a`` for segment B.
+        label: float32 ``(B,)`` target probability that A is better: 1.0 (A), 0.0 (B), 0.5
+            (equal); other values in [0, 1] are soft targets (e.g. averaged annotators).
+        weight: optional float32 ``(B,)`` non-negative loss weight per pair (default 1).
+    """
+
+    obs_a: np.ndarray
+    act_a: np.ndarray | None
+    obs_b: np.ndarray
+    act_b: np.ndarray | None
+    label: np.ndarray
+    weight: np.ndarray | None = None
+
+
+def labels_to_targets(labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Maps contract-5 labels to Bradley-Terry targets.
+
+    Args:
+        labels: one of ``"a"``, ``"b"``, ``"equal"``, ``"skip"`` per pair.
+
+    Returns:
+        ``(targets, mask)``: float32 targets (1.0, 0.0, 0.5) and a bool mask that is False
+        for "skip". Skipped targets are NaN, so a forgotten mask fails `PreferenceBatch`
+        validation loudly instead of training a skipped pair as if it were "equal".
+
+    Raises:
+        ValueError: on a label outside the vocabulary, naming it and the valid ones.
+    """
+    if isinstance(labels, str):
+        raise ValueError(f"labels: expected a sequence of labels, got the string {labels!r}")
+    targets = np.full(len(labels), np.nan, dtype=np.float32)
+    mask = np.zeros(len(labels), dtype=bool)
+    for i, label in enumerate(labels):
+        if label not in LABELS:
+            raise ValueError(f"labels[{i}]: unknown label {label!r}; valid labels: {LABELS}")
+        if label != "skip":
+            targets[i], mask[i] = _TARGETS[label], True
+    return targets, mask
+
+
+def batch_from_segments(
+    segments_a: Sequence[Episode], segments_b: Sequence[Episode], labels: Sequence[str]
+) -> PreferenceBatch:
+    """Builds a batch from pairs of `robopref.data.Episode` segments and their labels.
+
+    Step ``t`` pairs ``state[t]`` with ``action[t]`` (the last observation of a segment has no
+    action and is left out). Pairs labelled "skip" are dropped.
+
+    Raises:
+        ValueError: if the three sequences differ in length, segments differ in length
+            (a batch has one ``L``), or a label is unknown.
+    """
+    if not len(segments_a) == len(segments_b) == len(labels):
+        raise ValueError(
+            f"batch_from_segments: got {len(segments_a)} A segments, {len(segments_b)} B "
+            f"segments and {len(labels)} labels; expected one of each per pair"
+        )
+    targets, keep = labels_to_targets(labels)
+    pairs = [(a, b) for a, b, k in zip(segments_a, segments_b, keep) if k]
+    if not pairs:
+        raise ValueError("batch_from_segments: no pairs left after dropping 'skip' labels")
+    lengths = sorted({seg.length for pair in pairs for seg in pair})
+    if len(lengths) > 1:
+        raise ValueError(f"batch_from_segments: segments must share one length, got {lengths}")
+
+    def stack(which: int, field: str) -> np.ndarray:
+        rows = [getattr(p[which], field) for p in pairs]
+        return np.stack([r[: lengths[0]] for r in rows]).astype(np.float32)
+
+    return PreferenceBatch(
+        stack(0, "state"), stack(0, "action"), stack(1, "state"), stack(1, "action"), targets[keep]
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class PreferenceRewardConfig:
+    """Hyperparameters of `PreferenceRewardModel` (defaults follow PEBBLE / B-Pref)."""
+
+    ensemble_size: int = 3
+    """Members; their spread is the uncertainty that query selection uses (>= 3 advised)."""
+    hidden: tuple[int, ...] = (256, 256)
+    """Hidden layer widths of each member's MLP (B-Pref uses three layers of 256)."""
+    activation: Literal["leaky_relu", "relu", "tanh"] = "leaky_relu"
+    """Hidden-layer nonlinearity."""
+    output_activation: Literal["tanh", "none"] = "tanh"
+    """``"tanh"`` bounds the per-step reward to [-1, 1] as PEBBLE does, which keeps the
+    learner's value scale stable while the reward model keeps changing; ``"none"``: linear."""
+    lr: float = 3e-4
+    """Adam(W) learning rate."""
+    weight_decay: float = 0.0
+    """Decoupled weight decay (AdamW)."""
+    batch_size: int = 128
+    """Pairs per minibatch (each member draws its own)."""
+    epochs: int = 50
+    """Passes over each member's training pairs per `PreferenceRewardModel.train` call."""
+    bootstrap: bool = True
+    """Each member trains on its own resample (with replacement) of the pairs, as in
+    Christiano et al. 2017; False: all members see all pairs (they differ by init only)."""
+    label_smoothing: float = 0.0
+    """Targets become ``y * (1 - eps) + eps / 2``; in [0, 1)."""
+    label_noise: float = 0.0
+    """Robust Bradley-Terry: ``P = (1 - eps) * sigmoid(dR) + eps / 2``, the teacher answers at
+    random with probability eps (Christiano et al. used 0.1); in [0, 1). Bounds the loss of a
+    mislabelled pair, so flipped labels cannot dominate the fit."""
+    input: Literal["state", "state_action"] = "state_action"
+    """What each member sees: ``r(s)`` or ``r(s, a)``."""
+    normalize_inputs: bool = True
+    """Standardize inputs with the running mean/std of all training inputs seen; the stats
+    are part of the model (saved, used at inference, exported with the head)."""
+    seed: int = 0
+    """Seeds the initial weights and, unless `train` gets its own, the resampling."""
+
+    def __post_init__(self) -> None:
+        def check_int(name: str, low: int) -> None:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
+
+        for name, low in (("ensemble_size", 1), ("batch_size", 1), ("epochs", 0)):
+            check_int(name, low)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"seed must be an int, got {self.seed!r}")
+        hidden = tuple(self.hidden) if isinstance(self.hidden, list | tuple) else None
+        if hidden is None or not all(
+            isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden
+        ):
+            raise ValueError(f"hidden must be a tuple of ints >= 1, got {self.hidden!r}")
+        object.__setattr__(self, "hidden", hidden)
+        for name, valid in (
+            ("activation", _ACTIVATIONS),
+            ("output_activation", _OUTPUTS),
+            ("input", _INPUTS),
+        ):
+            if getattr(self, name) not in valid:
+                raise ValueError(f"{name}: unknown {getattr(self, name)!r}; valid: {valid}")
+        for name, v in ((n, getattr(self, n)) for n in ("lr", "weight_decay")):
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < math.inf:
+                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        if self.lr == 0:
+            raise ValueError("lr must be > 0, got 0")
+        for name, v in ((n, getattr(self, n)) for n in ("label_smoothing", "label_noise")):
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < 1:
+                raise ValueError(f"{name} must be a number in [0, 1), got {v!r}")
+        if not isinstance(self.bootstrap, bool) or not isinstance(self.normalize_inputs, bool):
+            raise ValueError("bootstrap and normalize_inputs must be bools")
+
+
+class _EnsembleMLP(nn.Module):
+    """``E`` MLPs evaluated together: ``(E, N, in) -> (E, N)`` per-step rewards."""
+
+    def __init__(self, cfg: PreferenceRewardConfig, in_dim: int, generator: torch.Generator):
+        super().__init__()
+        self.activation, self.output_activation = cfg.activation, cfg.output_activation
+        e, sizes = cfg.ensemble_size, (in_dim, *cfg.hidden, 1)
+        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            # nn.Linear's default init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), drawn per member.
+            bound = 1.0 / math.sqrt(fan_in)
+            for shape, params in (
+                ((e, fan_in, fan_out), self.weights),
+                ((e, 1, fan_out), self.biases),
+            ):
+                w = (torch.rand(shape, generator=generator) * 2 - 1) * bound
+                params.append(nn.Parameter(w))
+        # Normalization lives with the net (not persistent: the saved header holds the stats).
+        self.register_buffer("in_mean", torch.zeros(in_dim), persistent=False)
+        self.register_buffer("in_std", torch.ones(in_dim), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = (x - self.in_mean) / self.in_std
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            h = torch.baddbmm(b, h, w)
+            if i < last:
+                h = _ACTIVATION_FNS[self.activation](h)
+        h = h.squeeze(-1)
+        return torch.tanh(h) if self.output_activation == "tanh" else h
+
+
+def _check_array(name: str, value: Any, ndim: int, last: int | None) -> np.ndarray:
+    a = np.asarray(value)
+    if a.dtype.kind not in "biuf":
+        raise ValueError(f"{name}: expected a real numeric array, got dtype {a.dtype}")
+    if a.ndim != ndim or (last is not None and a.shape[-1] != last):
+        want = f"{ndim}-D" + ("" if last is None else f" with last dimension {last}")
+        raise ValueError(f"{name}: expected a {want} array, got shape {a.shape}")
+    a = a.astype(np.float32, copy=False)
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name}: contains NaN or inf (shape {a.shape})")
+    return a
+
+
+class PreferenceRewardModel:
+    """An ensemble of per-step rewards ``r(s, a)`` trained on pairwise preferences.
+
+    Args:
+        obs_dim: size ``D`` of an observation ("state") vector.
+        act_dim: size ``A`` of an action; required when ``config.input == "state_action"``.
+        config: hyperparameters (defaults: `PreferenceRewardConfig()`).
+        name: names the model in errors and logs (e.g. the run's reward-model id).
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int | None = None,
+        config: PreferenceRewardConfig | None = None,
+        name: str = "preference_reward",
+    ) -> None:
+        self.config = config if config is not None else PreferenceRewardConfig()
+        self.name = str(name)
+        uses_act = self.config.input == "state_action"
+        for label, v, required in (("obs_dim", obs_dim, True), ("act_dim", act_dim, uses_act)):
+            if v is None and not required:
+                continue
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(
+                    f"{label} must be an int >= 1, got {v!r} (input={self.config.input!r})"
+                )
+        self.obs_dim, self.act_dim = obs_dim, act_dim
+        self.in_dim = obs_dim + (act_dim if uses_act else 0)
+        gen = torch.Generator().manual_seed(self.config.seed)
+        self._net = _EnsembleMLP(self.config, self.in_dim, gen)
+        self._opt = torch.optim.AdamW(
+            self._net.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay
+        )
+        self._rng = np.random.default_rng(self.config.seed)
+        # Running input statistics (float64; Chan et al.'s parallel update).
+        self._count = 0.0
+        self._mean = np.zeros(self.in_dim)
+        self._var = np.ones(self.in_dim)
+
+    # ------------------------------------------------------------------ inputs
+    def _inputs(self, obs: Any, act: Any, lead: int, what: str) -> np.ndarray:
+        """Validates ``obs`` (and ``act``) with ``lead`` leading axes; returns model inputs."""
+        obs = _check_array(f"{what}obs", obs, lead + 1, self.obs_dim)
+        if self.config.input == "state":
+            return obs
+        if act is None:
+            raise ValueError(f"{what}act: model {self.name!r} takes (state, action); got None")
+        act = _check_array(f"{what}act", act, lead + 1, self.act_dim)
+        if act.shape[:-1] != obs.shape[:-1]:
+            raise ValueError(
+                f"{what}act: leading shape {act.shape[:-1]} differs from obs {obs.shape[:-1]}"
+            )
+        return np.concatenate([obs, act], axis=-1)
+
+    def _check_batch(self, batch: PreferenceBatch) -> tuple[np.ndarray, ...]:
+        if not isinstance(batch, PreferenceBatch):
+            raise ValueError(f"expected a PreferenceBatch, got {type(batch).__name__}")
+        xa = self._inputs(batch.obs_a, batch.act_a, 2, "batch.")
+        xb = self._inputs(batch.obs_b, batch.act_b, 2, "batch.")
+        if xa.shape != xb.shape:
+            raise ValueError(f"batch: A segments {xa.shape[:2]} and B {xb.shape[:2]} differ")
+        n = xa.shape[0]
+        label = np.asarray(batch.label, dtype=np.float32)
+        if label.shape != (n,) or not ((label >= 0) & (label <= 1)).all():
+            raise ValueError(
+                f"batch.label: expected {n} values in [0, 1] (1 = A, 0 = B, 0.5 = equal), got "
+                f"shape {label.shape} (NaN means an unmasked 'skip' label; see labels_to_targets)"
+            )
+        weight = np.ones(n, np.float32) if batch.weight is None else batch.weight
+        weight = np.asarray(weight, dtype=np.float32)
+        if weight.shape != (n,) or not (np.isfinite(weight).all() and (weight >= 0).all()):
+            raise ValueError(f"batch.weight: expected {n} finite values >= 0, got {weight!r}")
+        return xa, xb, label, weight
+
+    def _update_normalizer(self, x: np.ndarray) -> None:
+        x = x.reshape(-1, self.in_dim).astype(np.float64)
+        n, m, v = len(x), x.mean(0), x.var(0)
+        total = self._count + n
+        delta = m - self._mean
+        self._var = (self._var * self._count + v * n + delta**2 * self._count * n / total) / total
+        self._mean = self._mean + delta * n / total
+        self._count = total
+        self._sync_normalizer()
+
+    def _sync_normalizer(self) -> None:
+        if self.config.normalize_inputs and self._count > 0:
+            self._net.in_mean.copy_(torch.as_tensor(self._mean, dtype=torch.float32))
+            std = np.sqrt(self._var + _VAR_EPS)
+            self._net.in_std.copy_(torch.as_tensor(std, dtype=torch.float32))
+
+    # ------------------------------------------------------------------ training
+    def _returns(self, x: torch.Tensor) -> torch.Tensor:
+        """``x (E, M, L, in)`` segments -> ``(E, M)`` predicted returns (sum of rewards)."""
+        e, m, length, d = x.shape
+        return self._net(x.reshape(e, m * length, d)).reshape(e, m, length).sum(-1)
+
+    def _pair_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        cfg = self.config
+        y = y * (1 - cfg.label_smoothing) + cfg.label_smoothing / 2
+        if cfg.label_noise == 0:
+            return F.binary_cross_entropy_with_logits(logits, y, reduction="none")
+        # log P and log(1 - P) of the noisy link, in log space so saturation stays finite.
+        keep, floor = math.log1p(-cfg.label_noise), math.log(cfg.label_noise / 2)
+        log_p = torch.logaddexp(keep + F.logsigmoid(logits), torch.tensor(floor))
+        log_q = torch.logaddexp(keep + F.logsigmoid(-logits), torch.tensor(floor))
+        return -(y * log_p + (1 - y) * log_q)
+
+    def train(
+        self,
+        batch: PreferenceBatch,
+        epochs: int | None = None,
+        rng: np.random.Generator | int | None = None,
+    ) -> dict[str, float]:
+        """Fits every member to the labelled pairs (continuing from the current weights).
+
+        PEBBLE refits on all labels collected so far after each round of queries; pass the
+        whole label set each time. The input normalizer first absorbs this batch's inputs.
+
+        Args:
+            batch: the labelled pairs; pairs with weight 0 are left out.
+            epochs: passes over each member's pairs (default ``config.epochs``).
+            rng: seed or generator for the bootstrap resamples and minibatch order;
+                default: the model's own generator, seeded by ``config.seed``.
+
+        Returns:
+            Metrics by name, for logging: ``pref_model/loss`` and ``pref_model/accuracy``
+            (means over members), per member ``pref_model/member<k>/loss`` and
+            ``.../accuracy`` on the pairs it trained on (accuracy over decisive labels
+            only; NaN when all are "equal"), and ``pref_model/pairs``.
+
+        Raises:
+            ValueError: on a malformed batch, or no pair with a positive weight.
+            NonFiniteRewardError: if the loss becomes NaN or inf.
+        """
+        cfg = self.config
+        epochs = cfg.epochs if epochs is None else epochs
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+            raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
+        gen = self._rng if rng is None else np.random.default_rng(rng)  # a Generator passes through
+        xa, xb, label, weight = self._check_batch(batch)
+        live = np.flatnonzero(weight > 0)
+        if live.size == 0:
+            raise ValueError("train: the batch has no pair with a positive weight")
+        self._update_normalizer(np.concatenate([xa[live], xb[live]]))
+        xa_t, xb_t = torch.from_numpy(xa), torch.from_numpy(xb)
+        y_t, w_t = torch.from_numpy(label), torch.from_numpy(weight)
+
+        e, n = cfg.ensemble_size, live.size
+        # Bootstrap (Christiano et al. 2017): each member fits |D| pairs drawn with replacement,
+        # so the members disagree where the labels leave the reward undetermined.
+        if cfg.bootstrap:
+            own = live[gen.integers(0, n, size=(e, n))]
+        else:
+            own = np.tile(live, (e, 1))
+        self._net.train()
+        for _ in range(epochs):
+            order = torch.from_numpy(gen.permuted(own, axis=1))
+            for start in range(0, n, cfg.batch_size):
+                idx = order[:, start : start + cfg.batch_size]
+                loss = self._member_losses(xa_t, xb_t, y_t, w_t, idx)[0].sum()
+                if not torch.isfinite(loss):
+                    raise NonFiniteRewardError(
+                        f"reward model {self.name!r}: training loss became {loss.item()} "
+                        f"(try a smaller lr, currently {cfg.lr})"
+                    )
+                self._opt.zero_grad(set_to_none=True)
+                loss.backward()
+                self._opt.step()
+        self._net.eval()
+        with torch.no_grad():
+            losses, accs = self._member_losses(xa_t, xb_t, y_t, w_t, torch.from_numpy(own))
+        metrics = {"pref_model/pairs": float(n)}
+        for k in range(e):
+            metrics[f"pref_model/member{k}/loss"] = float(losses[k])
+            metrics[f"pref_model/member{k}/accuracy"] = float(accs[k])
+        metrics["pref_model/loss"] = float(losses.mean())
+        metrics["pref_model/accuracy"] = float(accs.mean())
+        logger.info("reward model %s trained: %s", self.name, metrics)
+        return metrics
+
+    def _member_losses(
+        self,
+        xa: torch.Tensor,
+        xb: torch.Tensor,
+        y: torch.Tensor,
+        w: torch.Tensor,
+        idx: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Weighted mean loss and accuracy per member over pairs ``idx (E, M)``."""
+        logits = self._returns(xa[idx]) - self._returns(xb[idx])
+        yi, wi = y[idx], w[idx]
+        loss = (self._pair_loss(logits, yi) * wi).sum(1) / wi.sum(1).clamp_min(1e-12)
+        decisive = ((yi != 0.5) & (wi > 0)).float()
+        right = ((logits > 0) == (yi > 0.5)).float() * decisive
+        acc = right.sum(1) / decisive.sum(1)  # NaN for a member with only "equal" pairs
+        return loss, acc.detach()
+
+    # ------------------------------------------------------------------ inference
+    @torch.no_grad()
+    def _eval(self, x: np.ndarray) -> np.ndarray:
+        """``x (N, in)`` -> ``(E, N)`` member rewards, refusing non-finite outputs."""
+        e = self.config.ensemble_size
+        self._net.eval()
+        out = np.empty((e, len(x)), np.float32)
+        for s in range(0, len(x), _CHUNK_ROWS):
+            chunk = torch.from_numpy(x[s : s + _CHUNK_ROWS])
+            out[:, s : s + len(chunk)] = self._net(chunk.expand(e, -1, -1)).numpy()
+        bad = ~np.isfinite(out)
+        if bad.any():
+            k, i = (int(v[0]) for v in np.nonzero(bad))
+            raise NonFiniteRewardError(
+                f"reward model {self.name!r}: member {k} gave a non-finite reward "
+                f"({out[k, i]}) for input row {i}; its weights or normalizer are corrupt"
+            )
+        return out
+
+    def reward_members(self, obs: Any, act: Any = None) -> np.ndarray:
+        """Per-member rewards of ``N`` steps: ``obs (N, D)``, ``act (N, A)`` -> ``(E, N)``."""
+        return self._eval(self._inputs(obs, act, 1, ""))
+
+    def reward(self, obs: Any, act: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Ensemble mean and spread (std over members) of the reward of ``N`` steps.
+
+        Args:
+            obs: ``(N, D)`` observations.
+            act: ``(N, A)`` actions (ignored, and may be None, for a state-only model).
+
+        Returns:
+            ``(mean, std)``, float32 ``(N,)`` each.
+
+        Raises:
+            ValueError: wrong shapes or non-finite inputs.
+            NonFiniteRewardError: the model produced NaN or inf.
+        """
+        r = self.reward_members(obs, act)
+        return r.mean(0), r.std(0)
+
+    def _member_preferences(self, batch: PreferenceBatch) -> np.ndarray:
+        xa, xb, _, _ = self._check_batch(batch)
+        b, length, d = xa.shape
+        ra = self._eval(xa.reshape(-1, d)).reshape(-1, b, length).sum(-1, dtype=np.float64)
+        rb = self._eval(xb.reshape(-1, d)).reshape(-1, b, length).sum(-1, dtype=np.float64)
+        # The plain Bradley-Terry probability: label_noise models the teacher, not the reward.
+        # sigmoid(x) = (1 + tanh(x / 2)) / 2 cannot overflow, unlike 1 / (1 + exp(-x)).
+        return 0.5 * (1.0 + np.tanh(0.5 * (ra - rb)))
+
+    def predict_preference(self, batch: PreferenceBatch) -> np.ndarray:
+        """Ensemble-mean ``P(A > B)`` for each pair, float64 ``(B,)``."""
+        return self._member_preferences(batch).mean(0)
+
+    def disagreement(self, batch: PreferenceBatch) -> np.ndarray:
+        """Std over members of ``P(A > B)``, float64 ``(B,)``: PEBBLE's disagreement score."""
+        return self._member_preferences(batch).std(0)
+
+    # ------------------------------------------------------------------ export, save, load
+    def numpy_head(self) -> dict[str, Any]:
+        """The model as NumPy arrays (for the C evaluator's exporter and a NumPy twin).
+
+        Returns:
+            ``weights``/``biases``: lists of float32 ``(E, in, out)`` / ``(E, out)`` per layer;
+            ``activation``, ``output_activation``; ``input_mean``/``input_std`` (float32
+            ``(in,)``; zeros and ones when normalization is off); ``input`` ("state" or
+            "state_action": inputs are ``obs`` then ``act``, concatenated).
+        """
+        net = self._net
+        return {
+            "weights": [w.detach().numpy().copy() for w in net.weights],
+            "biases": [b.detach().numpy()[:, 0, :].copy() for b in net.biases],
+            "activation": self.config.activation,
+            "output_activation": self.config.output_activation,
+            "input_mean": net.in_mean.numpy().copy(),
+            "input_std": net.in_std.numpy().copy(),
+            "input": self.config.input,
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Writes the model atomically (temp file, fsync, ``os.replace``); returns the path.
+
+        The file is a ``torch.save`` dict: header (``format``, ``version``, ``name``,
+        ``config``, ``obs_dim``, ``act_dim``, normalizer ``count``/``mean``/``var``) and the
+        ensemble's ``state_dict``; it loads with ``weights_only=True`` (no pickled code).
+        The optimizer state is not saved: a loaded model trains on with a fresh Adam.
+        """
+        from robopref.data.storage import atomic_path  # no torch there; shared crash-safe write
+
+        cfg = dataclasses.asdict(self.config)
+        cfg["hidden"] = list(cfg["hidden"])
+        payload = {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "name": self.name,
+            "config": cfg,
+            "obs_dim": self.obs_dim,
+            "act_dim": self.act_dim,
+            "norm": {
+                "count": float(self._count),
+                "mean": torch.from_numpy(self._mean.copy()),
+                "var": torch.from_numpy(self._var.copy()),
+            },
+            "state_dict": {k: v.detach().clone() for k, v in self._net.state_dict().items()},
+        }
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> PreferenceRewardModel:
+        """Reads a model written by `save`.
+
+        Raises:
+            FileNotFoundError: if there is no such file.
+            ModelFormatError: naming the file, if it is corrupt, truncated, not a preference
+                reward model, or from another format version.
+        """
+        path = Path(path)
+        with open(path, "rb") as f:
+            try:
+                obj = torch.load(f, map_location="cpu", weights_only=True)
+            except Exception as e:  # any parse failure of a damaged file: re-raised, typed
+                raise ModelFormatError(f"{path}: not a readable model file ({e})") from e
+        if not isinstance(obj, dict) or obj.get("format") != FORMAT_NAME:
+            found = obj.get("format") if isinstance(obj, dict) else type(obj).__name__
+            raise ModelFormatError(f"{path}: not a {FORMAT_NAME} file (format {found!r})")
+        if obj.get("version") != FORMAT_VERSION:
+            raise ModelFormatError(
+                f"{path}: {FORMAT_NAME} version {obj.get('version')!r}; this reader "
+                f"understands version {FORMAT_VERSION} only"
+            )
+        try:
+            config = PreferenceRewardConfig(**obj["config"])
+            model = cls(obj["obs_dim"], obj["act_dim"], config, name=obj["name"])
+            norm = obj["norm"]
+            model._count = float(norm["count"])
+            model._mean = norm["mean"].numpy().astype(np.float64)
+            model._var = norm["var"].numpy().astype(np.float64)
+            if model._mean.shape != (model.in_dim,) or model._var.shape != (model.in_dim,):
+                raise ValueError(f"normalizer shape {model._mean.shape} != ({model.in_dim},)")
+            model._net.load_state_dict(obj["state_dict"])
+            model._sync_normalizer()
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
+            raise ModelFormatError(f"{path}: inconsistent {FORMAT_NAME} contents: {e}") from e
+        return model
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (
+            f"PreferenceRewardModel(name={self.name!r}, obs_dim={self.obs_dim}, "
+            f"act_dim={self.act_dim}, input={c.input!r}, ensemble_size={c.ensemble_size}, "
+            f"hidden={c.hidden}, trained_inputs={int(self._count)})"
+        )
