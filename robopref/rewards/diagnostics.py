@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from robopref.rewards.shaping import check_gamma
+
 __all__ = ["RewardFn", "canonicalize", "epic_distance", "sample_marginals"]
 
 #: ``reward_fn(states, actions, next_states) -> rewards``, all with a leading batch axis.
@@ -48,16 +50,6 @@ DEFAULT_CHUNK_ROWS = 65_536
 def _fn_name(fn: Callable[..., Any]) -> str:
     name = getattr(fn, "name", None) or getattr(fn, "__name__", None)
     return name if isinstance(name, str) and name else repr(fn)
-
-
-def _check_gamma(gamma: Any) -> float:
-    try:
-        g = float(gamma)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"gamma must be a number in (0, 1], got {gamma!r}") from e
-    if not 0.0 < g <= 1.0:
-        raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
-    return g
 
 
 def _as_batch(name: str, value: Any, min_rows: int = 1) -> np.ndarray:
@@ -215,7 +207,7 @@ def canonicalize(
         ValueError: On mismatched shapes, a bad ``gamma``, or a reward function that returns
             the wrong shape or a non-finite value.
     """
-    g = _check_gamma(gamma)
+    g = check_gamma(gamma)
     s, a, s2, ss, sa = _check_inputs(states, actions, next_states, sample_states, sample_actions)
     return _canonicalize(reward_fn, s, a, s2, g, ss, sa, int(chunk_rows))[0]
 
@@ -280,7 +272,7 @@ def epic_distance(
             the wrong shape or a non-finite value, or a canonical reward that is constant
             on the transitions (the Pearson correlation is then undefined).
     """
-    g = _check_gamma(gamma)
+    g = check_gamma(gamma)
     s, a, s2, ss, sa = _check_inputs(states, actions, next_states, sample_states, sample_actions)
     c1, scale_1 = _canonicalize(reward_fn_1, s, a, s2, g, ss, sa, int(chunk_rows))
     c2, scale_2 = _canonicalize(reward_fn_2, s, a, s2, g, ss, sa, int(chunk_rows))

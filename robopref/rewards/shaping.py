@@ -48,7 +48,8 @@ class NonFinitePotentialError(ValueError):
     """A potential was NaN or infinite; shaping with it would silently poison the reward."""
 
 
-def _check_gamma(gamma: Any) -> float:
+def check_gamma(gamma: Any) -> float:
+    """``gamma`` as a float in (0, 1], or a ``ValueError`` saying what was wrong."""
     try:
         g = float(gamma)
     except (TypeError, ValueError) as e:
@@ -124,7 +125,7 @@ def shaping_terms(phi: Any, next_phi: Any, terminated: Any, gamma: float) -> np.
         ValueError: On a bad ``gamma``, arrays of rank above 1, lengths that do not
             broadcast, or ``terminated`` values other than booleans or 0/1.
     """
-    g = _check_gamma(gamma)
+    g = check_gamma(gamma)
     p = _as_potential_array("phi", phi)
     p_next = _as_potential_array("next_phi", next_phi)
     done = _as_terminated(terminated)
@@ -191,7 +192,7 @@ class PotentialShapingWrapper(gymnasium.Wrapper):
         if not callable(potential):
             raise ValueError(f"potential must be callable Phi(obs) -> float, got {potential!r}")
         self.potential = potential
-        self.gamma = _check_gamma(gamma)
+        self.gamma = check_gamma(gamma)
         try:
             self.scale = float(scale)
         except (TypeError, ValueError) as e:
