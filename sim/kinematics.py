@@ -193,10 +193,7 @@ class MujocoChain:
         import mujoco
 
         self._mj = mujoco
-        urdf = robot.urdf_text()
-        head = urdf.index(">", urdf.index("<robot")) + 1
-        urdf = urdf[:head] + '<mujoco><compiler fusestatic="false"/></mujoco>' + urdf[head:]
-        spec = mujoco.MjSpec.from_string(urdf, assets=robot.mesh_assets())
+        spec = robot.mujoco_spec()
         for geom in list(spec.geoms):
             spec.delete(geom)
         self.model = spec.compile()

@@ -48,19 +48,7 @@ def _mat_to_quat(R: np.ndarray) -> np.ndarray:
 
 def build_spec(robot, scene: SceneSpec, image_size: tuple[int, int]) -> mujoco.MjSpec:
     """The MuJoCo model of the workcell, as an editable ``MjSpec``."""
-    # fusestatic off keeps panda_hand and panda_grasptarget as bodies (camera and TCP);
-    # discardvisual keeps only the collision meshes, ~3.4k triangles for the whole arm.
-    urdf = robot.urdf_text()
-    head = urdf.index(">", urdf.index("<robot")) + 1
-    urdf = (
-        urdf[:head]
-        + '<mujoco><compiler fusestatic="false" discardvisual="true" balanceinertia="true"/>'
-        + "</mujoco>"
-        + urdf[head:]
-    )
-    spec = mujoco.MjSpec.from_string(urdf, assets=robot.mesh_assets())
-    # The URDF visuals are dropped at parse time; keep later visual-only geoms (the goal).
-    spec.compiler.discardvisual = False
+    spec = robot.mujoco_spec()
     spec.modelname = "robopref_panda"
     spec.option.timestep = TIMESTEP
     spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST

@@ -67,6 +67,27 @@ class RobotSpec:
         """Meshes referenced by the URDF, keyed by their relative path (MuJoCo ``assets``)."""
         return _mesh_assets(str(self.urdf_path))
 
+    def mujoco_spec(self):
+        """The URDF as an editable ``mujoco.MjSpec``, the one way both MuJoCo users load it.
+
+        fusestatic off keeps fixed-joint links (the hand, the TCP) as bodies; only the light
+        collision meshes are kept (~3.4k triangles), then ``discardvisual`` is reset so that
+        visual-only geoms added later (a goal marker) survive compilation.
+        """
+        import mujoco
+
+        urdf = self.urdf_text()
+        head = urdf.index(">", urdf.index("<robot")) + 1
+        urdf = (
+            urdf[:head]
+            + '<mujoco><compiler fusestatic="false" discardvisual="true" balanceinertia="true"/>'
+            + "</mujoco>"
+            + urdf[head:]
+        )
+        spec = mujoco.MjSpec.from_string(urdf, assets=self.mesh_assets())
+        spec.compiler.discardvisual = False
+        return spec
+
     def joint_limits(self) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper position limits of the arm joints, from the URDF."""
         from sim.kinematics import chain_for

@@ -79,6 +79,8 @@ def test_controller_rejects_bad_input():
         c.command(q, np.array([np.nan, 0, 0, 0]))
     with pytest.raises(ValueError, match="workspace_low"):
         ControllerConfig(workspace_low=(1, 0, 0), workspace_high=(0, 1, 1))
+    with pytest.raises(ValueError, match=r"unknown kinematics 'kdl'.*mujoco.*numpy"):
+        ControllerConfig(kinematics="kdl")
 
 
 def test_controller_tracks_in_mujoco(mujoco_backend):
