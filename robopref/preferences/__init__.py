@@ -1,0 +1,91 @@
+"""Preference queries and labels: selection, scripted teachers, and the SQLite label store.
+
+The PEBBLE-style loop (DESIGN.md contract 5) runs through this package:
+
+1. a selector (`select_queries`: ``uniform``, ``disagreement``, ``entropy``) picks pairs of
+   segments from a `SegmentPool`, scored by the reward model;
+2. `LabelStore.add_queries` queues them;
+3. a scripted teacher (`make_teacher`, `answer_queries`) or a person in the UI answers them
+   through `LabelStore.add_label`;
+4. the trainer reads `LabelStore.labels` and fits the reward model.
+
+Importing this package does not import torch: selectors build a `PreferenceBatch` (and so
+import torch) only when they score pairs with a model.
+"""
+
+from robopref.preferences.records import (
+    EXPORT_FIELDS,
+    EXPORT_FORMATS,
+    LABELS,
+    AddedLabel,
+    Counts,
+    DuplicateLabelError,
+    Label,
+    LabelStoreError,
+    Query,
+    QuerySpec,
+    SchemaVersionError,
+    SegmentRef,
+    UnknownQueryError,
+    read_labels,
+)
+from robopref.preferences.selectors import (
+    PreferenceScorer,
+    SegmentPool,
+    Selector,
+    disagreement_score,
+    draw_pairs,
+    entropy_score,
+    get_selector,
+    register_selector,
+    select_queries,
+    selector_names,
+)
+from robopref.preferences.store import SCHEMA_VERSION, LabelStore
+from robopref.preferences.teachers import (
+    SIGNALS,
+    ScriptedTeacher,
+    answer_queries,
+    make_teacher,
+    register_teacher,
+    segment_margin,
+    segment_rewards,
+    teacher_names,
+)
+
+__all__ = [
+    "EXPORT_FIELDS",
+    "EXPORT_FORMATS",
+    "LABELS",
+    "SCHEMA_VERSION",
+    "SIGNALS",
+    "AddedLabel",
+    "Counts",
+    "DuplicateLabelError",
+    "Label",
+    "LabelStore",
+    "LabelStoreError",
+    "PreferenceScorer",
+    "Query",
+    "QuerySpec",
+    "SchemaVersionError",
+    "ScriptedTeacher",
+    "SegmentPool",
+    "SegmentRef",
+    "Selector",
+    "UnknownQueryError",
+    "answer_queries",
+    "disagreement_score",
+    "draw_pairs",
+    "entropy_score",
+    "get_selector",
+    "make_teacher",
+    "read_labels",
+    "register_selector",
+    "register_teacher",
+    "segment_margin",
+    "segment_rewards",
+    "select_queries",
+    "selector_names",
+    "teacher_names",
+]
