@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml Makefile
 	fi
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,torch]'
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,torch,vlm]'
 	touch $(STAMP)
 
 demo: setup

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from robopref.commands import reward as reward_commands
+
 
 def _csv(text: str) -> tuple[str, ...]:
     return tuple(x for x in text.split(",") if x)
@@ -42,6 +44,8 @@ def _cmd_rollout(args) -> int:
         expert_noise=args.expert_noise,
         video=not args.no_video,
         codec=args.codec,
+        object_half_size=args.object_size,
+        object_rgba=tuple(float(c) for c in _csv(args.object_color)) or None,
     )
     print(json.dumps(run_rollouts(config)))
     return 0
@@ -60,6 +64,12 @@ def _cmd_bench(args) -> int:
     from robopref.benchmarks import sim as bench_sim
 
     bench_sim.pin_to_one_core()
+    if args.what == "reward":
+        from robopref.benchmarks.reward import bench_reward
+
+        for row in bench_reward(calls=args.calls):
+            print(json.dumps(row), flush=True)
+        return 0
     tasks = _csv(args.tasks) if args.tasks else sim.list_tasks(include_dmc=False)
     backends = _csv(args.backends)
     for task in tasks:
@@ -82,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("rollout", help="record episodes (and a clip per camera) of a policy")
     s.add_argument("--task", required=True, help="task name, see `robopref tasks`")
     s.add_argument("--backend", default="mujoco", help="mujoco or bullet")
-    s.add_argument("--policy", default="expert", help="expert or random")
+    s.add_argument("--policy", default="expert", help="expert, perturbed or random")
     s.add_argument("--episodes", type=int, default=1, help="number of episodes")
     s.add_argument("--out", required=True, help="output directory")
     s.add_argument("--seed", type=int, default=0, help="first seed")
@@ -92,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--expert-noise", type=float, default=0.0, help="expert action noise std")
     s.add_argument("--no-video", action="store_true", help="do not encode clips")
     s.add_argument("--codec", default="h264", help="h264 (.mp4) or vp9 (.webm)")
+    s.add_argument("--object-size", type=float, help="task variant: cube half size, metres")
+    s.add_argument("--object-color", default="", help="task variant: cube colour r,g,b,a in 0..1")
     s.set_defaults(func=_cmd_rollout)
 
     s = sub.add_parser("demo", help="the main job on embedded defaults (writes a run dir)")
@@ -100,12 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--backend", default="mujoco", help="mujoco or bullet")
     s.set_defaults(func=_cmd_demo)
 
+    reward_commands.add_commands(sub)
+
     s = sub.add_parser("bench", help="benchmarks that print JSON lines")
-    s.add_argument("what", choices=["sim", "experts"], help="what to measure")
+    s.add_argument("what", choices=["sim", "experts", "reward"], help="what to measure")
     s.add_argument("--tasks", default="", help="comma-separated tasks (default: Panda tasks)")
     s.add_argument("--backends", default="mujoco,bullet", help="comma-separated backends")
     s.add_argument("--steps", type=int, default=500, help="env steps per measurement (sim)")
     s.add_argument("--seeds", type=int, default=100, help="seeds per task (experts)")
+    s.add_argument("--calls", type=int, default=300, help="timed calls per latency (reward)")
     s.set_defaults(func=_cmd_bench)
     return p
 
@@ -114,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as e:
+    except (ValueError, FileNotFoundError) as e:
         # Bad input (unknown task, backend, camera...): one clear line, no traceback.
         print(f"robopref {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -29,6 +29,35 @@ def random_policy(env, rng: np.random.Generator) -> Policy:
     return act
 
 
+def perturbed_policy(
+    expert: Policy,
+    env,
+    rng: np.random.Generator,
+    burst_prob: float = 0.04,
+    burst_steps: tuple[int, int] = (5, 30),
+) -> Policy:
+    """The expert, interrupted by bursts of random actions.
+
+    Each step a burst starts with probability ``burst_prob`` and lasts a uniform number of
+    steps in ``burst_steps``: the arm wanders off, drops or knocks the object, then the
+    expert recovers (or runs out of time). Such episodes show progress *and* regress, which
+    a process reward model needs to see (expert demos only ever go up).
+    """
+    low, high = env.action_space.low, env.action_space.high
+    left = 0
+
+    def act(obs, info):
+        nonlocal left
+        if left == 0 and rng.random() < burst_prob:
+            left = int(rng.integers(burst_steps[0], burst_steps[1] + 1))
+        if left > 0:
+            left -= 1
+            return rng.uniform(low, high).astype(np.float32)
+        return expert(obs, info)
+
+    return act
+
+
 def record_episode(
     env,
     policy: Policy,
@@ -96,7 +125,8 @@ class RolloutConfig:
     Attributes:
         task: Task name (``sim.list_tasks()``).
         backend: Simulator backend (``sim.list_backends()``).
-        policy: ``expert`` (scripted, Panda tasks) or ``random``.
+        policy: ``expert`` (scripted, Panda tasks), ``perturbed`` (the expert with bursts
+            of random actions: progress and regress) or ``random``.
         episodes: Number of episodes; seeds are ``seed, seed + 1, ...``.
         out: Output directory for episodes and videos.
         seed: First seed.
@@ -106,6 +136,8 @@ class RolloutConfig:
         expert_noise: Std of Gaussian noise on expert actions (imperfect demos).
         video: Write a browser-playable clip per episode and camera.
         codec: ``h264`` (.mp4) or ``vp9`` (.webm).
+        object_half_size: Cube half size of a task variant, metres (default: the task's).
+        object_rgba: Cube colour of a task variant (default: the scene's).
     """
 
     task: str
@@ -120,6 +152,8 @@ class RolloutConfig:
     expert_noise: float = 0.0
     video: bool = True
     codec: str = "h264"
+    object_half_size: float | None = None
+    object_rgba: tuple[float, float, float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -132,7 +166,7 @@ class RolloutConfig:
             raise ValueError(f"unknown codec {self.codec!r}; valid: {sorted(CODECS)}")
 
 
-POLICIES = ("expert", "random")
+POLICIES = ("expert", "perturbed", "random")
 
 
 def make_policy(config: RolloutConfig, env, rng: np.random.Generator) -> Policy:
@@ -144,6 +178,8 @@ def make_policy(config: RolloutConfig, env, rng: np.random.Generator) -> Policy:
     expert = sim.expert(config.task)
     if config.expert_noise > 0:
         expert = type(expert)(noise_std=config.expert_noise, rng=rng)
+    if config.policy == "perturbed":
+        return perturbed_policy(expert, env, rng)
     return expert
 
 
@@ -157,6 +193,9 @@ def run_rollouts(config: RolloutConfig, progress_bar: bool = True) -> dict:
     options = {"cameras": config.cameras, "image_size": config.image_size}
     if not is_dmc:
         options["randomize"] = config.randomize
+        for key in ("object_half_size", "object_rgba"):
+            if getattr(config, key) is not None:
+                options[key] = getattr(config, key)
     env = sim.make(config.task, backend=config.backend, **options)
     rng = np.random.default_rng(config.seed)
     policy = make_policy(config, env, rng)
@@ -175,7 +214,12 @@ def run_rollouts(config: RolloutConfig, progress_bar: bool = True) -> dict:
                 backend=config.backend,
                 robot=robot,
                 control_hz=control_hz,
-                extra_metadata={"randomize": config.randomize, "expert_noise": config.expert_noise},
+                extra_metadata={
+                    "randomize": config.randomize,
+                    "expert_noise": config.expert_noise,
+                    "object_half_size": config.object_half_size,
+                    "object_rgba": config.object_rgba,
+                },
             )
             paths.append(str(store.save(ep)))
             if config.video and ep.cameras:

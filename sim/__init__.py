@@ -42,7 +42,9 @@ def make(name: str, backend: str = "mujoco", **options):
         name: A Panda task (``panda-reach``, ...) or a dm_control task (``dmc:walker-walk``).
         backend: ``"mujoco"`` or ``"bullet"`` for Panda tasks (dm_control tasks: mujoco).
         **options: Passed to :class:`sim.env.PandaTaskEnv` (cameras, image_size, state,
-            randomize, max_steps, ...) or to :func:`sim.dmc.make_dmc`.
+            randomize, max_steps, object_rgba, ...) or to :func:`sim.dmc.make_dmc`.
+            Panda tasks also take ``object_half_size`` (metres; a task variant with a
+            bigger or smaller cube).
 
     Raises:
         ValueError: for an unknown task or backend, listing the valid names.
@@ -59,7 +61,9 @@ def make(name: str, backend: str = "mujoco", **options):
         raise ValueError(f"unknown backend {backend!r}; valid: {list_backends()}")
     from sim.env import PandaTaskEnv
 
-    return PandaTaskEnv(PANDA_TASKS[name](), backend, **options)
+    half = options.pop("object_half_size", None)
+    task = PANDA_TASKS[name]() if half is None else PANDA_TASKS[name](object_half_size=half)
+    return PandaTaskEnv(task, backend, **options)
 
 
 def expert(name: str):

@@ -8,6 +8,7 @@ Observation and ``info`` follow DESIGN.md contract 1; actions contract 2.
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import replace
 
 import gymnasium as gym
 import numpy as np
@@ -45,6 +46,7 @@ class PandaTaskEnv(gym.Env):
         terminate_on_success: End the episode (terminated) when the task is solved.
         controller: Controller settings.
         render_mode: ``"rgb_array"`` to allow ``render()`` (the front camera).
+        object_rgba: Cube colour of a task variant (default: the scene's red).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
@@ -62,6 +64,7 @@ class PandaTaskEnv(gym.Env):
         terminate_on_success: bool = True,
         controller: ControllerConfig | None = None,
         render_mode: str | None = None,
+        object_rgba: tuple[float, float, float, float] | None = None,
     ):
         if state not in STATE_MODES:
             raise ValueError(f"unknown state mode {state!r}; valid: {list(STATE_MODES)}")
@@ -91,6 +94,11 @@ class PandaTaskEnv(gym.Env):
         self.randomization = randomization.RandomizationConfig.from_option(randomize)
         self.randomize = randomize not in (None, False)
         self.base_scene = SceneSpec(object_half_size=task.h)
+        if object_rgba is not None:  # a task variant (a new cube colour)
+            rgba = tuple(float(c) for c in object_rgba)
+            if len(rgba) != 4 or not all(0.0 <= c <= 1.0 for c in rgba):
+                raise ValueError(f"object_rgba must be 4 numbers in [0, 1], got {object_rgba!r}")
+            self.base_scene = replace(self.base_scene, object_rgba=rgba)
         self.backend = make_backend(backend, self.robot, self.base_scene, (h, w))
         self.backend_name = backend
         self.controller = EEDeltaController(self.robot, controller)

@@ -5,12 +5,13 @@ the learner, and the tools to check them: potential-based shaping, through which
 state-only model (a process reward model or a VLM scorer, giving a potential ``Phi(obs)``)
 enters training without changing the task's optimal policy (`shaping`, DESIGN.md contract 4);
 reward-model diagnostics such as the EPIC distance between two reward functions
-(`diagnostics`); and the preference reward model, an ensemble of per-step rewards
-``r(obs, action)`` fit to pairwise labels (`preference`). The PRM and VLM models will get their
-own modules here. The preference names are loaded on first use (module `__getattr__`), so
-``import robopref.rewards`` does not import torch (the evaluator and sim side must not pay for
-it). Nothing in this package drives an environment: the shaping wrapper only passes through the
-steps its caller (the learner) takes.
+(`diagnostics`, and `compare` for recorded episodes); the preference reward model, an
+ensemble of per-step rewards ``r(obs, action)`` fit to pairwise labels (`preference`); the
+multi-view process reward model, a progress potential from several cameras (`prm`, trained by
+`prm_train`); and the CLIP reward of VLM-RM (`vlm`). The model names are loaded on first use
+(module `__getattr__`), so ``import robopref.rewards`` does not import torch (the evaluator
+and sim side must not pay for it). Nothing in this package drives an environment: the shaping
+wrapper only passes through the steps its caller (the learner) takes.
 """
 
 from __future__ import annotations
@@ -32,36 +33,75 @@ if TYPE_CHECKING:
         batch_from_segments,
         labels_to_targets,
     )
+    from robopref.rewards.prm import PRMConfig, PRMPrediction, ProcessRewardModel, hop_target
+    from robopref.rewards.vlm import (
+        ClipCheckpoint,
+        ImageSettings,
+        VLMBatchScore,
+        VLMReward,
+        VLMRewardConfig,
+        VLMScore,
+        load_clip_checkpoint,
+        projected_reward,
+        projection_matrix,
+    )
 
+_PREFERENCE = (
+    "LABELS",
+    "ModelFormatError",
+    "NonFiniteRewardError",
+    "PreferenceBatch",
+    "PreferenceRewardConfig",
+    "PreferenceRewardModel",
+    "batch_from_segments",
+    "labels_to_targets",
+)
+_PRM = ("PRMConfig", "PRMPrediction", "ProcessRewardModel", "hop_target")
+_VLM = (
+    "ClipCheckpoint",
+    "ImageSettings",
+    "VLMBatchScore",
+    "VLMReward",
+    "VLMRewardConfig",
+    "VLMScore",
+    "load_clip_checkpoint",
+    "projected_reward",
+    "projection_matrix",
+)
 # Names served lazily from submodules that import torch.
 _LAZY = {
-    name: "robopref.rewards.preference"
-    for name in (
-        "LABELS",
-        "ModelFormatError",
-        "NonFiniteRewardError",
-        "PreferenceBatch",
-        "PreferenceRewardConfig",
-        "PreferenceRewardModel",
-        "batch_from_segments",
-        "labels_to_targets",
-    )
+    **{name: "robopref.rewards.preference" for name in _PREFERENCE},
+    **{name: "robopref.rewards.prm" for name in _PRM},
+    **{name: "robopref.rewards.vlm" for name in _VLM},
 }
 
 __all__ = [
+    "ClipCheckpoint",
+    "ImageSettings",
     "LABELS",
     "ModelFormatError",
     "NonFinitePotentialError",
     "NonFiniteRewardError",
+    "PRMConfig",
+    "PRMPrediction",
     "PotentialShapingWrapper",
     "PreferenceBatch",
     "PreferenceRewardConfig",
     "PreferenceRewardModel",
+    "ProcessRewardModel",
     "RewardFn",
+    "VLMBatchScore",
+    "VLMReward",
+    "VLMRewardConfig",
+    "VLMScore",
     "batch_from_segments",
     "canonicalize",
     "epic_distance",
+    "hop_target",
     "labels_to_targets",
+    "load_clip_checkpoint",
+    "projected_reward",
+    "projection_matrix",
     "sample_marginals",
     "shaping_terms",
 ]

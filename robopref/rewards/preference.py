@@ -80,6 +80,32 @@ _VAR_EPS = 1e-6
 _CHUNK_ROWS = 65_536
 
 
+def read_model_file(path: Path, format_name: str, version: int) -> dict[str, Any]:
+    """The payload of a model file written with ``torch.save``, checked for format and version.
+
+    Loads with ``weights_only=True`` (no pickled code runs). Shared by every reward model.
+
+    Raises:
+        FileNotFoundError: if there is no such file.
+        ModelFormatError: naming the file, if it is corrupt or truncated, of another format,
+            or of another version of ``format_name``.
+    """
+    with open(path, "rb") as f:
+        try:
+            obj = torch.load(f, map_location="cpu", weights_only=True)
+        except Exception as e:  # any parse failure of a damaged file: re-raised, typed
+            raise ModelFormatError(f"{path}: not a readable model file ({e})") from e
+    if not isinstance(obj, dict) or obj.get("format") != format_name:
+        found = obj.get("format") if isinstance(obj, dict) else type(obj).__name__
+        raise ModelFormatError(f"{path}: not a {format_name} file (format {found!r})")
+    if obj.get("version") != version:
+        raise ModelFormatError(
+            f"{path}: {format_name} version {obj.get('version')!r}; this reader "
+            f"understands version {version} only"
+        )
+    return obj
+
+
 class ModelFormatError(ValueError):
     """A saved reward-model file is corrupt, truncated, not a model, or another version."""
 
@@ -605,19 +631,7 @@ class PreferenceRewardModel:
                 reward model, or from another format version.
         """
         path = Path(path)
-        with open(path, "rb") as f:
-            try:
-                obj = torch.load(f, map_location="cpu", weights_only=True)
-            except Exception as e:  # any parse failure of a damaged file: re-raised, typed
-                raise ModelFormatError(f"{path}: not a readable model file ({e})") from e
-        if not isinstance(obj, dict) or obj.get("format") != FORMAT_NAME:
-            found = obj.get("format") if isinstance(obj, dict) else type(obj).__name__
-            raise ModelFormatError(f"{path}: not a {FORMAT_NAME} file (format {found!r})")
-        if obj.get("version") != FORMAT_VERSION:
-            raise ModelFormatError(
-                f"{path}: {FORMAT_NAME} version {obj.get('version')!r}; this reader "
-                f"understands version {FORMAT_VERSION} only"
-            )
+        obj = read_model_file(path, FORMAT_NAME, FORMAT_VERSION)
         try:
             config = PreferenceRewardConfig(**obj["config"])
             model = cls(obj["obs_dim"], obj["act_dim"], config, name=obj["name"])

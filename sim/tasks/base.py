@@ -74,7 +74,12 @@ class Task(abc.ABC):
     object_high = np.array([0.60, 0.15])
 
     def __init__(self, object_half_size: float = 0.02):
-        self.h = object_half_size
+        # 1-4 cm: the gripper opens to 8 cm, and the cube must stay a graspable block.
+        if not isinstance(object_half_size, int | float) or not 0.01 <= object_half_size <= 0.04:
+            raise ValueError(
+                f"object_half_size must be within 0.01..0.04 m, got {object_half_size!r}"
+            )
+        self.h = float(object_half_size)
 
     @abc.abstractmethod
     def sample_placement(self, rng: np.random.Generator, spread: float = 1.0) -> Placement:

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Process reward model on sim episodes: record training and held-out episodes (expert,
+# perturbed, random), train a PRM per task, print its held-out figures (all views and every
+# view subset), then one-shot adaptation to a variant (bigger blue cube) from one expert demo.
+# Usage: bench/prm.sh [task ...]   (default: panda-push panda-lift); OUT=dir, STEPS=n.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+make -s setup
+OUT=${OUT:-runs/bench-prm}
+STEPS=${STEPS:-1000}
+rp=.venv/bin/robopref
+rec() {  # task dir policy episodes seed [variant flags]
+  "$rp" rollout --task "$1" --out "$2" --policy "$3" --episodes "$4" --seed "$5" --no-video "${@:6}" >/dev/null 2>&1
+}
+for task in "${@:-panda-push panda-lift}"; do
+  for t in $task; do
+    d="$OUT/$t"
+    if [ ! -d "$d/train" ]; then
+      rec "$t" "$d/train" expert 20 0; rec "$t" "$d/train" perturbed 40 100; rec "$t" "$d/train" random 6 200
+      rec "$t" "$d/test" expert 10 1000; rec "$t" "$d/test" perturbed 20 1100; rec "$t" "$d/test" random 4 1200
+      variant=(--object-size 0.028 --object-color 0.15,0.3,0.9,1)
+      rec "$t" "$d/variant-demo" expert 1 2000 "${variant[@]}"
+      rec "$t" "$d/variant-test" expert 6 2100 "${variant[@]}"; rec "$t" "$d/variant-test" perturbed 12 2200 "${variant[@]}"
+    fi
+    "$rp" reward train-prm --task "$t" --episodes "$d/train" --out "$d/prm.pt" --steps "$STEPS" --quiet --threads 1
+    "$rp" reward eval-prm "$d/prm.pt" --episodes "$d/test" --threads 1
+    "$rp" reward adapt-prm "$d/prm.pt" --demo "$d/variant-demo" --eval "$d/variant-test" --out "$d/prm-adapted.pt" --threads 1
+    "$rp" reward compare sparse progress --task "$t" --episodes "$d/test"
+    "$rp" reward compare "$d/prm.pt" progress --task "$t" --episodes "$d/test"
+    "$rp" reward compare "$d/prm.pt" sparse --task "$t" --episodes "$d/test"
+  done
+done

@@ -1,0 +1,1 @@
+"""Subcommand groups of the ``robopref`` CLI, one module per group."""

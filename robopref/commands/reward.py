@@ -1,0 +1,188 @@
+"""``robopref reward ...``: train, evaluate and adapt process reward models; compare rewards.
+
+Every subcommand prints one JSON line (the figures the README quotes come from these).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from robopref.data import EpisodeStore
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(x for x in text.split(",") if x)
+
+
+def load_episodes(directory: str, task: str | None = None) -> list:
+    """All episodes in ``directory`` (of ``task`` when given).
+
+    Raises:
+        ValueError: a missing or empty directory, or episodes of another task only.
+    """
+    path = Path(directory)
+    if not path.is_dir():
+        raise ValueError(f"episodes directory {directory!r} does not exist")
+    episodes = list(EpisodeStore(path))
+    if not episodes:
+        raise ValueError(f"no episodes in {directory!r} (record some with `robopref rollout`)")
+    if task is not None:
+        found = sorted({ep.metadata["task"] for ep in episodes})
+        episodes = [ep for ep in episodes if ep.metadata["task"] == task]
+        if not episodes:
+            raise ValueError(f"no episodes of task {task!r} in {directory!r} (found {found})")
+    return episodes
+
+
+def _threads(n: int) -> None:
+    import torch
+
+    if n > 0:
+        torch.set_num_threads(n)
+
+
+def _cmd_train_prm(args) -> int:
+    from robopref.rewards.prm import PRMConfig, ProcessRewardModel
+    from robopref.rewards.prm_train import frame_set, train_prm
+
+    config = PRMConfig(
+        views=_csv(args.views), steps=args.steps, batch_size=args.batch_size, seed=args.seed
+    )
+    _threads(args.threads)
+    episodes = load_episodes(args.episodes, args.task)
+    model = ProcessRewardModel(config, name=Path(args.out).stem, task=args.task)
+    start = time.perf_counter()
+    summary = train_prm(
+        model, frame_set(model, episodes, labels=args.labels), progress_bar=not args.quiet
+    )
+    model.save(args.out)
+    print(
+        json.dumps(
+            {"out": args.out, "task": args.task, **summary, "seconds": time.perf_counter() - start}
+        )
+    )
+    return 0
+
+
+def _cmd_eval_prm(args) -> int:
+    from robopref.rewards.prm import ProcessRewardModel
+    from robopref.rewards.prm_train import evaluate_prm, frame_set
+
+    _threads(args.threads)
+    model = ProcessRewardModel.load(args.model)
+    episodes = load_episodes(args.episodes, args.task or None)
+    print(json.dumps(evaluate_prm(model, frame_set(model, episodes))))
+    return 0
+
+
+def _cmd_adapt_prm(args) -> int:
+    from robopref.rewards.prm import ProcessRewardModel
+    from robopref.rewards.prm_train import adapt_prm, evaluate_prm, frame_set
+
+    _threads(args.threads)
+    model = ProcessRewardModel.load(args.model)
+    demo = load_episodes(args.demo)
+    experts = [ep for ep in demo if ep.metadata["source"] == "expert" and ep.is_success]
+    if not experts:
+        raise ValueError(f"no successful expert episode in {args.demo!r} to adapt from")
+    row = {"model": args.model, "out": args.out, "demo": experts[0].episode_id}
+    held_out = frame_set(model, load_episodes(args.eval)) if args.eval else None
+    if held_out is not None:
+        row["before"] = evaluate_prm(model, held_out, subsets=[model.config.views])
+        row["before"].pop("per_views")
+    row["adapt"] = adapt_prm(model, experts[0], steps=args.steps, labels=args.labels)
+    if held_out is not None:
+        row["after"] = evaluate_prm(model, held_out, subsets=[model.config.views])
+        row["after"].pop("per_views")
+    model.save(args.out)
+    print(json.dumps(row))
+    return 0
+
+
+def record_default_episodes(task: str, out: str, seed: int = 0) -> list:
+    """Expert, perturbed and random episodes of ``task``: progress, regress and failure."""
+    from robopref.rollout import RolloutConfig, run_rollouts
+
+    for policy, n in (("expert", 4), ("perturbed", 8), ("random", 2)):
+        run_rollouts(
+            RolloutConfig(task=task, policy=policy, episodes=n, out=out, seed=seed, video=False),
+            progress_bar=False,
+        )
+        seed += n
+    return load_episodes(out, task)
+
+
+def _cmd_compare(args) -> int:
+    import tempfile
+
+    from robopref.rewards.compare import compare_rewards
+
+    if args.episodes:
+        episodes = load_episodes(args.episodes, args.task)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            episodes = record_default_episodes(args.task, tmp, seed=args.seed)
+    row = compare_rewards(
+        args.a,
+        args.b,
+        episodes,
+        gamma=args.gamma,
+        sample_states=args.sample_states,
+        sample_actions=args.sample_actions,
+        seed=args.seed,
+    )
+    print(json.dumps({"task": args.task, **row}))
+    return 0
+
+
+def add_commands(sub) -> None:
+    """Registers ``robopref reward`` and its subcommands on the top-level subparsers."""
+    p = sub.add_parser("reward", help="process reward models and reward diagnostics")
+    rsub = p.add_subparsers(dest="reward_command", required=True)
+
+    def common(s: argparse.ArgumentParser) -> None:
+        s.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's)")
+
+    s = rsub.add_parser("train-prm", help="train a multi-view PRM on recorded episodes")
+    s.add_argument("--task", required=True, help="task of the episodes")
+    s.add_argument("--episodes", required=True, help="directory of recorded episodes")
+    s.add_argument("--out", required=True, help="model file to write")
+    s.add_argument("--views", default="front,side,wrist", help="comma-separated cameras")
+    s.add_argument("--steps", type=int, default=1500, help="gradient steps")
+    s.add_argument("--batch-size", type=int, default=32, help="frame pairs per step")
+    s.add_argument("--labels", default="progress", help="progress (privileged) or time")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    common(s)
+    s.set_defaults(func=_cmd_train_prm)
+
+    s = rsub.add_parser("eval-prm", help="Spearman and success AUC, per view subset (JSON)")
+    s.add_argument("model", help="PRM file")
+    s.add_argument("--episodes", required=True, help="directory of held-out episodes")
+    s.add_argument("--task", default="", help="only episodes of this task")
+    common(s)
+    s.set_defaults(func=_cmd_eval_prm)
+
+    s = rsub.add_parser("adapt-prm", help="one-shot adaptation from one expert episode")
+    s.add_argument("model", help="PRM file to start from")
+    s.add_argument("--demo", required=True, help="directory with an expert episode")
+    s.add_argument("--out", required=True, help="adapted model file to write")
+    s.add_argument("--eval", default="", help="held-out episodes of the variant")
+    s.add_argument("--steps", type=int, default=150, help="fine-tuning steps")
+    s.add_argument("--labels", default="time", help="time (demo order) or progress")
+    common(s)
+    s.set_defaults(func=_cmd_adapt_prm)
+
+    s = rsub.add_parser("compare", help="EPIC distance between two rewards (JSON)")
+    s.add_argument("a", help="sparse, progress, or a PRM / preference model file")
+    s.add_argument("b", help="sparse, progress, or a PRM / preference model file")
+    s.add_argument("--task", required=True, help="task of the episodes")
+    s.add_argument("--episodes", default="", help="recorded episodes (default: record some)")
+    s.add_argument("--gamma", type=float, default=0.99)
+    s.add_argument("--sample-states", type=int, default=256)
+    s.add_argument("--sample-actions", type=int, default=16)
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=_cmd_compare)

@@ -1,0 +1,412 @@
+"""A multi-view process reward model (PRM): task progress from several cameras at once.
+
+After Robo-Dopamine's general reward model (Tan et al. 2025, "Robo-Dopamine: General Process
+Reward Modeling for High-Precision Robotic Manipulation"): progress is predicted as a
+distribution over ``K`` bins ("step-aware" discretized progress) whose expectation is the
+potential ``Phi(obs)`` of DESIGN.md contract 4, and a second, relative "hop" head predicts
+the progress change between two frames, normalized by the progress that was left (when it
+goes up) or the progress that was made (when it goes down), so that small steps near the
+goal and regressions near the start are as visible to the loss as the large ones.
+
+The network, per view ``v`` of ``V`` cameras:
+
+    f_v = encoder(image_v)                         shared CNN, one per-view feature (D,)
+    h_v = f_v + view_embed_v                        which camera it came from
+    a   = softmax over the views present of <h_v, q> / sqrt(D)     attention pooling
+    z   = LayerNorm(sum_v a_v h_v)                  the fused feature
+    p   = softmax(MLP(z))                           (K,) progress bins
+    Phi = sum_k p_k c_k                             c_k = k / (K - 1)
+
+Views absent at inference (a camera unplugged, a frame dropped) are simply left out of the
+softmax, and training drops views at random (``view_dropout``), so the fused feature stays
+calibrated with any non-empty subset of cameras. Everything after the encoder is the
+"head" that `numpy_head` hands to the C evaluator (`robopref.evaluator`), whose maths it
+must match exactly.
+
+Images are uint8 ``(H, W, 3)``; frames of another size are resized to ``image_size`` with
+OpenCV's area interpolation (the documented resize), other dtypes or channel counts are
+refused. Privileged sim progress is a training *label* only (`robopref.rewards.prm_train`),
+never an input: the model sees pixels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from robopref.rewards.preference import ModelFormatError, NonFiniteRewardError, read_model_file
+
+__all__ = [
+    "PRMConfig",
+    "PRMPrediction",
+    "ProcessRewardModel",
+    "hop_target",
+]
+
+FORMAT_NAME = "robopref.process_reward"
+FORMAT_VERSION = 1
+_ACTIVATIONS = {"relu": F.relu, "leaky_relu": F.leaky_relu, "tanh": torch.tanh}
+# Frames per encoder pass at inference: bounds memory when relabelling a whole buffer.
+_CHUNK = 512
+
+
+@dataclasses.dataclass(frozen=True)
+class PRMConfig:
+    """Architecture and training hyperparameters of `ProcessRewardModel`."""
+
+    views: tuple[str, ...] = ("front", "side", "wrist")
+    """Camera names, in the order of the view embeddings and of exported feature rows."""
+    image_size: int = 84
+    """Square input size; other frame sizes are resized (OpenCV INTER_AREA)."""
+    channels: tuple[int, int, int] = (16, 32, 32)
+    """Widths of the three conv layers (Nature-DQN shape, kernels 8/4/3, strides 4/2/1)."""
+    feature_dim: int = 64
+    """Per-view feature size D."""
+    hidden: tuple[int, ...] = (256,)
+    """Hidden widths of the progress and hop MLPs."""
+    activation: Literal["relu", "leaky_relu", "tanh"] = "relu"
+    bins: int = 21
+    """K progress bins at 0, 1/(K-1), ..., 1; targets are two-hot, so the expectation is
+    unbiased for any progress in [0, 1]."""
+    view_dropout: float = 0.3
+    """Training drops each view with this probability (keeping at least one)."""
+    hop_weight: float = 0.5
+    """Weight of the hop head's squared error against the bins' cross-entropy."""
+    shift: int = 4
+    """Random-shift augmentation in pixels (DrQ, Kostrikov et al. 2021); 0 turns it off."""
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 32
+    """Frame pairs per step (both frames of a pair get the progress loss)."""
+    steps: int = 1500
+    """Gradient steps per `prm_train.train_prm` call."""
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("views", "channels", "hidden"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if not self.views or len(set(self.views)) != len(self.views):
+            raise ValueError(f"views must be distinct camera names, got {self.views!r}")
+        if len(self.channels) != 3:
+            raise ValueError(f"channels must have 3 widths, got {self.channels!r}")
+        for name, value, low in (
+            ("image_size", self.image_size, 36),
+            ("feature_dim", self.feature_dim, 1),
+            ("bins", self.bins, 2),
+            ("batch_size", self.batch_size, 1),
+            ("steps", self.steps, 0),
+            ("shift", self.shift, 0),
+            *((f"channels[{i}]", c, 1) for i, c in enumerate(self.channels)),
+            *((f"hidden[{i}]", h, 1) for i, h in enumerate(self.hidden)),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+        if self.activation not in _ACTIVATIONS:
+            raise ValueError(
+                f"activation: unknown {self.activation!r}; valid: {list(_ACTIVATIONS)}"
+            )
+        for name in ("view_dropout", "hop_weight", "lr", "weight_decay"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < math.inf:
+                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        if self.view_dropout >= 1 or self.lr == 0:
+            raise ValueError(f"need view_dropout < 1 and lr > 0, got {self}")
+
+
+class PRMPrediction(NamedTuple):
+    """What `ProcessRewardModel.predict` returns for ``N`` observations."""
+
+    potential: np.ndarray
+    """float64 ``(N,)``: the expected progress, ``Phi``."""
+    bins: np.ndarray
+    """float32 ``(N, K)``: the progress distribution."""
+    views_used: tuple[str, ...]
+    missing_views: tuple[str, ...]
+    """Configured views absent from the input (the prediction used the others)."""
+
+
+def hop_target(p_from: np.ndarray, p_to: np.ndarray, eps: float = 1e-3) -> np.ndarray:
+    """Robo-Dopamine's relative hop: progress made over progress left, regress over made.
+
+    ``(p_to - p_from) / (1 - p_from)`` when progress goes up, ``/ p_from`` when it goes
+    down; in [-1, 1]: 1 means "reached the goal", -1 "back to the start".
+    """
+    p_from, p_to = np.asarray(p_from, np.float64), np.asarray(p_to, np.float64)
+    d = p_to - p_from
+    denom = np.where(d >= 0, 1.0 - p_from, p_from)
+    return np.clip(d / np.maximum(denom, eps), -1.0, 1.0)
+
+
+class _PRMNet(nn.Module):
+    def __init__(self, cfg: PRMConfig):
+        super().__init__()
+        c1, c2, c3 = cfg.channels
+        side = cfg.image_size
+        for k, s in ((8, 4), (4, 2), (3, 1)):
+            side = (side - k) // s + 1
+        self.encoder = nn.Sequential(
+            nn.Conv2d(3, c1, 8, 4),
+            nn.ReLU(),
+            nn.Conv2d(c1, c2, 4, 2),
+            nn.ReLU(),
+            nn.Conv2d(c2, c3, 3, 1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(c3 * side * side, cfg.feature_dim),
+            # DrQ's encoder trunk ends the same way: bounded features keep attention scores
+            # and the fused LayerNorm well conditioned whatever the image statistics.
+            nn.LayerNorm(cfg.feature_dim),
+            nn.Tanh(),
+        )
+        d, v = cfg.feature_dim, len(cfg.views)
+        self.view_embed = nn.Parameter(torch.randn(v, d) * 0.02)
+        self.attn_query = nn.Parameter(torch.zeros(d))  # starts as a plain mean
+        self.norm = nn.LayerNorm(d)
+        self.act = _ACTIVATIONS[cfg.activation]
+
+        def mlp(sizes: Sequence[int]) -> nn.ModuleList:
+            return nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+
+        self.progress = mlp((d, *cfg.hidden, cfg.bins))
+        self.hop = mlp((3 * d, *cfg.hidden, 1))
+        self.register_buffer("centers", torch.linspace(0.0, 1.0, cfg.bins), persistent=False)
+
+    def _run(self, layers: nn.ModuleList, x: torch.Tensor) -> torch.Tensor:
+        for i, layer in enumerate(layers):
+            x = layer(x)
+            if i < len(layers) - 1:
+                x = self.act(x)
+        return x
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """``(N, V, 3, S, S)`` float in [0, 1] -> ``(N, V, D)`` per-view features."""
+        n, v = images.shape[:2]
+        return self.encoder(images.flatten(0, 1)).view(n, v, -1)
+
+    def fuse(self, feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``(N, V, D)`` features and ``(N, V)`` bool mask -> ``(N, D)`` fused feature."""
+        h = feats + self.view_embed
+        scores = (h @ self.attn_query) / math.sqrt(h.shape[-1])
+        scores = scores.masked_fill(~mask, float("-inf"))
+        weights = torch.softmax(scores, dim=1)
+        return self.norm((weights.unsqueeze(-1) * h).sum(1))
+
+    def logits(self, z: torch.Tensor) -> torch.Tensor:
+        return self._run(self.progress, z)
+
+    def hop_pred(self, za: torch.Tensor, zb: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self._run(self.hop, torch.cat([za, zb, zb - za], -1)).squeeze(-1))
+
+
+def _check_frames(view: str, frames: Any) -> np.ndarray:
+    a = np.asarray(frames)
+    if a.dtype != np.uint8:
+        raise ValueError(f"view {view!r}: expected uint8 images, got dtype {a.dtype}")
+    if a.ndim != 4 or a.shape[-1] != 3:
+        raise ValueError(f"view {view!r}: expected (N, H, W, 3) images, got shape {a.shape}")
+    return a
+
+
+class ProcessRewardModel:
+    """The multi-view PRM: ``potential(obs) -> Phi`` in [0, 1], plus the hop head.
+
+    Args:
+        config: architecture and training settings (defaults: `PRMConfig()`).
+        name: names the model in errors and logs.
+        task: the task it was trained for (metadata; not checked at inference).
+    """
+
+    def __init__(self, config: PRMConfig | None = None, name: str = "prm", task: str = ""):
+        self.config = config if config is not None else PRMConfig()
+        self.name, self.task = str(name), str(task)
+        # Seeded init without touching the caller's global torch RNG.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.config.seed)
+            self.net = _PRMNet(self.config)
+        self.net.eval()
+        self.last_missing_views: tuple[str, ...] = ()
+        self.history: list[dict[str, Any]] = []  # training summaries, saved with the model
+
+    # ------------------------------------------------------------------ inputs
+    def images(self, frames_by_view: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, tuple]:
+        """Stacks the configured views present: uint8 ``(N, V, S, S, 3)``, mask ``(N, V)``.
+
+        Raises:
+            ValueError: no configured view present, bad dtype/shape, or mismatched ``N``.
+        """
+        cfg, s = self.config, self.config.image_size
+        present = [v for v in cfg.views if v in frames_by_view]
+        missing = tuple(v for v in cfg.views if v not in frames_by_view)
+        if not present:
+            raise ValueError(
+                f"model {self.name!r}: none of its views {list(cfg.views)} in the input "
+                f"(got {sorted(frames_by_view)})"
+            )
+        arrays = {v: _check_frames(v, frames_by_view[v]) for v in present}
+        n = {a.shape[0] for a in arrays.values()}
+        if len(n) != 1:
+            raise ValueError(
+                f"views have different frame counts: { {v: a.shape[0] for v, a in arrays.items()} }"
+            )
+        (n,) = n
+        out = np.zeros((n, len(cfg.views), s, s, 3), np.uint8)
+        for v, a in arrays.items():
+            i = cfg.views.index(v)
+            if a.shape[1:3] != (s, s):
+                import cv2  # resize only when needed; OpenCV's area filter is the documented one
+
+                a = np.stack([cv2.resize(f, (s, s), interpolation=cv2.INTER_AREA) for f in a])
+            out[:, i] = a
+        mask = np.zeros((n, len(cfg.views)), bool)
+        mask[:, [cfg.views.index(v) for v in present]] = True
+        return out, mask, missing
+
+    @staticmethod
+    def to_tensor(images: np.ndarray) -> torch.Tensor:
+        """uint8 ``(N, V, S, S, 3)`` -> float ``(N, V, 3, S, S)`` in [0, 1]."""
+        return torch.from_numpy(images).permute(0, 1, 4, 2, 3).float().div_(255.0)
+
+    # ------------------------------------------------------------------ inference
+    def _check_finite(self, what: str, x: torch.Tensor) -> None:
+        if not torch.isfinite(x).all():
+            raise NonFiniteRewardError(f"model {self.name!r} produced NaN or inf {what}")
+
+    @torch.no_grad()
+    def features(self, frames_by_view: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        """Per-view encoder features float32 ``(N, V, D)`` and the view mask ``(N, V)``.
+
+        The C evaluator's ``potential(features, mask)`` takes exactly these.
+        """
+        images, mask, missing = self.images(frames_by_view)
+        self.last_missing_views = missing
+        feats = [
+            self.net.encode(self.to_tensor(images[i : i + _CHUNK]))
+            for i in range(0, len(images), _CHUNK)
+        ]
+        out = (
+            torch.cat(feats)
+            if feats
+            else torch.zeros(0, len(self.config.views), self.config.feature_dim)
+        )
+        self._check_finite("features", out)
+        return out.numpy(), mask
+
+    @torch.no_grad()
+    def predict(self, frames_by_view: Mapping[str, Any]) -> PRMPrediction:
+        """Potential and progress bins of ``N`` observations, from the views present."""
+        feats, mask = self.features(frames_by_view)
+        f, m = torch.from_numpy(feats), torch.from_numpy(mask)
+        probs = torch.softmax(self.net.logits(self.net.fuse(f, m)), -1)
+        self._check_finite("progress bins", probs)
+        potential = (probs.double() @ self.net.centers.double()).numpy()
+        present = tuple(v for v in self.config.views if v not in self.last_missing_views)
+        return PRMPrediction(potential, probs.numpy(), present, self.last_missing_views)
+
+    def potential_batch(self, frames_by_view: Mapping[str, Any]) -> np.ndarray:
+        """``Phi`` of ``N`` observations, float64 ``(N,)`` (for relabelling)."""
+        return self.predict(frames_by_view).potential
+
+    def potential(self, obs: Mapping[str, Any]) -> float:
+        """``Phi(obs)`` of one observation (a dict with a ``(H, W, 3)`` image per camera).
+
+        Views missing from ``obs`` are skipped and named in ``last_missing_views``.
+        """
+        views = {v: np.asarray(obs[v])[None] for v in self.config.views if v in obs}
+        return float(self.predict(views).potential[0])
+
+    __call__ = potential
+
+    @torch.no_grad()
+    def hop(self, frames_from: Mapping[str, Any], frames_to: Mapping[str, Any]) -> np.ndarray:
+        """Predicted relative hop (see `hop_target`) from each ``frames_from`` to ``frames_to``."""
+        fa, ma = self.features(frames_from)
+        fb, mb = self.features(frames_to)
+        if fa.shape != fb.shape:
+            raise ValueError(f"hop: {fa.shape[0]} 'from' frames but {fb.shape[0]} 'to' frames")
+        za = self.net.fuse(torch.from_numpy(fa), torch.from_numpy(ma))
+        zb = self.net.fuse(torch.from_numpy(fb), torch.from_numpy(mb))
+        out = self.net.hop_pred(za, zb)
+        self._check_finite("hop", out)
+        return out.double().numpy()
+
+    # ------------------------------------------------------------------ export, save, load
+    def numpy_head(self) -> dict[str, Any]:
+        """The head after the encoder as NumPy arrays (the C evaluator's PRM head).
+
+        Keys: ``views``, ``view_embed`` (V, D), ``attn_query`` (D,), ``norm_weight``,
+        ``norm_bias`` (D,), ``norm_eps``, ``weights`` [(in, out)...], ``biases`` [(out,)...],
+        ``activation``, ``bin_centers`` (K,); all arrays float32.
+        """
+        net = self.net
+
+        def arr(t: torch.Tensor) -> np.ndarray:
+            return t.detach().float().numpy().copy()
+
+        return {
+            "views": list(self.config.views),
+            "view_embed": arr(net.view_embed),
+            "attn_query": arr(net.attn_query),
+            "norm_weight": arr(net.norm.weight),
+            "norm_bias": arr(net.norm.bias),
+            "norm_eps": float(net.norm.eps),
+            "weights": [arr(layer.weight.T) for layer in net.progress],
+            "biases": [arr(layer.bias) for layer in net.progress],
+            "activation": self.config.activation,
+            "bin_centers": arr(net.centers),
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Writes the model atomically; it loads with ``torch.load(weights_only=True)``."""
+        from robopref.data.storage import atomic_path
+
+        cfg = {
+            k: list(v) if isinstance(v, tuple) else v
+            for k, v in dataclasses.asdict(self.config).items()
+        }
+        payload = {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "name": self.name,
+            "task": self.task,
+            "config": cfg,
+            "history": self.history,
+            "state_dict": {k: v.detach().clone() for k, v in self.net.state_dict().items()},
+        }
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> ProcessRewardModel:
+        """Reads a model written by `save`.
+
+        Raises:
+            FileNotFoundError: no such file.
+            ModelFormatError: naming the file, if it is corrupt, not a PRM, or another version.
+        """
+        path = Path(path)
+        obj = read_model_file(path, FORMAT_NAME, FORMAT_VERSION)
+        try:
+            model = cls(PRMConfig(**obj["config"]), name=obj["name"], task=obj["task"])
+            model.net.load_state_dict(obj["state_dict"])
+            model.history = list(obj.get("history", []))
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise ModelFormatError(f"{path}: inconsistent {FORMAT_NAME} contents: {e}") from e
+        return model
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (
+            f"ProcessRewardModel(name={self.name!r}, task={self.task!r}, views={list(c.views)}, "
+            f"image_size={c.image_size}, bins={c.bins})"
+        )

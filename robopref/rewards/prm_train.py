@@ -1,0 +1,346 @@
+"""Training, evaluation and one-shot adaptation of the process reward model on episodes.
+
+Labels (what the PRM learns to predict) come from each recorded episode: its privileged sim
+progress by default (allowed as a *label*, never as an input), with every observation from
+the first success on labelled 1. An episode without progress (a real-robot demo) can be
+labelled by time (``labels="time"``: row ``t`` of ``T`` is ``t / T``), which is right for
+expert demonstrations and is how `adapt_prm` learns from a single demo of a new variant.
+
+Episodes that show progress *and* regress (perturbed or failed rollouts, see
+``robopref rollout --policy perturbed``) are what teach the model that progress can go down:
+expert demos alone only ever go up.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import stats
+
+from robopref.data import Episode
+from robopref.rewards.prm import ProcessRewardModel, hop_target
+
+__all__ = [
+    "FrameSet",
+    "adapt_prm",
+    "evaluate_prm",
+    "frame_set",
+    "progress_labels",
+    "train_prm",
+    "view_subsets",
+]
+
+LABEL_SOURCES = ("progress", "time")
+
+
+def progress_labels(ep: Episode, labels: str = "progress") -> np.ndarray:
+    """The training label of each observation row of ``ep``, float32 ``(T + 1,)`` in [0, 1].
+
+    Raises:
+        ValueError: unknown ``labels``, or ``"progress"`` for an episode without progress.
+    """
+    if labels not in LABEL_SOURCES:
+        raise ValueError(f"unknown label source {labels!r}; valid: {list(LABEL_SOURCES)}")
+    if labels == "time":
+        return np.linspace(0.0, 1.0, ep.length + 1, dtype=np.float32)
+    if ep.progress is None:
+        raise ValueError(
+            f"episode {ep.episode_id}: no privileged progress to label with (a real-robot "
+            "episode?); use labels='time' for expert demonstrations"
+        )
+    out = np.clip(ep.progress.astype(np.float32), 0.0, 1.0)
+    out[1:][ep.success] = 1.0  # solved is full progress, whatever the geometry says
+    return out
+
+
+@dataclass
+class FrameSet:
+    """Every observation of a list of episodes, ready for the PRM.
+
+    Attributes:
+        images: uint8 ``(N, V, S, S, 3)`` in the model's view order (zeros where missing).
+        mask: bool ``(N, V)``: which views each observation has.
+        label: float32 ``(N,)`` progress labels.
+        episode: int64 ``(N,)`` index of the episode each row comes from.
+        offsets: int64 ``(E + 1,)``: episode ``e`` is rows ``offsets[e]:offsets[e + 1]``.
+        success: bool ``(E,)`` whether each episode succeeded.
+    """
+
+    images: np.ndarray
+    mask: np.ndarray
+    label: np.ndarray
+    episode: np.ndarray
+    offsets: np.ndarray
+    success: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.label)
+
+
+def frame_set(
+    model: ProcessRewardModel, episodes: Sequence[Episode], labels: str = "progress"
+) -> FrameSet:
+    """Stacks the frames and labels of ``episodes`` for ``model``.
+
+    Raises:
+        ValueError: no episodes, or an episode with none of the model's views.
+    """
+    if not episodes:
+        raise ValueError("no episodes to train or evaluate the PRM on")
+    parts, masks, labs, eps, lengths = [], [], [], [], []
+    for e, ep in enumerate(episodes):
+        if not any(v in ep.frames for v in model.config.views):
+            raise ValueError(
+                f"episode {ep.episode_id} has no frames of views {list(model.config.views)} "
+                f"(it has {list(ep.frames)}); record episodes with cameras"
+            )
+        images, mask, _ = model.images(ep.frames)
+        parts.append(images)
+        masks.append(mask)
+        labs.append(progress_labels(ep, labels))
+        eps.append(np.full(len(images), e))
+        lengths.append(len(images))
+    return FrameSet(
+        images=np.concatenate(parts),
+        mask=np.concatenate(masks),
+        label=np.concatenate(labs),
+        episode=np.concatenate(eps),
+        offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        success=np.array([ep.is_success for ep in episodes]),
+    )
+
+
+def _two_hot(label: torch.Tensor, bins: int) -> torch.Tensor:
+    """Soft targets on the two bins around each label: their expectation is the label."""
+    pos = label.clamp(0, 1) * (bins - 1)
+    lo = pos.floor().long().clamp(max=bins - 2)
+    hi_w = pos - lo
+    out = torch.zeros(len(label), bins)
+    out.scatter_(1, lo[:, None], (1 - hi_w)[:, None])
+    out.scatter_add_(1, (lo + 1)[:, None], hi_w[:, None])
+    return out
+
+
+def _random_shift(x: torch.Tensor, pad: int, gen: torch.Generator) -> torch.Tensor:
+    """DrQ-v2's random shift (Yarats et al. 2021): replicate-pad, then a random crop, done
+    for the whole batch in one ``grid_sample`` call."""
+    n, _, s, _ = x.shape
+    x = F.pad(x, (pad,) * 4, mode="replicate")
+    eps = 1.0 / (s + 2 * pad)
+    ar = torch.linspace(-1.0 + eps, 1.0 - eps, s + 2 * pad)[:s]
+    ar = ar.unsqueeze(0).repeat(s, 1).unsqueeze(2)
+    base = torch.cat([ar, ar.transpose(1, 0)], 2).unsqueeze(0).repeat(n, 1, 1, 1)
+    shift = torch.randint(0, 2 * pad + 1, (n, 1, 1, 2), generator=gen).float() * 2 * eps
+    return F.grid_sample(x, base + shift, padding_mode="zeros", align_corners=False)
+
+
+def _drop_views(mask: np.ndarray, p: float, rng: np.random.Generator) -> np.ndarray:
+    """Drops each present view with probability ``p``, always keeping one per row."""
+    if p == 0:
+        return mask
+    keep = mask & (rng.random(mask.shape) >= p)
+    empty = ~keep.any(1)
+    for i in np.flatnonzero(empty):  # rows that lost every view get one of theirs back
+        keep[i, rng.choice(np.flatnonzero(mask[i]))] = True
+    return keep
+
+
+def _sample_pairs(data: FrameSet, n: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """Frame pairs from the same episode: the second drawn uniformly from its episode."""
+    a = rng.integers(0, len(data), n)
+    e = data.episode[a]
+    lo, hi = data.offsets[e], data.offsets[e + 1]
+    b = lo + (rng.random(n) * (hi - lo)).astype(np.int64)
+    return a, b
+
+
+def train_prm(
+    model: ProcessRewardModel,
+    data: FrameSet,
+    *,
+    steps: int | None = None,
+    lr: float | None = None,
+    seed: int | None = None,
+    progress_bar: bool = False,
+) -> dict[str, Any]:
+    """Fits ``model`` to ``data`` (bins cross-entropy + hop regression); returns a summary.
+
+    Args:
+        steps: gradient steps (default ``model.config.steps``).
+        lr: learning rate (default ``model.config.lr``; adaptation uses a smaller one).
+        seed: seeds pair sampling, view dropout and augmentation (default config seed).
+    """
+    from tqdm import tqdm
+
+    cfg = model.config
+    steps = cfg.steps if steps is None else steps
+    seed = cfg.seed + len(model.history) if seed is None else seed
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(seed)
+    net = model.net
+    opt = torch.optim.AdamW(
+        net.parameters(), lr=cfg.lr if lr is None else lr, weight_decay=cfg.weight_decay
+    )
+    label = torch.from_numpy(data.label)
+    hop_all = cfg.hop_weight > 0
+    losses = {"bins": [], "hop": []}
+    net.train()
+    try:
+        for _ in tqdm(range(steps), desc=f"train {model.name}", disable=not progress_bar):
+            a, b = _sample_pairs(data, cfg.batch_size, rng)
+            idx = np.concatenate([a, b])
+            mask = torch.from_numpy(_drop_views(data.mask[idx], cfg.view_dropout, rng))
+            x = model.to_tensor(data.images[idx])
+            if cfg.shift:
+                x = _random_shift(x.flatten(0, 1), cfg.shift, gen).view(x.shape)
+            z = net.fuse(net.encode(x), mask)
+            y = label[idx]
+            loss_bins = -(_two_hot(y, cfg.bins) * F.log_softmax(net.logits(z), -1)).sum(-1).mean()
+            loss = loss_bins
+            if hop_all:
+                za, zb = z[: len(a)], z[len(a) :]
+                target = torch.from_numpy(hop_target(data.label[a], data.label[b])).float()
+                loss_hop = F.mse_loss(net.hop_pred(za, zb), target)
+                loss = loss + cfg.hop_weight * loss_hop
+                losses["hop"].append(loss_hop.item())
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"PRM {model.name!r}: loss became {float(loss)}")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses["bins"].append(loss_bins.item())
+    finally:
+        net.eval()
+    tail = max(1, steps // 10)
+    summary = {
+        "steps": steps,
+        "frames": len(data),
+        "episodes": len(data.success),
+        "loss_bins": float(np.mean(losses["bins"][-tail:])) if steps else math.nan,
+        "loss_hop": float(np.mean(losses["hop"][-tail:])) if losses["hop"] else math.nan,
+    }
+    model.history.append(summary)
+    return summary
+
+
+def view_subsets(views: Sequence[str]) -> list[tuple[str, ...]]:
+    """Every non-empty subset of ``views``: singles, pairs, ..., all (the fusion study)."""
+    from itertools import combinations
+
+    return [c for r in range(1, len(views) + 1) for c in combinations(views, r)]
+
+
+def _auc(scores: np.ndarray, positive: np.ndarray) -> float | None:
+    """ROC AUC from the Mann-Whitney U statistic; None when a class is absent."""
+    pos, neg = scores[positive], scores[~positive]
+    if len(pos) == 0 or len(neg) == 0:
+        return None
+    u = stats.mannwhitneyu(pos, neg, alternative="two-sided").statistic
+    return float(u / (len(pos) * len(neg)))
+
+
+@torch.no_grad()
+def evaluate_prm(
+    model: ProcessRewardModel,
+    data: FrameSet,
+    subsets: Sequence[Sequence[str]] | None = None,
+) -> dict[str, Any]:
+    """Spearman of predicted vs labelled progress over all frames and the success-vs-failure
+    AUC of the final frames' potential, with all views and for each view subset.
+
+    Returns:
+        ``{"spearman", "success_auc", "hop_mae", "frames", "episodes", "per_views":
+        {"front": {"spearman", "success_auc"}, "front+side": ..., ...}}``; an AUC is None
+        when the episodes are all successes or all failures.
+    """
+    net, views = model.net, model.config.views
+    chunks = [
+        net.encode(model.to_tensor(data.images[i : i + 512])) for i in range(0, len(data), 512)
+    ]
+    feats = torch.cat(chunks)
+    finals = data.offsets[1:] - 1
+
+    def scores(view_set: Sequence[str]) -> tuple[dict[str, Any], torch.Tensor]:
+        keep = torch.tensor([v in view_set for v in views])
+        mask = torch.from_numpy(data.mask) & keep
+        usable = mask.any(1)
+        mask[~usable] = torch.from_numpy(data.mask)[~usable]  # rows without any: all they have
+        z = net.fuse(feats, mask)
+        phi = (torch.softmax(net.logits(z), -1) @ net.centers).double().numpy()
+        if not np.isfinite(phi).all():
+            raise ValueError(f"model {model.name!r} produced NaN or inf potentials")
+        rho = stats.spearmanr(phi, data.label).statistic
+        row = {
+            "spearman": None if np.isnan(rho) else float(rho),
+            "success_auc": _auc(phi[finals], data.success),
+        }
+        return row, z
+
+    overall, z = scores(views)
+    a = np.arange(len(data))
+    b = np.minimum(a + 1, data.offsets[data.episode + 1] - 1)  # next frame, same episode
+    hop = net.hop_pred(z[a], z[b]).double().numpy()
+    per_views = {"+".join(s): scores(s)[0] for s in (subsets or view_subsets(views))}
+    return {
+        **overall,
+        "hop_mae": float(np.abs(hop - hop_target(data.label[a], data.label[b])).mean()),
+        "frames": len(data),
+        "episodes": len(data.success),
+        "per_views": per_views,
+    }
+
+
+def adapt_prm(
+    model: ProcessRewardModel,
+    episode: Episode,
+    *,
+    steps: int = 150,
+    lr: float = 3e-4,
+    labels: str = "time",
+    replay: FrameSet | None = None,
+    seed: int | None = None,
+) -> dict[str, Any]:
+    """One-shot adaptation: fine-tunes ``model`` on a single expert episode of a new variant.
+
+    Args:
+        episode: one expert demonstration of the unseen variant.
+        labels: ``"time"`` (default: a demo needs no privileged progress) or ``"progress"``.
+        replay: frames of the original training set mixed in half and half, so that the
+            model does not forget what regress looks like from one all-upward demo.
+    """
+    demo = frame_set(model, [episode], labels=labels)
+    if replay is not None:
+        n = min(len(replay), 4 * len(demo))
+        pick = np.random.default_rng(0 if seed is None else seed).choice(len(replay), n, False)
+        demo = _concat(demo, _take(replay, pick))
+    return train_prm(model, demo, steps=steps, lr=lr, seed=seed)
+
+
+def _take(data: FrameSet, rows: np.ndarray) -> FrameSet:
+    """Rows of ``data`` as one-frame "episodes" (hop pairs then stay within a frame)."""
+    rows = np.sort(rows)
+    return FrameSet(
+        images=data.images[rows],
+        mask=data.mask[rows],
+        label=data.label[rows],
+        episode=np.arange(len(rows)),
+        offsets=np.arange(len(rows) + 1),
+        success=data.success[data.episode[rows]] & (data.label[rows] >= 1.0),
+    )
+
+
+def _concat(a: FrameSet, b: FrameSet) -> FrameSet:
+    return FrameSet(
+        images=np.concatenate([a.images, b.images]),
+        mask=np.concatenate([a.mask, b.mask]),
+        label=np.concatenate([a.label, b.label]),
+        episode=np.concatenate([a.episode, b.episode + len(a.success)]),
+        offsets=np.concatenate([a.offsets, b.offsets[1:] + a.offsets[-1]]),
+        success=np.concatenate([a.success, b.success]),
+    )
