@@ -82,6 +82,12 @@ def _cmd_bench(args) -> int:
     return 0
 
 
+HARDWARE_COMMANDS = {
+    "sim-robot": ("hardware.sim_robot", "MuJoCo stand-in robot on the ROS 2 wire (DDS)"),
+    "bridge": ("hardware.bridge_cli", "run a policy on a robot through the bridge (DDS)"),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="robopref", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -114,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     reward_commands.add_commands(sub)
 
+    # The hardware entry points keep their own parsers (hardware/ must not import the CLI);
+    # these entries list them in --help and hand the rest of the command line over.
+    for name, (target, text) in HARDWARE_COMMANDS.items():
+        s = sub.add_parser(name, help=text, add_help=False)
+        s.add_argument("args", nargs=argparse.REMAINDER, help=f"options of {target}")
+
     s = sub.add_parser("bench", help="benchmarks that print JSON lines")
     s.add_argument("what", choices=["sim", "experts", "reward"], help="what to measure")
     s.add_argument("--tasks", default="", help="comma-separated tasks (default: Panda tasks)")
@@ -126,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in HARDWARE_COMMANDS:
+        import importlib
+
+        return importlib.import_module(HARDWARE_COMMANDS[argv[0]][0]).main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -133,3 +133,17 @@ def test_bullet_rollout_stdout_is_only_the_json_line(tmp_path):
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 1, proc.stdout
     assert json.loads(lines[0])["backend"] == "bullet"
+
+
+def test_hardware_commands_hand_over_their_command_line(capsys):
+
+    for name, prog in (("sim-robot", "sim-robot"), ("bridge", "bridge")):
+        with pytest.raises(SystemExit) as exit_info:
+            main([name, "--help"])
+        assert exit_info.value.code == 0
+        assert f"robopref {prog}" in capsys.readouterr().out
+    # The top-level help lists them too.
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "sim-robot" in out and "bridge" in out

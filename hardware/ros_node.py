@@ -1,0 +1,206 @@
+"""The bridge as an rclpy node, for machines with ROS 2 installed (the robot's PC).
+
+Thin, after ros2/demos: parameters declared with defaults, subscriptions, one timer at the
+control rate, and the standard ``main()`` handling Ctrl-C. Every conversion is a function
+of :mod:`hardware.messages` (the same ones the Cyclone DDS adapter uses, fed rclpy's
+message classes through :func:`rclpy_message_types`); all logic is the bridge core's.
+
+rclpy is imported only when a node is made, so this module imports anywhere; without ROS 2
+it says how to get it, or to use ``robopref bridge`` (the Cyclone DDS adapter) instead.
+
+Not done yet: the Franka gripper (franka_gripper's ``move``/``grasp`` actions) and
+launch files; see the hardware report.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+
+from hardware import messages
+from hardware.errors import MessageError
+
+MISSING_RCLPY = (
+    "hardware.ros_node needs ROS 2's rclpy and message packages (sensor_msgs, std_msgs, "
+    "trajectory_msgs, diagnostic_msgs): source /opt/ros/<distro>/setup.bash first. "
+    "Without ROS 2, run the same bridge over Cyclone DDS: `robopref bridge`."
+)
+
+
+def require_rclpy():
+    """The ``rclpy`` module, or an ImportError saying what to install or use instead."""
+    try:
+        import rclpy
+    except ImportError as e:
+        raise ImportError(MISSING_RCLPY) from e
+    return rclpy
+
+
+def rclpy_message_types() -> messages.MessageTypes:
+    """The ROS 2 message classes, for the writers of :mod:`hardware.messages`."""
+    require_rclpy()
+    from builtin_interfaces.msg import Duration, Time
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+    from sensor_msgs.msg import CompressedImage, Image, JointState
+    from std_msgs.msg import Bool, Float64MultiArray, Header
+    from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+    return messages.MessageTypes(
+        Time=Time,
+        Duration=Duration,
+        Header=Header,
+        Bool=Bool,
+        Float64MultiArray=Float64MultiArray,
+        JointState=JointState,
+        Image=Image,
+        CompressedImage=CompressedImage,
+        JointTrajectory=JointTrajectory,
+        JointTrajectoryPoint=JointTrajectoryPoint,
+        DiagnosticArray=DiagnosticArray,
+        DiagnosticStatus=DiagnosticStatus,
+        KeyValue=KeyValue,
+        byte=lambda v: bytes([v]),  # rclpy holds a ``byte`` field as a length-1 bytes
+    )
+
+
+class RclpySink:
+    """Publishes the bridge's commands with rclpy (the DDS sink's twin)."""
+
+    def __init__(self, node, robot, types: messages.MessageTypes, lead: float):
+        from hardware.robots import JOINT_TRAJECTORY
+
+        self.robot, self.types, self.lead = robot, types, lead
+        self.trajectory = robot.command_type == JOINT_TRAJECTORY
+        kind = types.JointTrajectory if self.trajectory else types.Float64MultiArray
+        self.arm = node.create_publisher(kind, robot.command_topic, 10)
+        g = robot.gripper
+        self.gripper = (
+            node.create_publisher(types.Float64MultiArray, g.command_topic, 10)
+            if g is not None and g.command_topic is not None
+            else None
+        )
+
+    def send(self, command) -> None:
+        t = self.types
+        if self.trajectory:
+            msg = messages.joint_trajectory_msg(
+                command.names, command.positions, self.lead, types=t
+            )
+        else:
+            msg = messages.float64_multi_array_msg(command.positions, types=t)
+        self.arm.publish(msg)
+        if self.gripper is not None and command.gripper is not None:
+            self.gripper.publish(messages.float64_multi_array_msg([command.gripper], types=t))
+
+
+class BridgeNode:
+    """An rclpy node around a :class:`hardware.bridge.Bridge`.
+
+    Parameters (``ros__parameters``): ``robot`` (franka_panda), ``policy`` (hold),
+    ``policy_kwargs`` (JSON, "{}"), ``task``, ``control_hz`` (20.0), ``cameras`` (all of
+    the robot's), ``max_steps`` (0: none), ``episode_dir`` ("": keep in memory).
+    """
+
+    def __init__(self, name: str = "robopref_bridge"):
+        rclpy = require_rclpy()
+        from rclpy.qos import qos_profile_sensor_data
+
+        from hardware.bridge import Bridge, BridgeConfig
+        from hardware.bridge_config import DIAGNOSTICS_TOPIC, ESTOP_TOPIC
+        from hardware.policies import load_policy
+        from hardware.robots import COMPRESSED_IMAGE, get_robot
+
+        self.node = node = rclpy.create_node(name)
+        p = {
+            "robot": "franka_panda",
+            "policy": "hold",
+            "policy_kwargs": "{}",
+            "task": "unspecified",
+            "control_hz": 20.0,
+            "cameras": "",
+            "max_steps": 0,
+            "episode_dir": "",
+        }
+        p = {k: node.declare_parameter(k, v).value for k, v in p.items()}
+        robot = get_robot(p["robot"])
+        cams = tuple(c for c in p["cameras"].split(",") if c) or None
+        config = BridgeConfig(
+            task=p["task"],
+            control_hz=p["control_hz"],
+            cameras=cams,
+            max_steps=p["max_steps"] or None,
+            episode_dir=p["episode_dir"] or None,
+        )
+        self.types = types = rclpy_message_types()
+        sink = RclpySink(node, robot, types, config.period)
+        policy = load_policy(p["policy"], **json.loads(p["policy_kwargs"]))
+        self.bridge = bridge = Bridge(robot, policy, sink, config=config)
+        node.create_subscription(
+            types.JointState, robot.joint_state_topic, self._on_joint_state, qos_profile_sensor_data
+        )
+        for cam in robot.cameras:
+            if cam.name in bridge.cameras:
+                compressed = cam.msg_type == COMPRESSED_IMAGE
+                kind = types.CompressedImage if compressed else types.Image
+                decode = (
+                    messages.compressed_image_from_msg if compressed else messages.image_from_msg
+                )
+                node.create_subscription(
+                    kind, cam.topic, self._image_callback(cam.name, decode), qos_profile_sensor_data
+                )
+        node.create_subscription(types.Bool, ESTOP_TOPIC, self._on_estop, 10)
+        self.diagnostics = node.create_publisher(types.DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
+        bridge.connect()
+        bridge.start()
+        node.create_timer(config.period, bridge.step)
+        node.create_timer(1.0, self._publish_diagnostics)
+
+    def _on_joint_state(self, msg) -> None:
+        r = self.bridge.robot
+        try:
+            self.bridge.on_joint_state(
+                messages.joint_state_from_msg(msg, r.arm_joints, r.gripper_joints)
+            )
+        except MessageError as e:
+            self.bridge.reject(e)
+
+    def _image_callback(self, camera: str, decode):
+        def callback(msg) -> None:
+            try:
+                self.bridge.on_image(camera, decode(msg))
+            except MessageError as e:
+                self.bridge.reject(e)
+
+        return callback
+
+    def _on_estop(self, msg) -> None:
+        if messages.bool_from_msg(msg):
+            self.bridge.estop("e-stop topic")
+
+    def _publish_diagnostics(self) -> None:
+        now = self.node.get_clock().now().nanoseconds * 1e-9
+        msg = messages.diagnostic_array_msg(now, [self.bridge.diagnostics()], types=self.types)
+        self.diagnostics.publish(msg)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``ros2 run``-style entry point: spin the bridge node until Ctrl-C."""
+    rclpy = require_rclpy()
+    rclpy.init(args=list(argv) if argv is not None else sys.argv)
+    node = None
+    try:
+        node = BridgeNode()
+        rclpy.spin(node.node)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if node is not None:
+            node.bridge.disconnect()
+            node.node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
