@@ -38,6 +38,8 @@ test: setup lint
 bench: setup
 	bench/sim.sh
 	bench/experts.sh
+	bench/reward.sh
+	bench/prm.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info
