@@ -64,3 +64,24 @@ def test_rollout_records_the_variant(tmp_path):
     (ep,) = list(EpisodeStore(tmp_path))
     assert ep.metadata["object_half_size"] == 0.03 and ep.metadata["source"] == "perturbed"
     assert np.isfinite(ep.state).all()
+
+
+def test_perturbed_rollouts_show_progress_and_regress(tmp_path):
+    from robopref.data import EpisodeStore
+    from robopref.rollout import RolloutConfig, run_rollouts
+
+    cfg = RolloutConfig(
+        task="panda-lift",
+        policy="perturbed",
+        episodes=4,
+        out=str(tmp_path),
+        seed=100,
+        video=False,
+        cameras=(),
+    )
+    run_rollouts(cfg, progress_bar=False)
+    eps = list(EpisodeStore(tmp_path))
+    rises = [float(np.max(np.maximum.accumulate(e.progress) - e.progress[0])) for e in eps]
+    drops = [float(np.max(np.maximum.accumulate(e.progress) - e.progress)) for e in eps]
+    assert max(rises) > 0.3  # the expert still makes progress between bursts
+    assert max(drops) > 0.1  # and a burst of random actions undoes some of it
