@@ -79,6 +79,10 @@ class PRMConfig:
     unbiased for any progress in [0, 1]."""
     view_dropout: float = 0.3
     """Training drops each view with this probability (keeping at least one)."""
+    final_fraction: float = 0.25
+    """Share of each batch drawn from episodes' final frames: a successful episode ends on
+    its only fully-solved frame, so without this the success states, which the
+    success-vs-failure ranking hinges on, are a fraction of a percent of the data."""
     hop_weight: float = 0.5
     """Weight of the hop head's squared error against the bins' cross-entropy."""
     shift: int = 4
@@ -114,12 +118,12 @@ class PRMConfig:
             raise ValueError(
                 f"activation: unknown {self.activation!r}; valid: {list(_ACTIVATIONS)}"
             )
-        for name in ("view_dropout", "hop_weight", "lr", "weight_decay"):
+        for name in ("view_dropout", "final_fraction", "hop_weight", "lr", "weight_decay"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < math.inf:
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
-        if self.view_dropout >= 1 or self.lr == 0:
-            raise ValueError(f"need view_dropout < 1 and lr > 0, got {self}")
+        if self.view_dropout >= 1 or self.final_fraction > 1 or self.lr == 0:
+            raise ValueError(f"need view_dropout < 1, final_fraction <= 1 and lr > 0, got {self}")
 
 
 class PRMPrediction(NamedTuple):

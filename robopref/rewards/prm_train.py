@@ -151,9 +151,15 @@ def _drop_views(mask: np.ndarray, p: float, rng: np.random.Generator) -> np.ndar
     return keep
 
 
-def _sample_pairs(data: FrameSet, n: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
-    """Frame pairs from the same episode: the second drawn uniformly from its episode."""
+def _sample_pairs(
+    data: FrameSet, n: int, rng: np.random.Generator, final_fraction: float = 0.0
+) -> tuple[np.ndarray, ...]:
+    """Frame pairs from the same episode: the first uniform over all frames (or, with
+    probability ``final_fraction``, an episode's final frame), the second uniform over the
+    first one's episode."""
     a = rng.integers(0, len(data), n)
+    final = rng.random(n) < final_fraction
+    a[final] = data.offsets[1:][rng.integers(0, len(data.success), int(final.sum()))] - 1
     e = data.episode[a]
     lo, hi = data.offsets[e], data.offsets[e + 1]
     b = lo + (rng.random(n) * (hi - lo)).astype(np.int64)
@@ -193,7 +199,7 @@ def train_prm(
     net.train()
     try:
         for _ in tqdm(range(steps), desc=f"train {model.name}", disable=not progress_bar):
-            a, b = _sample_pairs(data, cfg.batch_size, rng)
+            a, b = _sample_pairs(data, cfg.batch_size, rng, cfg.final_fraction)
             idx = np.concatenate([a, b])
             mask = torch.from_numpy(_drop_views(data.mask[idx], cfg.view_dropout, rng))
             x = model.to_tensor(data.images[idx])
