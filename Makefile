@@ -6,7 +6,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
-APT_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libgl1
+# EGL/Mesa for headless rendering; a C compiler for the reward evaluator's extension.
+APT_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 gcc libc6-dev
 export MUJOCO_GL ?= egl
 export PYOPENGL_PLATFORM ?= egl
 
@@ -14,7 +15,7 @@ export PYOPENGL_PLATFORM ?= egl
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile setup.py robopref/evaluator/_evaluator.c
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
@@ -39,7 +40,8 @@ bench: setup
 	bench/sim.sh
 	bench/experts.sh
 	bench/reward.sh
+	bench/evaluator.sh
 	bench/prm.sh
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info robopref/evaluator/*.so

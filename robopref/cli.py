@@ -70,6 +70,12 @@ def _cmd_bench(args) -> int:
         for row in bench_reward(calls=args.calls):
             print(json.dumps(row), flush=True)
         return 0
+    if args.what == "evaluator":
+        from robopref.benchmarks.evaluator import bench_evaluator
+
+        for head in _csv(args.heads):
+            print(json.dumps(bench_evaluator(head, calls=args.calls)), flush=True)
+        return 0
     tasks = _csv(args.tasks) if args.tasks else sim.list_tasks(include_dmc=False)
     backends = _csv(args.backends)
     for task in tasks:
@@ -86,6 +92,23 @@ HARDWARE_COMMANDS = {
     "sim-robot": ("hardware.sim_robot", "MuJoCo stand-in robot on the ROS 2 wire (DDS)"),
     "bridge": ("hardware.bridge_cli", "run a policy on a robot through the bridge (DDS)"),
 }
+
+
+def _cmd_export(args) -> int:
+    from robopref.evaluator import Evaluator, export_models
+
+    if not (args.preference or args.prm):
+        raise ValueError("nothing to export: give --preference and/or --prm")
+    path = export_models(
+        args.out,
+        preference_model=args.preference or None,
+        prm_model=args.prm or None,
+        gamma=args.gamma,
+        scale=args.scale,
+    )
+    info = Evaluator.load(path).info  # the blob loads back in the C evaluator
+    print(json.dumps({"out": str(path), "bytes": path.stat().st_size, "info": info}))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -126,13 +149,24 @@ def build_parser() -> argparse.ArgumentParser:
         s = sub.add_parser(name, help=text, add_help=False)
         s.add_argument("args", nargs=argparse.REMAINDER, help=f"options of {target}")
 
+    s = sub.add_parser("export", help="export reward heads to a C-evaluator blob (.rpe)")
+    s.add_argument("--out", required=True, help="blob to write, e.g. reward.rpe")
+    s.add_argument("--preference", default="", help="preference reward model file")
+    s.add_argument("--prm", default="", help="process reward model file")
+    s.add_argument("--gamma", type=float, default=0.99, help="shaping discount")
+    s.add_argument("--scale", type=float, default=1.0, help="shaping scale")
+    s.set_defaults(func=_cmd_export)
+
     s = sub.add_parser("bench", help="benchmarks that print JSON lines")
-    s.add_argument("what", choices=["sim", "experts", "reward"], help="what to measure")
+    s.add_argument(
+        "what", choices=["sim", "experts", "reward", "evaluator"], help="what to measure"
+    )
     s.add_argument("--tasks", default="", help="comma-separated tasks (default: Panda tasks)")
     s.add_argument("--backends", default="mujoco,bullet", help="comma-separated backends")
     s.add_argument("--steps", type=int, default=500, help="env steps per measurement (sim)")
     s.add_argument("--seeds", type=int, default=100, help="seeds per task (experts)")
-    s.add_argument("--calls", type=int, default=300, help="timed calls per latency (reward)")
+    s.add_argument("--calls", type=int, default=300, help="timed calls (reward, evaluator)")
+    s.add_argument("--heads", default="preference,prm", help="evaluator heads to time")
     s.set_defaults(func=_cmd_bench)
     return p
 

@@ -147,3 +147,32 @@ def test_hardware_commands_hand_over_their_command_line(capsys):
         main(["--help"])
     out = capsys.readouterr().out
     assert "sim-robot" in out and "bridge" in out
+
+
+def test_export_writes_a_blob_the_c_evaluator_loads(tmp_path, capsys):
+    import numpy as np
+
+    from robopref.evaluator import Evaluator
+    from robopref.rewards.preference import PreferenceRewardModel
+    from robopref.rewards.prm import PRMConfig, ProcessRewardModel
+
+    prm = ProcessRewardModel(PRMConfig(image_size=36, feature_dim=8, hidden=(16,)))
+    prm.save(tmp_path / "prm.pt")
+    pref = PreferenceRewardModel(6, 4)
+    pref.save(tmp_path / "pref.pt")
+    out = tmp_path / "reward.rpe"
+    argv = ["export", "--out", str(out), "--prm", str(tmp_path / "prm.pt")]
+    assert main([*argv, "--preference", str(tmp_path / "pref.pt"), "--gamma", "0.9"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["info"]["gamma"] == 0.9 and row["info"]["prm"]["dim"] == 8
+    ev = Evaluator.load(out)
+    rng = np.random.default_rng(0)
+    frames = {v: rng.integers(0, 256, (5, 36, 36, 3), dtype=np.uint8) for v in prm.config.views}
+    feats, _ = prm.features(frames)
+    np.testing.assert_allclose(ev.potential_batch(feats), prm.predict(frames).potential, atol=1e-5)
+    s, a = rng.standard_normal((3, 6)).astype(np.float32), rng.uniform(-1, 1, (3, 4))
+    np.testing.assert_allclose(
+        ev.reward_batch(s, a.astype(np.float32))[0], pref.reward(s, a)[0], atol=1e-5
+    )
+    assert main(["export", "--out", str(tmp_path / "none.rpe")]) == 2
+    assert "nothing to export" in capsys.readouterr().err and not (tmp_path / "none.rpe").exists()

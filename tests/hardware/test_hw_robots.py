@@ -124,7 +124,11 @@ def test_limits_gripper_and_camera_are_checked():
         CameraConfig("front", "/x", "sensor_msgs/msg/PointCloud2")
 
 
-def test_register_robot_refuses_a_taken_name():
+def test_register_robot_refuses_a_taken_name(monkeypatch):
+    from hardware import robots
+
+    # A private copy of the registry: other tests (the launch files') compare with it.
+    monkeypatch.setattr(robots, "_ROBOTS", dict(robots._registry()))
     cfg = replace(get_robot("franka_panda"), name="test_panda_copy")
     assert register_robot(cfg) is cfg
     assert get_robot("test_panda_copy") is cfg

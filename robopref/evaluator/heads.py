@@ -1,0 +1,286 @@
+"""The exported heads as NumPy dicts: their checks, limits, and random heads for tests.
+
+Two heads and the shaping constants travel in an evaluator blob (DESIGN.md contract 7):
+
+* the **preference** ensemble head, exactly `PreferenceRewardModel.numpy_head()`: lists
+  ``weights`` (float32 ``(E, in, out)``) and ``biases`` (``(E, out)``), ``activation``,
+  ``output_activation``, ``input_mean``/``input_std`` (``(in,)``) and ``input``; for a
+  ``"state_action"`` head also ``obs_dim`` (where the state ends in the input row);
+* the **PRM** head over per-view encoder features: ``views``, ``view_embed`` ``(V, D)``,
+  ``attn_query``, ``norm_weight``, ``norm_bias`` ``(D,)``, ``norm_eps``, ``weights``
+  (``(in, out)`` each), ``biases`` (``(out,)``), ``activation`` and ``bin_centers`` ``(K,)``;
+* the **shaping** constants ``gamma`` and ``scale``.
+
+The limits below are part of the format: the C evaluator keeps its per-call scratch on the
+stack (no allocation per call, and thread-safe), so no layer may be wider than `MAX_DIM`.
+Only NumPy is imported here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "ACTIVATIONS",
+    "INPUTS",
+    "MAX_DIM",
+    "OUTPUT_ACTIVATIONS",
+    "check_preference_head",
+    "check_prm_head",
+    "check_shaping",
+    "random_preference_head",
+    "random_prm_head",
+]
+
+#: Hidden-layer nonlinearities; the index is the code stored in a blob.
+ACTIVATIONS = ("leaky_relu", "relu", "tanh")
+#: Output nonlinearities of a preference member; the index is the stored code.
+OUTPUT_ACTIVATIONS = ("none", "tanh")
+#: What a preference member reads; the index is the stored code.
+INPUTS = ("state", "state_action")
+
+MAX_DIM = 4096  # widest input, hidden, output or feature vector (C stack scratch)
+MAX_LAYERS = 16
+MAX_MEMBERS = 64
+MAX_VIEWS = 64
+MAX_NAME_BYTES = 255
+
+
+def _choice(where: str, value: Any, valid: Sequence[str]) -> str:
+    if not isinstance(value, str) or value not in valid:
+        raise ValueError(f"{where}: unknown {value!r}; valid: {tuple(valid)}")
+    return value
+
+
+def _array(where: str, value: Any, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """A float32 C-contiguous copy of ``value``, finite, with ``shape`` if given."""
+    a = np.asarray(value)
+    if a.dtype.kind not in "fiu":
+        raise ValueError(f"{where}: expected a real array, got dtype {a.dtype}")
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    if shape is not None and a.shape != shape:
+        raise ValueError(f"{where}: expected shape {shape}, got {a.shape}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"{where}: contains NaN or inf")
+    return a
+
+
+def _dim(where: str, value: Any, low: int = 1, high: int = MAX_DIM) -> int:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | np.integer)
+        or not low <= value <= high
+    ):
+        raise ValueError(f"{where}: expected an int in [{low}, {high}], got {value!r}")
+    return int(value)
+
+
+def _layers(where: str, weights: Any, biases: Any, lead: tuple[int, ...]) -> list[int]:
+    """Checks per-layer shapes ``lead + (in, out)`` / ``lead + (out,)``; returns the sizes."""
+    if not isinstance(weights, list | tuple) or not isinstance(biases, list | tuple):
+        raise ValueError(f"{where}: weights and biases must be lists of arrays")
+    if not 1 <= len(weights) <= MAX_LAYERS or len(biases) != len(weights):
+        raise ValueError(
+            f"{where}: expected 1 to {MAX_LAYERS} layers with one bias each, got "
+            f"{len(weights)} weights and {len(biases)} biases"
+        )
+    sizes: list[int] = []
+    for i, w in enumerate(weights):
+        shape = np.shape(w)
+        if len(shape) != len(lead) + 2 or tuple(shape[: len(lead)]) != lead:
+            raise ValueError(f"{where}: weights[{i}] has shape {shape}, expected {lead}+(in, out)")
+        fan_in, fan_out = (_dim(f"{where}: weights[{i}] size", s) for s in shape[-2:])
+        if sizes and fan_in != sizes[-1]:
+            raise ValueError(
+                f"{where}: weights[{i}] takes {fan_in} inputs, layer {i - 1} gives {sizes[-1]}"
+            )
+        sizes = sizes or [fan_in]
+        sizes.append(fan_out)
+    return sizes
+
+
+def check_preference_head(head: dict[str, Any], obs_dim: int | None = None) -> dict[str, Any]:
+    """Validates a preference ensemble head; returns a normalized copy (float32 arrays).
+
+    Args:
+        head: a `PreferenceRewardModel.numpy_head()` dict.
+        obs_dim: where the state ends in a ``"state_action"`` input row (taken from
+            ``head["obs_dim"]`` when not given); ignored for ``"state"`` heads.
+
+    Raises:
+        ValueError: naming the field, the bad value and what is allowed.
+    """
+    if not isinstance(head, dict):
+        raise ValueError(f"preference head: expected a dict, got {type(head).__name__}")
+    try:
+        kind = _choice("preference head: input", head["input"], INPUTS)
+        act = _choice("preference head: activation", head["activation"], ACTIVATIONS)
+        out_act = _choice(
+            "preference head: output_activation", head["output_activation"], OUTPUT_ACTIVATIONS
+        )
+        weights, biases = head["weights"], head["biases"]
+        members = _dim("preference head: members", np.shape(weights[0])[0], high=MAX_MEMBERS)
+        sizes = _layers("preference head", weights, biases, (members,))
+        mean, std = head["input_mean"], head["input_std"]
+    except (KeyError, IndexError, TypeError) as e:
+        raise ValueError(f"preference head: missing or malformed field ({e!r})") from e
+    if sizes[-1] != 1:
+        raise ValueError(f"preference head: the last layer must have 1 output, got {sizes[-1]}")
+    in_dim = sizes[0]
+    obs_dim = head.get("obs_dim") if obs_dim is None else obs_dim
+    if kind == "state":
+        obs_dim = in_dim
+    elif obs_dim is None:
+        raise ValueError("preference head: a 'state_action' head needs obs_dim (state size)")
+    obs_dim = _dim("preference head: obs_dim", obs_dim, high=in_dim - (kind == "state_action"))
+    std = _array("preference head: input_std", std, (in_dim,))
+    if not (std > 0).all():
+        raise ValueError("preference head: input_std must be > 0 everywhere")
+    return {
+        "weights": [
+            _array(f"preference head: weights[{i}]", w, (members, a, b))
+            for i, (w, a, b) in enumerate(zip(weights, sizes[:-1], sizes[1:]))
+        ],
+        "biases": [
+            _array(f"preference head: biases[{i}]", b, (members, n))
+            for i, (b, n) in enumerate(zip(biases, sizes[1:]))
+        ],
+        "activation": act,
+        "output_activation": out_act,
+        "input_mean": _array("preference head: input_mean", mean, (in_dim,)),
+        "input_std": std,
+        "input": kind,
+        "obs_dim": obs_dim,
+        "act_dim": in_dim - obs_dim,
+    }
+
+
+def check_prm_head(head: dict[str, Any]) -> dict[str, Any]:
+    """Validates a PRM head (see the module docstring); returns a normalized copy.
+
+    Raises:
+        ValueError: naming the field, the bad value and what is allowed.
+    """
+    if not isinstance(head, dict):
+        raise ValueError(f"PRM head: expected a dict, got {type(head).__name__}")
+    try:
+        views = head["views"]
+        if isinstance(views, str) or not all(isinstance(v, str) for v in views):
+            raise ValueError(f"PRM head: views must be a list of names, got {views!r}")
+        views = tuple(views)
+        n_views = _dim("PRM head: number of views", len(views), high=MAX_VIEWS)
+        for v in views:
+            if not 1 <= len(v.encode("utf-8")) <= MAX_NAME_BYTES:
+                raise ValueError(f"PRM head: view name {v!r} must be 1 to {MAX_NAME_BYTES} bytes")
+        if len(set(views)) != n_views:
+            raise ValueError(f"PRM head: view names must be unique, got {views}")
+        dim = _dim("PRM head: feature dim", np.shape(head["attn_query"])[0])
+        act = _choice("PRM head: activation", head["activation"], ACTIVATIONS)
+        sizes = _layers("PRM head", head["weights"], head["biases"], ())
+        eps = head["norm_eps"]
+    except (KeyError, IndexError, TypeError) as e:
+        raise ValueError(f"PRM head: missing or malformed field ({e!r})") from e
+    if sizes[0] != dim:
+        raise ValueError(f"PRM head: the first layer takes {sizes[0]} inputs, features have {dim}")
+    if isinstance(eps, bool) or not isinstance(eps, int | float | np.floating):
+        raise ValueError(f"PRM head: norm_eps must be a number, got {eps!r}")
+    if not (math.isfinite(eps) and eps > 0):
+        raise ValueError(f"PRM head: norm_eps must be finite and > 0, got {eps!r}")
+    return {
+        "views": list(views),
+        "view_embed": _array("PRM head: view_embed", head["view_embed"], (n_views, dim)),
+        "attn_query": _array("PRM head: attn_query", head["attn_query"], (dim,)),
+        "norm_weight": _array("PRM head: norm_weight", head["norm_weight"], (dim,)),
+        "norm_bias": _array("PRM head: norm_bias", head["norm_bias"], (dim,)),
+        "norm_eps": float(eps),
+        "weights": [
+            _array(f"PRM head: weights[{i}]", w, (a, b))
+            for i, (w, a, b) in enumerate(zip(head["weights"], sizes[:-1], sizes[1:]))
+        ],
+        "biases": [
+            _array(f"PRM head: biases[{i}]", b, (n,))
+            for i, (b, n) in enumerate(zip(head["biases"], sizes[1:]))
+        ],
+        "activation": act,
+        "bin_centers": _array("PRM head: bin_centers", head["bin_centers"], (sizes[-1],)),
+    }
+
+
+def check_shaping(gamma: Any, scale: Any = 1.0) -> tuple[float, float]:
+    """``(gamma, scale)`` as floats: gamma in (0, 1] (the learner's discount), scale finite.
+
+    The gamma rule is `robopref.rewards.shaping.check_gamma`'s (a test keeps them equal);
+    it is restated here because importing that package pulls in gymnasium, which the
+    evaluator on a robot should not pay for.
+    """
+    for name, v in (("gamma", gamma), ("scale", scale)):
+        if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
+            raise ValueError(f"{name} must be a number, got {v!r}")
+    g, s = float(gamma), float(scale)
+    if not 0.0 < g <= 1.0:
+        raise ValueError(f"gamma must be in (0, 1] (the learner's discount), got {gamma!r}")
+    if not math.isfinite(s):
+        raise ValueError(f"scale must be finite, got {scale!r}")
+    return g, s
+
+
+def random_preference_head(
+    rng: np.random.Generator,
+    obs_dim: int,
+    act_dim: int = 0,
+    hidden: Sequence[int] = (256, 256),
+    members: int = 3,
+    activation: str = "leaky_relu",
+    output_activation: str = "tanh",
+) -> dict[str, Any]:
+    """A random preference head (``nn.Linear``-style init), for tests and benchmarks.
+
+    ``act_dim > 0`` makes a ``"state_action"`` head.
+    """
+    sizes = (obs_dim + act_dim, *hidden, 1)
+    bounds = [1 / math.sqrt(n) for n in sizes[:-1]]
+    return check_preference_head(
+        {
+            "weights": [
+                rng.uniform(-b, b, (members, i, o)) for b, i, o in zip(bounds, sizes, sizes[1:])
+            ],
+            "biases": [rng.uniform(-b, b, (members, o)) for b, o in zip(bounds, sizes[1:])],
+            "activation": activation,
+            "output_activation": output_activation,
+            "input_mean": rng.normal(0, 1, sizes[0]),
+            "input_std": rng.uniform(0.5, 2.0, sizes[0]),
+            "input": "state_action" if act_dim else "state",
+            "obs_dim": obs_dim,
+        }
+    )
+
+
+def random_prm_head(
+    rng: np.random.Generator,
+    views: Sequence[str] = ("front", "side", "wrist"),
+    dim: int = 64,
+    hidden: Sequence[int] = (256,),
+    bins: int = 21,
+    activation: str = "relu",
+) -> dict[str, Any]:
+    """A random PRM head with bin centers evenly spaced over [0, 1] (a progress potential)."""
+    sizes = (dim, *hidden, bins)
+    bounds = [1 / math.sqrt(n) for n in sizes[:-1]]
+    return check_prm_head(
+        {
+            "views": list(views),
+            "view_embed": rng.normal(0, 0.5, (len(views), dim)),
+            "attn_query": rng.normal(0, 1, dim),
+            "norm_weight": rng.uniform(0.5, 1.5, dim),
+            "norm_bias": rng.normal(0, 0.1, dim),
+            "norm_eps": 1e-5,
+            "weights": [rng.uniform(-b, b, (i, o)) for b, i, o in zip(bounds, sizes, sizes[1:])],
+            "biases": [rng.uniform(-b, b, o) for b, o in zip(bounds, sizes[1:])],
+            "activation": activation,
+            "bin_centers": np.linspace(0.0, 1.0, bins),
+        }
+    )
