@@ -72,7 +72,9 @@ _ACTIVATIONS = ("leaky_relu", "relu", "tanh")
 # LeakyReLU's default slope (0.01) is part of the exported head (`numpy_head`).
 _ACTIVATION_FNS = {"leaky_relu": F.leaky_relu, "relu": F.relu, "tanh": torch.tanh}
 _OUTPUTS = ("tanh", "none")
-_INPUTS = ("state", "state_action")
+_INPUTS = ("state", "state_action", "frames")
+# Rows per forward pass when the inputs are frames (conv activations, not just weights).
+_CHUNK_FRAMES = 256
 # Variance floor of the input normalization: a feature that was constant in the training
 # data (a gripper never moved) would otherwise be divided by ~0 when it moves at inference.
 _VAR_EPS = 1e-6
@@ -163,12 +165,16 @@ def labels_to_targets(labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def batch_from_segments(
-    segments_a: Sequence[Episode], segments_b: Sequence[Episode], labels: Sequence[str]
+    segments_a: Sequence[Episode],
+    segments_b: Sequence[Episode],
+    labels: Sequence[str],
+    view: str | None = None,
 ) -> PreferenceBatch:
     """Builds a batch from pairs of `robopref.data.Episode` segments and their labels.
 
     Step ``t`` pairs ``state[t]`` with ``action[t]`` (the last observation of a segment has no
-    action and is left out). Pairs labelled "skip" are dropped.
+    action and is left out). Pairs labelled "skip" are dropped. With ``view``, the
+    observations are that camera's frames, flattened (for ``input="frames"`` models).
 
     Raises:
         ValueError: if the three sequences differ in length, segments differ in length
@@ -188,7 +194,13 @@ def batch_from_segments(
         raise ValueError(f"batch_from_segments: segments must share one length, got {lengths}")
 
     def stack(which: int, field: str) -> np.ndarray:
-        rows = [getattr(p[which], field) for p in pairs]
+        if field == "state" and view is not None:
+            missing = [p[which].episode_id for p in pairs if view not in p[which].frames]
+            if missing:
+                raise ValueError(f"batch_from_segments: no {view!r} frames in {missing[:3]}")
+            rows = [p[which].frames[view].reshape(p[which].length + 1, -1) for p in pairs]
+        else:
+            rows = [getattr(p[which], field) for p in pairs]
         return np.stack([r[: lengths[0]] for r in rows]).astype(np.float32)
 
     return PreferenceBatch(
@@ -226,8 +238,17 @@ class PreferenceRewardConfig:
     """Robust Bradley-Terry: ``P = (1 - eps) * sigmoid(dR) + eps / 2``, the teacher answers at
     random with probability eps (Christiano et al. used 0.1); in [0, 1). Bounds the loss of a
     mislabelled pair, so flipped labels cannot dominate the fit."""
-    input: Literal["state", "state_action"] = "state_action"
-    """What each member sees: ``r(s)`` or ``r(s, a)``."""
+    input: Literal["state", "state_action", "frames"] = "state_action"
+    """What each member sees: ``r(s)``, ``r(s, a)``, or ``r(frame)``: one camera's uint8
+    ``image_size`` x ``image_size`` RGB frames, flattened to ``obs_dim = image_size**2 * 3``
+    values (`batch_from_segments` with ``view=``), through a small CNN per member. Frames
+    are scaled by 1/255; ``normalize_inputs`` applies to state inputs only."""
+    image_size: int = 64
+    """Frame height and width for ``input="frames"``."""
+    cnn_channels: tuple[int, ...] = (16, 32, 32)
+    """Conv widths of the frame encoder (kernels 8/4/3, strides 4/2/1, as Nature DQN)."""
+    cnn_features: int = 64
+    """Size of the encoder's output, the MLP's input, for ``input="frames"``."""
     normalize_inputs: bool = True
     """Standardize inputs with the running mean/std of all training inputs seen; the stats
     are part of the model (saved, used at inference, exported with the head)."""
@@ -240,7 +261,13 @@ class PreferenceRewardConfig:
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
 
-        for name, low in (("ensemble_size", 1), ("batch_size", 1), ("epochs", 0)):
+        for name, low in (
+            ("ensemble_size", 1),
+            ("batch_size", 1),
+            ("epochs", 0),
+            ("image_size", 36),
+            ("cnn_features", 1),
+        ):
             check_int(name, low)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"seed must be an int, got {self.seed!r}")
@@ -250,6 +277,12 @@ class PreferenceRewardConfig:
         ):
             raise ValueError(f"hidden must be a tuple of ints >= 1, got {self.hidden!r}")
         object.__setattr__(self, "hidden", hidden)
+        channels = tuple(self.cnn_channels) if isinstance(self.cnn_channels, list | tuple) else ()
+        if len(channels) != 3 or not all(
+            isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in channels
+        ):
+            raise ValueError(f"cnn_channels must be 3 ints >= 1, got {self.cnn_channels!r}")
+        object.__setattr__(self, "cnn_channels", channels)
         for name, valid in (
             ("activation", _ACTIVATIONS),
             ("output_activation", _OUTPUTS),
@@ -301,6 +334,44 @@ class _EnsembleMLP(nn.Module):
         return torch.tanh(h) if self.output_activation == "tanh" else h
 
 
+class _EnsembleCNN(nn.Module):
+    """``E`` frame rewards evaluated together: ``(E, N, S*S*3)`` flat uint8 frames -> ``(E, N)``.
+
+    The members' conv trunks run as one grouped convolution (``groups=E``), so the ensemble
+    costs one pass like the MLP ensemble; each trunk feeds its own member of an
+    `_EnsembleMLP` head.
+    """
+
+    def __init__(self, cfg: PreferenceRewardConfig, generator: torch.Generator):
+        super().__init__()
+        e, s = cfg.ensemble_size, cfg.image_size
+        c1, c2, c3 = cfg.cnn_channels
+        layers, c_in = [], 3
+        for c_out, k, stride in ((c1, 8, 4), (c2, 4, 2), (c3, 3, 1)):
+            layers += [nn.Conv2d(e * c_in, e * c_out, k, stride, groups=e), nn.ReLU()]
+            c_in, s = c_out, (s - k) // stride + 1
+        self.trunk = nn.Sequential(*layers)
+        self.side, self.channels = s, c3
+        flat = c3 * s * s
+        bound = 1.0 / math.sqrt(flat)
+        self.proj_w = nn.Parameter(
+            (torch.rand(e, flat, cfg.cnn_features, generator=generator) * 2 - 1) * bound
+        )
+        self.proj_b = nn.Parameter(
+            (torch.rand(e, 1, cfg.cnn_features, generator=generator) * 2 - 1) * bound
+        )
+        self.head = _EnsembleMLP(cfg, cfg.cnn_features, generator)
+        self.image_size = cfg.image_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e, n, _ = x.shape
+        s = self.image_size
+        img = (x / 255.0).view(e, n, s, s, 3).permute(1, 0, 4, 2, 3).reshape(n, e * 3, s, s)
+        h = self.trunk(img).view(n, e, -1).transpose(0, 1)  # (E, N, c3 * side * side)
+        h = torch.relu(torch.baddbmm(self.proj_b, h, self.proj_w))
+        return self.head(h)
+
+
 def _check_array(name: str, value: Any, ndim: int, last: int | None) -> np.ndarray:
     a = np.asarray(value)
     if a.dtype.kind not in "biuf":
@@ -344,7 +415,17 @@ class PreferenceRewardModel:
         self.obs_dim, self.act_dim = obs_dim, act_dim
         self.in_dim = obs_dim + (act_dim if uses_act else 0)
         gen = torch.Generator().manual_seed(self.config.seed)
-        self._net = _EnsembleMLP(self.config, self.in_dim, gen)
+        if self.config.input == "frames":
+            want = self.config.image_size**2 * 3
+            if obs_dim != want:
+                raise ValueError(
+                    f"obs_dim must be image_size**2 * 3 = {want} for input='frames', got {obs_dim}"
+                )
+            with torch.random.fork_rng(devices=[]):  # conv init draws from torch's RNG
+                torch.manual_seed(self.config.seed)
+                self._net: nn.Module = _EnsembleCNN(self.config, gen)
+        else:
+            self._net = _EnsembleMLP(self.config, self.in_dim, gen)
         self._opt = torch.optim.AdamW(
             self._net.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay
         )
@@ -358,7 +439,7 @@ class PreferenceRewardModel:
     def _inputs(self, obs: Any, act: Any, lead: int, what: str) -> np.ndarray:
         """Validates ``obs`` (and ``act``) with ``lead`` leading axes; returns model inputs."""
         obs = _check_array(f"{what}obs", obs, lead + 1, self.obs_dim)
-        if self.config.input == "state":
+        if self.config.input != "state_action":
             return obs
         if act is None:
             raise ValueError(f"{what}act: model {self.name!r} takes (state, action); got None")
@@ -400,7 +481,7 @@ class PreferenceRewardModel:
         self._sync_normalizer()
 
     def _sync_normalizer(self) -> None:
-        if self.config.normalize_inputs and self._count > 0:
+        if self.config.normalize_inputs and self._count > 0 and self.config.input != "frames":
             self._net.in_mean.copy_(torch.as_tensor(self._mean, dtype=torch.float32))
             std = np.sqrt(self._var + _VAR_EPS)
             self._net.in_std.copy_(torch.as_tensor(std, dtype=torch.float32))
@@ -519,8 +600,9 @@ class PreferenceRewardModel:
         e = self.config.ensemble_size
         self._net.eval()
         out = np.empty((e, len(x)), np.float32)
-        for s in range(0, len(x), _CHUNK_ROWS):
-            chunk = torch.from_numpy(x[s : s + _CHUNK_ROWS])
+        rows = _CHUNK_FRAMES if self.config.input == "frames" else _CHUNK_ROWS
+        for s in range(0, len(x), rows):
+            chunk = torch.from_numpy(x[s : s + rows])
             out[:, s : s + len(chunk)] = self._net(chunk.expand(e, -1, -1)).numpy()
         bad = ~np.isfinite(out)
         if bad.any():
@@ -580,6 +662,11 @@ class PreferenceRewardModel:
             "state_action": inputs are ``obs`` then ``act``, concatenated).
         """
         net = self._net
+        if not isinstance(net, _EnsembleMLP):
+            raise ValueError(
+                f"model {self.name!r}: a frame (CNN) reward has no head the C evaluator runs; "
+                "export state or state_action models"
+            )
         return {
             "weights": [w.detach().numpy().copy() for w in net.weights],
             "biases": [b.detach().numpy()[:, 0, :].copy() for b in net.biases],

@@ -420,7 +420,7 @@ def test_nan_weights_raise_naming_the_model(trained, tmp_path, data):
         ("ensemble_size", 0, "ensemble_size must be an int >= 1"),
         ("hidden", (32, 0), "hidden must be a tuple"),
         ("activation", "gelu", r"valid: \('leaky_relu', 'relu', 'tanh'\)"),
-        ("input", "image", "valid: \\('state', 'state_action'\\)"),
+        ("input", "image", "valid: \\('state', 'state_action', 'frames'\\)"),
         ("lr", 0.0, "lr must be > 0"),
         ("label_noise", 1.0, r"label_noise must be a number in \[0, 1\)"),
         ("label_smoothing", -0.1, "label_smoothing"),
@@ -445,3 +445,84 @@ def test_import_rewards_does_not_import_torch():
         "r.PreferenceRewardModel; assert 'torch' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---------------------------------------------------------------------- frames (CNN) option
+FRAME = 36
+
+
+def frame_segment(values: np.ndarray, rng: np.random.Generator):
+    """A segment whose frames show a bright bar as long as the per-step reward is high."""
+    from robopref.data import Episode
+
+    t = len(values) - 1
+    frames = rng.integers(0, 30, (t + 1, FRAME, FRAME, 3), dtype=np.uint8)
+    for i, v in enumerate(values):
+        frames[i, 10:26, : int(round(v * (FRAME - 1))) + 1] = 255
+    return Episode(
+        state=np.zeros((t + 1, 2)),
+        action=np.zeros((t, 1)),
+        reward=values[1:].astype(np.float32),
+        success=np.zeros(t, bool),
+        timestamp=np.arange(t + 1) / 20,
+        metadata={
+            "task": "t",
+            "source": "random",
+            "backend": "test",
+            "seed": 0,
+            "robot": "none",
+            "control_hz": 20.0,
+        },
+        frames={"front": frames},
+    )
+
+
+def frame_pairs(n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    a, b, labels = [], [], []
+    for _ in range(n):
+        va, vb = rng.uniform(0, 1, 6), rng.uniform(0, 1, 6)
+        a.append(frame_segment(va, rng))
+        b.append(frame_segment(vb, rng))
+        labels.append("a" if va[:-1].sum() > vb[:-1].sum() else "b")
+    return batch_from_segments(a, b, labels, view="front")
+
+
+def test_frame_reward_model_learns_from_pixels_and_round_trips(tmp_path):
+    cfg = PreferenceRewardConfig(
+        input="frames",
+        image_size=FRAME,
+        cnn_channels=(8, 8, 8),
+        cnn_features=16,
+        hidden=(32,),
+        epochs=25,
+        batch_size=32,
+        lr=1e-3,
+        seed=0,
+    )
+    model = PreferenceRewardModel(FRAME * FRAME * 3, config=cfg, name="frames")
+    train, test = frame_pairs(160, 0), frame_pairs(80, 1)
+    assert train.obs_a.shape == (160, 5, FRAME * FRAME * 3)
+    before = ((model.predict_preference(test) > 0.5) == (test.label > 0.5)).mean()
+    model.train(train)
+    acc = ((model.predict_preference(test) > 0.5) == (test.label > 0.5)).mean()
+    assert acc > 0.85 and acc > before + 0.2
+    mean, spread = model.reward(test.obs_a[0])
+    assert mean.shape == spread.shape == (5,) and (spread >= 0).all()
+    loaded = PreferenceRewardModel.load(model.save(tmp_path / "frames.pt"))
+    np.testing.assert_array_equal(loaded.reward(test.obs_a[0])[0], mean)
+    with pytest.raises(ValueError, match="C evaluator"):
+        model.numpy_head()
+
+
+def test_frame_option_bad_input():
+    cfg = PreferenceRewardConfig(input="frames", image_size=FRAME)
+    with pytest.raises(ValueError, match="image_size\\*\\*2 \\* 3"):
+        PreferenceRewardModel(100, config=cfg)
+    with pytest.raises(ValueError, match="cnn_channels"):
+        PreferenceRewardConfig(input="frames", cnn_channels=(8, 8))
+    rng = np.random.default_rng(0)
+    seg = frame_segment(rng.uniform(0, 1, 4), rng)
+    seg.frames = {}
+    with pytest.raises(ValueError, match="no 'front' frames"):
+        batch_from_segments([seg], [seg], ["a"], view="front")
