@@ -13,6 +13,7 @@ Importing this package does not import torch: selectors build a `PreferenceBatch
 import torch) only when they score pairs with a model.
 """
 
+from robopref.preferences.batches import batch_from_labels
 from robopref.preferences.records import (
     EXPORT_FIELDS,
     EXPORT_FORMATS,
@@ -54,6 +55,7 @@ from robopref.preferences.teachers import (
 )
 
 __all__ = [
+    "batch_from_labels",
     "EXPORT_FIELDS",
     "EXPORT_FORMATS",
     "LABELS",
