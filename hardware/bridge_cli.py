@@ -2,7 +2,10 @@
 
 Connects to the robot's topics in ``--domain-id`` (``ROS_DOMAIN_ID``), runs ``--episodes``
 episodes of the policy at the control rate through the shared controller and the safety
-layer, and saves each episode in the shared format under ``--episode-dir``.
+layer, and saves each episode in the shared format under ``--episode-dir``. With
+``--reward`` (an exported ``.rpe`` blob, and ``--reward-encoder``, the PRM file it was
+exported from, for the potential) every step's reward and potential are evaluated and
+recorded with the episode; they never feed back into control.
 """
 
 from __future__ import annotations
@@ -38,7 +41,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="real", help="episode backend metadata")
     p.add_argument("--startup-timeout", type=float, default=None, help="seconds to first data")
     p.add_argument("--summary-file", default=None, help="write a JSON summary here")
+    p.add_argument(
+        "--reward",
+        default=None,
+        metavar="PATH",
+        help="exported reward evaluator blob (.rpe): its values are recorded with each step",
+    )
+    p.add_argument(
+        "--reward-encoder",
+        default=None,
+        metavar="PATH",
+        help="PRM file the blob's PRM head was exported from: its encoder feeds the potential",
+    )
     return p
+
+
+def load_reward(args: argparse.Namespace, robot, cameras=None):
+    """The bridge's ``reward_fn`` from ``--reward`` / ``--reward-encoder``, or None.
+
+    Raises:
+        FileNotFoundError: a file is missing.
+        ValueError: ``--reward-encoder`` without ``--reward``, or a blob or encoder that is
+            corrupt or does not fit the robot (:class:`hardware.reward_hook.EvaluatorRewardModel`).
+    """
+    if not args.reward:
+        if args.reward_encoder:
+            raise ValueError("--reward-encoder needs --reward (the .rpe blob it belongs to)")
+        return None
+    from hardware.reward_hook import load_reward_hook
+
+    return load_reward_hook(args.reward, args.reward_encoder, robot=robot, cameras=cameras)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -49,7 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hardware.robots import get_robot
     from hardware.sim_robot import interrupt_on_signal
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     robot = get_robot(args.robot)
     policy = load_policy(args.policy, **json.loads(args.policy_kwargs))
@@ -62,6 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         backend=args.backend,
         episode_dir=args.episode_dir,
     )
+    try:
+        reward_fn = load_reward(args, robot, config.cameras)
+    except (OSError, ValueError) as e:  # a missing, corrupt or unfitting file
+        parser.error(str(e))
     if args.control_hz is not None:
         config = replace(config, control_hz=args.control_hz)
     if args.startup_timeout is not None:
@@ -70,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     node = DdsNode(args.domain_id if args.domain_id is not None else domain_from_env())
     sink = DdsCommandSink(node, robot, config.command_lead or config.period)
-    bridge = Bridge(robot, policy, sink, config=config)
+    bridge = Bridge(robot, policy, sink, config=config, reward_fn=reward_fn)
     adapter = BridgeDdsAdapter(node, bridge)
     signal.signal(signal.SIGTERM, interrupt_on_signal)
     done, failed = [], False
@@ -96,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "hold_reasons": dict(bridge.counters.hold_reasons),
             "rejected_messages": bridge.counters.rejected_messages,
             "overruns": bridge.counters.overruns,
+            "reward_errors": bridge.reward.errors,
             "joint_state_delay_s": adapter.delays.percentiles(),
         }
         node.close()

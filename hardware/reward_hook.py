@@ -1,15 +1,19 @@
 """The bridge's reward hook: any object with ``potential(obs)`` and/or ``reward(obs, action)``.
 
-This is the seam where the C evaluator (``robopref/evaluator``) plugs in: its Python wrapper
-only has to offer one of the two methods. A state-only model gives a potential (DESIGN.md
-contract 4), a preference model a reward. The bridge logs both per step and records them
-with the episode; it never feeds them back into control.
+This is the seam where the C evaluator (``robopref/evaluator``) plugs in:
+:class:`EvaluatorRewardModel` (built by :func:`load_reward_hook`) offers an exported blob's
+preference head as ``reward`` and its PRM head, fed by the PRM's encoder, as ``potential``.
+A state-only model gives a potential (DESIGN.md contract 4), a preference model a reward.
+The bridge logs both per step and records them with the episode; it never feeds them back
+into control.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -70,3 +74,190 @@ class RewardHook:
     def reward(self, obs, action) -> float | None:
         """``r(obs, action)``, or None without a reward model or on failure."""
         return self._call("reward", obs, action)
+
+
+class EvaluatorRewardModel:
+    """An exported reward blob (``.rpe``, :mod:`robopref.evaluator`) as the bridge's model.
+
+    * ``reward(obs, action)``: the preference head's ensemble mean at ``obs["state"]`` (and
+      the action, for a ``"state_action"`` head);
+    * ``potential(obs)``: the PRM potential of the camera frames in ``obs``. The PRM's
+      encoder runs in torch; the blob's head (view fusion, progress bins) in the evaluator.
+      Views missing from ``obs`` are masked out.
+
+    Both are attributes set per blob, None where the blob cannot serve it (no preference
+    head: no ``reward``; no PRM head or no encoder: no ``potential``); the protocols above
+    and :class:`RewardHook` read None as "this model has none". The bridge records the
+    returned values with the episode; each call also leaves its values here:
+    ``last_reward``, ``last_spread`` (the ensemble's std over members, its uncertainty),
+    ``last_potential`` and ``last_missing_views`` (the PRM views ``obs`` lacked).
+
+    Args:
+        evaluator: A loaded :class:`robopref.evaluator.Evaluator`.
+        encoder: The ``ProcessRewardModel`` the blob's PRM head was exported from (its
+            encoder turns frames into the head's features), or None.
+        robot: The bridge's robot (config or name): its arm sets the size of the state
+            the bridge observes (2 x joints + 4: 18 for a Panda).
+        cameras: The cameras the bridge observes (default: all of the robot's).
+
+    Raises:
+        ValueError: if the preference head's state or action size is not the bridge's; if
+            the encoder's views or feature size are not the PRM head's, or its head gives
+            other potentials (it is not the model the blob was exported from); if an encoder
+            is given for a blob without a PRM head, or no camera shows a PRM view; if the
+            model would have neither method.
+    """
+
+    def __init__(
+        self,
+        evaluator: Any,
+        encoder: Any = None,
+        *,
+        robot: Any = "franka_panda",
+        cameras: Sequence[str] | None = None,
+    ):
+        from hardware.observation import state_dim
+        from hardware.robots import get_robot
+        from sim.controller import EEDeltaController
+
+        robot = get_robot(robot) if isinstance(robot, str) else robot
+        self.evaluator, self.encoder = evaluator, encoder
+        self.cameras = (
+            tuple(cameras) if cameras is not None else tuple(c.name for c in robot.cameras)
+        )
+        self.last_reward: float | None = None
+        self.last_spread: float | None = None
+        self.last_potential: float | None = None
+        self.last_missing_views: tuple[str, ...] = ()
+        name = getattr(evaluator, "name", repr(evaluator))
+        pref, prm = evaluator.info["preference"], evaluator.info["prm"]
+        self._with_action = False
+        self.reward: Callable[[dict[str, np.ndarray], np.ndarray], float] | None = None
+        self.potential: Callable[[dict[str, np.ndarray]], float] | None = None
+        if pref is not None:
+            want = state_dim(len(robot.arm_joints))
+            if pref["obs_dim"] != want:
+                raise ValueError(
+                    f"{name}: the preference head takes a state of {pref['obs_dim']} values, "
+                    f"but the bridge's {robot.name} observation state has {want} (joint "
+                    f"positions and velocities of {len(robot.arm_joints)} joints, TCP position, "
+                    "finger width)"
+                )
+            self._with_action = pref["input"] == "state_action"
+            act = EEDeltaController.action_dim
+            if self._with_action and pref["act_dim"] != act:
+                raise ValueError(
+                    f"{name}: the preference head takes an action of {pref['act_dim']} values, "
+                    f"but the bridge's actions have {act} (end-effector deltas and gripper)"
+                )
+            self.reward = self._reward
+        if encoder is not None:
+            self._check_encoder(name, prm, encoder)
+            self.potential = self._potential
+        elif prm is not None:
+            log.warning("%s: PRM head unused (no encoder given): no potential", name)
+        if self.reward is None and self.potential is None:
+            raise ValueError(
+                f"{name}: nothing to evaluate: the blob has no preference head, and its PRM "
+                "head needs the PRM file it was exported from as the encoder"
+            )
+
+    def _check_encoder(self, name: str, prm: dict | None, encoder: Any) -> None:
+        from robopref.evaluator import Evaluator
+        from robopref.evaluator.blob import encode_blob
+
+        cfg = encoder.config
+        if prm is None:
+            raise ValueError(
+                f"{name}: the blob has no PRM head; an encoder alone gives no potential"
+            )
+        if tuple(cfg.views) != tuple(prm["views"]) or cfg.feature_dim != prm["dim"]:
+            raise ValueError(
+                f"{name}: the PRM head takes views {list(prm['views'])} of {prm['dim']} features, "
+                f"but the encoder {encoder.name!r} gives views {list(cfg.views)} of "
+                f"{cfg.feature_dim}"
+            )
+        if not set(cfg.views) & set(self.cameras):
+            raise ValueError(
+                f"{name}: none of the PRM's views {list(cfg.views)} is a bridge camera "
+                f"{list(self.cameras)}: every potential would fail"
+            )
+        # Same shapes are not the same model: features of another training run's encoder
+        # would give meaningless potentials. Compare the heads on a few probe features.
+        twin = Evaluator.from_bytes(encode_blob(prm=encoder.numpy_head()), backend="numpy")
+        rng = np.random.default_rng(0)
+        v, d = len(cfg.views), cfg.feature_dim
+        feats = rng.standard_normal((4, v, d)).astype(np.float32)
+        mask = np.ones((4, v), bool)
+        mask[1:, :] = rng.random((3, v)) < 0.5
+        mask[np.arange(4), np.arange(4) % v] = True  # at least one view each
+        got = self.evaluator.potential_batch(feats, mask)
+        want = twin.potential_batch(feats, mask)
+        if not np.allclose(got, want, rtol=0, atol=1e-4):
+            raise ValueError(
+                f"{name}: the encoder {encoder.name!r} is not the model the blob's PRM head "
+                f"was exported from (probe potentials {got.tolist()} vs {want.tolist()})"
+            )
+        missing = [view for view in cfg.views if view not in self.cameras]
+        if missing:
+            log.warning("%s: PRM views %s are not bridge cameras: always masked", name, missing)
+
+    def _reward(self, obs: dict[str, np.ndarray], action: np.ndarray) -> float:
+        """The ensemble-mean reward of ``obs["state"]`` (and ``action``); the spread goes
+        to ``last_spread``."""
+        self.last_reward = self.last_spread = None
+        state = np.ascontiguousarray(obs["state"], dtype=np.float32)
+        act = np.ascontiguousarray(action, dtype=np.float32) if self._with_action else None
+        mean, spread = self.evaluator.reward(state, act)
+        self.last_reward, self.last_spread = float(mean), float(spread)
+        return self.last_reward
+
+    def _potential(self, obs: dict[str, np.ndarray]) -> float:
+        """``Phi`` of the frames in ``obs`` (views it lacks are masked out)."""
+        self.last_potential = None
+        views = {v: np.asarray(obs[v])[None] for v in self.encoder.config.views if v in obs}
+        features, mask = self.encoder.features(views)
+        self.last_missing_views = tuple(self.encoder.last_missing_views)
+        self.last_potential = float(self.evaluator.potential(features[0], mask[0]))
+        return self.last_potential
+
+    def __repr__(self) -> str:
+        has = [m for m in ("reward", "potential") if getattr(self, m) is not None]
+        return f"EvaluatorRewardModel({self.evaluator!r}, methods={has})"
+
+
+def load_reward_hook(
+    blob_path: str | os.PathLike[str],
+    prm_encoder: str | os.PathLike[str] | None = None,
+    *,
+    robot: Any = "franka_panda",
+    cameras: Sequence[str] | None = None,
+    backend: str | None = None,
+) -> EvaluatorRewardModel:
+    """The bridge's ``reward_fn`` from an exported blob (and the PRM file it came from).
+
+    torch is imported only when ``prm_encoder`` is given; the blob alone needs NumPy and
+    the C evaluator.
+
+    Args:
+        blob_path: The ``.rpe`` blob (``robopref export``).
+        prm_encoder: The ``ProcessRewardModel`` file whose head the blob holds, for
+            ``potential``; None: no potential.
+        robot, cameras: The bridge's robot and cameras (see :class:`EvaluatorRewardModel`).
+        backend: The evaluator backend (default: ``$ROBOPREF_EVALUATOR_BACKEND`` or "c").
+
+    Raises:
+        FileNotFoundError: a file is missing.
+        ValueError: a corrupt blob or model file, or one that does not fit the bridge (see
+            :class:`EvaluatorRewardModel`).
+        ImportError: the C evaluator is asked for and not built.
+    """
+    from robopref.evaluator import Evaluator
+
+    evaluator = Evaluator.load(blob_path, backend)
+    encoder = None
+    if prm_encoder is not None:
+        from robopref.rewards.prm import ProcessRewardModel  # torch; only for an encoder
+
+        encoder = ProcessRewardModel.load(prm_encoder)
+    return EvaluatorRewardModel(evaluator, encoder, robot=robot, cameras=cameras)

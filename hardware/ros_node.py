@@ -99,7 +99,10 @@ class BridgeNode:
 
     Parameters (``ros__parameters``): ``robot`` (franka_panda), ``policy`` (hold),
     ``policy_kwargs`` (JSON, "{}"), ``task``, ``control_hz`` (20.0), ``cameras`` (all of
-    the robot's), ``max_steps`` (0: none), ``episode_dir`` ("": keep in memory).
+    the robot's), ``max_steps`` (0: none), ``episode_dir`` ("": keep in memory),
+    ``reward`` (an exported ``.rpe`` blob evaluated and recorded every step; "": none) and
+    ``reward_encoder`` (the PRM file the blob's PRM head came from, for the potential; "":
+    none), both through :func:`hardware.reward_hook.load_reward_hook`.
     """
 
     def __init__(self, name: str = "robopref_bridge"):
@@ -109,6 +112,7 @@ class BridgeNode:
         from hardware.bridge import Bridge, BridgeConfig
         from hardware.bridge_config import DIAGNOSTICS_TOPIC, ESTOP_TOPIC
         from hardware.policies import load_policy
+        from hardware.reward_hook import load_reward_hook
         from hardware.robots import COMPRESSED_IMAGE, get_robot
 
         self.node = node = rclpy.create_node(name)
@@ -121,6 +125,8 @@ class BridgeNode:
             "cameras": "",
             "max_steps": 0,
             "episode_dir": "",
+            "reward": "",
+            "reward_encoder": "",
         }
         p = {k: node.declare_parameter(k, v).value for k, v in p.items()}
         robot = get_robot(p["robot"])
@@ -135,7 +141,14 @@ class BridgeNode:
         self.types = types = rclpy_message_types()
         sink = RclpySink(node, robot, types, config.period)
         policy = load_policy(p["policy"], **json.loads(p["policy_kwargs"]))
-        self.bridge = bridge = Bridge(robot, policy, sink, config=config)
+        reward_fn = None
+        if p["reward"]:
+            reward_fn = load_reward_hook(
+                p["reward"], p["reward_encoder"] or None, robot=robot, cameras=cams
+            )
+        elif p["reward_encoder"]:
+            raise ValueError("reward_encoder needs reward (the .rpe blob it belongs to)")
+        self.bridge = bridge = Bridge(robot, policy, sink, config=config, reward_fn=reward_fn)
         node.create_subscription(
             types.JointState, robot.joint_state_topic, self._on_joint_state, qos_profile_sensor_data
         )

@@ -63,6 +63,15 @@ def generate_launch_description() -> LaunchDescription:
             ),
         ),
         DeclareLaunchArgument(
+            "reward_encoder",
+            default_value="",
+            description=(
+                "The PRM file (robopref.rewards.prm) the reward blob's PRM head was exported "
+                "from: its encoder turns camera frames into the head's features, giving the "
+                "recorded potential; empty: no potential (needs reward)"
+            ),
+        ),
+        DeclareLaunchArgument(
             "params_file",
             default_value=PathJoinSubstitution([ThisLaunchFileDir(), "config", "bridge.yaml"]),
             description=(
@@ -127,9 +136,10 @@ def generate_launch_description() -> LaunchDescription:
                 "policy_kwargs": ParameterValue(
                     LaunchConfiguration("policy_kwargs"), value_type=str
                 ),
-                # Not declared by hardware/ros_node.py yet: rclpy ignores it until it is
-                # (tests/launch lists it in PENDING_NODE_PARAMETERS).
                 "reward": ParameterValue(LaunchConfiguration("reward"), value_type=str),
+                "reward_encoder": ParameterValue(
+                    LaunchConfiguration("reward_encoder"), value_type=str
+                ),
                 "control_hz": ParameterValue(LaunchConfiguration("control_hz"), value_type=float),
                 "episode_dir": ParameterValue(LaunchConfiguration("record_dir"), value_type=str),
                 "use_sim_time": ParameterValue(

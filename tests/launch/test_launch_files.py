@@ -43,7 +43,7 @@ RCLPY_PARAMETERS = {"use_sim_time": False}
 #: Parameters deploy.launch.py passes that hardware/ros_node.py does not declare yet (rclpy
 #: ignores an undeclared override silently, so each is listed here on purpose, with the
 #: default the launch file gives it). Remove an entry once the node declares it.
-PENDING_NODE_PARAMETERS = {"reward": ""}
+PENDING_NODE_PARAMETERS: dict[str, Any] = {}
 #: Modules the launch files may import from.
 LAUNCH_API_MODULES = (
     "launch",
