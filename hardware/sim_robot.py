@@ -281,7 +281,7 @@ class SimRobotNode:
             now = clock.now()
             if duration is not None and now - start >= duration:
                 break
-            if success_at is not None and now - success_at >= linger:
+            if until_success and success_at is not None and now - success_at >= linger:
                 break
             for traj in ep.take_commands():
                 if r.config.command_type == JOINT_TRAJECTORY:

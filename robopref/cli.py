@@ -70,6 +70,12 @@ def _cmd_bench(args) -> int:
         for row in bench_reward(calls=args.calls):
             print(json.dumps(row), flush=True)
         return 0
+    if args.what == "bridge":
+        from robopref.benchmarks.bridge import bench_bridge
+
+        for transport in _csv(args.transports):
+            print(json.dumps(bench_bridge(transport, seconds=args.seconds)), flush=True)
+        return 0
     if args.what == "evaluator":
         from robopref.benchmarks.evaluator import bench_evaluator
 
@@ -159,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("bench", help="benchmarks that print JSON lines")
     s.add_argument(
-        "what", choices=["sim", "experts", "reward", "evaluator"], help="what to measure"
+        "what", choices=["sim", "experts", "reward", "evaluator", "bridge"], help="what to measure"
     )
     s.add_argument("--tasks", default="", help="comma-separated tasks (default: Panda tasks)")
     s.add_argument("--backends", default="mujoco,bullet", help="comma-separated backends")
@@ -167,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seeds", type=int, default=100, help="seeds per task (experts)")
     s.add_argument("--calls", type=int, default=300, help="timed calls (reward, evaluator)")
     s.add_argument("--heads", default="preference,prm", help="evaluator heads to time")
+    s.add_argument("--transports", default="inproc,dds", help="bridge transports to time")
+    s.add_argument("--seconds", type=float, default=60.0, help="seconds per bridge run")
     s.set_defaults(func=_cmd_bench)
     return p
 
