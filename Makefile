@@ -41,6 +41,7 @@ bench: setup
 	bench/experts.sh
 	bench/reward.sh
 	bench/evaluator.sh
+	bench/bridge.sh
 	bench/prm.sh
 
 clean:
