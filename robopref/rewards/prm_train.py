@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from scipy import stats
 
 from robopref.data import Episode
+from robopref.rewards.preference import NonFiniteRewardError
 from robopref.rewards.prm import ProcessRewardModel, hop_target
 
 __all__ = [
@@ -280,7 +281,7 @@ def evaluate_prm(
         z = net.fuse(feats, mask)
         phi = (torch.softmax(net.logits(z), -1) @ net.centers).double().numpy()
         if not np.isfinite(phi).all():
-            raise ValueError(f"model {model.name!r} produced NaN or inf potentials")
+            raise NonFiniteRewardError(f"model {model.name!r} produced NaN or inf potentials")
         rho = stats.spearmanr(phi, data.label).statistic
         row = {
             "spearman": None if np.isnan(rho) else float(rho),
@@ -309,44 +310,16 @@ def adapt_prm(
     steps: int = 150,
     lr: float = 3e-4,
     labels: str = "time",
-    replay: FrameSet | None = None,
     seed: int | None = None,
 ) -> dict[str, Any]:
     """One-shot adaptation: fine-tunes ``model`` on a single expert episode of a new variant.
 
     Args:
         episode: one expert demonstration of the unseen variant.
+        steps: fine-tuning steps (all the demo's frame pairs, with view dropout and shifts).
+        lr: learning rate, below training's so that one demo moves the model, not erases it.
         labels: ``"time"`` (default: a demo needs no privileged progress) or ``"progress"``.
-        replay: frames of the original training set mixed in half and half, so that the
-            model does not forget what regress looks like from one all-upward demo.
     """
-    demo = frame_set(model, [episode], labels=labels)
-    if replay is not None:
-        n = min(len(replay), 4 * len(demo))
-        pick = np.random.default_rng(0 if seed is None else seed).choice(len(replay), n, False)
-        demo = _concat(demo, _take(replay, pick))
-    return train_prm(model, demo, steps=steps, lr=lr, seed=seed)
-
-
-def _take(data: FrameSet, rows: np.ndarray) -> FrameSet:
-    """Rows of ``data`` as one-frame "episodes" (hop pairs then stay within a frame)."""
-    rows = np.sort(rows)
-    return FrameSet(
-        images=data.images[rows],
-        mask=data.mask[rows],
-        label=data.label[rows],
-        episode=np.arange(len(rows)),
-        offsets=np.arange(len(rows) + 1),
-        success=data.success[data.episode[rows]] & (data.label[rows] >= 1.0),
-    )
-
-
-def _concat(a: FrameSet, b: FrameSet) -> FrameSet:
-    return FrameSet(
-        images=np.concatenate([a.images, b.images]),
-        mask=np.concatenate([a.mask, b.mask]),
-        label=np.concatenate([a.label, b.label]),
-        episode=np.concatenate([a.episode, b.episode + len(a.success)]),
-        offsets=np.concatenate([a.offsets, b.offsets[1:] + a.offsets[-1]]),
-        success=np.concatenate([a.success, b.success]),
+    return train_prm(
+        model, frame_set(model, [episode], labels=labels), steps=steps, lr=lr, seed=seed
     )
