@@ -16,7 +16,7 @@ from typing import IO, Any, NamedTuple
 
 from robopref.data.episode import _NAME_RE
 
-#: The label vocabulary of contract 5 (the same as `robopref.rewards.LABELS`, which needs torch).
+#: The label vocabulary of contract 5 (`robopref.rewards.LABELS` is this tuple).
 LABELS = ("a", "b", "equal", "skip")
 EXPORT_FORMATS = ("csv", "jsonl")
 #: Columns (CSV) and keys (JSONL) of `LabelStore.export`: `Label` with flattened segments.

@@ -45,6 +45,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from robopref.preferences.records import LABELS
+
 if TYPE_CHECKING:
     from robopref.data import Episode
 
@@ -61,8 +63,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: The label vocabulary of DESIGN.md contract 5, and the target each decisive label trains to.
-LABELS = ("a", "b", "equal", "skip")
+# The target each decisive label trains to; LABELS, contract 5's vocabulary, is the label
+# store's (torch-free, so the store and the UI need not import this module).
 _TARGETS = {"a": 1.0, "b": 0.0, "equal": 0.5}
 
 FORMAT_NAME = "robopref.preference_reward"
@@ -80,6 +82,19 @@ _CHUNK_FRAMES = 256
 _VAR_EPS = 1e-6
 # Rows per forward pass at inference, to bound memory on large relabelling batches.
 _CHUNK_ROWS = 65_536
+
+
+def write_model_file(path: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
+    """Writes a model payload with ``torch.save`` atomically (temp file, fsync, rename).
+
+    Shared by every reward model; `read_model_file` reads it back.
+    """
+    from robopref.data.storage import atomic_path  # no torch there; shared crash-safe write
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return path
 
 
 def read_model_file(path: Path, format_name: str, version: int) -> dict[str, Any]:
@@ -685,8 +700,6 @@ class PreferenceRewardModel:
         ensemble's ``state_dict``; it loads with ``weights_only=True`` (no pickled code).
         The optimizer state is not saved: a loaded model trains on with a fresh Adam.
         """
-        from robopref.data.storage import atomic_path  # no torch there; shared crash-safe write
-
         cfg = dataclasses.asdict(self.config)
         cfg["hidden"] = list(cfg["hidden"])
         payload = {
@@ -703,10 +716,7 @@ class PreferenceRewardModel:
             },
             "state_dict": {k: v.detach().clone() for k, v in self._net.state_dict().items()},
         }
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            torch.save(payload, tmp)
-        return path
+        return write_model_file(path, payload)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> PreferenceRewardModel:

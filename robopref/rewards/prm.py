@@ -43,7 +43,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robopref.rewards.preference import ModelFormatError, NonFiniteRewardError, read_model_file
+from robopref.rewards.preference import (
+    ModelFormatError,
+    NonFiniteRewardError,
+    read_model_file,
+    write_model_file,
+)
 
 __all__ = [
     "PRMConfig",
@@ -370,8 +375,6 @@ class ProcessRewardModel:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Writes the model atomically; it loads with ``torch.load(weights_only=True)``."""
-        from robopref.data.storage import atomic_path
-
         cfg = {
             k: list(v) if isinstance(v, tuple) else v
             for k, v in dataclasses.asdict(self.config).items()
@@ -385,10 +388,7 @@ class ProcessRewardModel:
             "history": self.history,
             "state_dict": {k: v.detach().clone() for k, v in self.net.state_dict().items()},
         }
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            torch.save(payload, tmp)
-        return path
+        return write_model_file(path, payload)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ProcessRewardModel:
