@@ -176,3 +176,26 @@ def test_export_writes_a_blob_the_c_evaluator_loads(tmp_path, capsys):
     )
     assert main(["export", "--out", str(tmp_path / "none.rpe")]) == 2
     assert "nothing to export" in capsys.readouterr().err and not (tmp_path / "none.rpe").exists()
+
+
+def test_bench_reward_rows(capsys):
+    from robopref.benchmarks.reward import bench_reward
+
+    rows = {r["bench"]: r for r in bench_reward(calls=5, batch_frames=32)}
+    assert set(rows) == {"prm_latency", "prm_batch", "pref_latency"}
+    assert (
+        0 < rows["prm_latency"]["prm_latency_ms_p50"] <= rows["prm_latency"]["prm_latency_ms_p95"]
+    )
+    assert rows["prm_batch"]["prm_batch_frames_per_s"] > 0 and rows["prm_batch"]["frames"] == 32
+    assert rows["pref_latency"]["pref_latency_us_p50"] > 0 and rows["pref_latency"]["obs_dim"] == 37
+
+
+def test_rollout_variant_and_perturbed_flags(tmp_path, capsys):
+    argv = ["rollout", "--task", "panda-reach", "--policy", "perturbed", "--out", str(tmp_path)]
+    flags = ["--object-size", "0.03", "--object-color", "0,0,1,1", "--no-video", "--cameras", ""]
+    assert main([*argv, *flags]) == 0
+    (ep,) = list(EpisodeStore(tmp_path))
+    assert ep.metadata["source"] == "perturbed" and ep.metadata["object_half_size"] == 0.03
+    assert ep.metadata["object_rgba"] == [0.0, 0.0, 1.0, 1.0]
+    assert main([*argv, "--object-size", "0.5", "--no-video"]) == 2
+    assert "object_half_size" in capsys.readouterr().err
