@@ -7,6 +7,7 @@ import json
 import sys
 
 from robopref.commands import reward as reward_commands
+from robopref.commands import train as train_commands
 
 
 def _csv(text: str) -> tuple[str, ...]:
@@ -147,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--backend", default="mujoco", help="mujoco or bullet")
     s.set_defaults(func=_cmd_demo)
 
+    train_commands.add_commands(sub)
     reward_commands.add_commands(sub)
 
     # The hardware entry points keep their own parsers (hardware/ must not import the CLI);

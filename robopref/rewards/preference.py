@@ -92,6 +92,7 @@ def write_model_file(path: str | os.PathLike[str], payload: dict[str, Any]) -> P
     from robopref.data.storage import atomic_path  # no torch there; shared crash-safe write
 
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
     return path

@@ -1,0 +1,1 @@
+"""Learners, learned-reward wrappers and the PEBBLE-style training loop."""

@@ -1,0 +1,77 @@
+"""SB3's Dict replay buffer, with what relabelling needs kept beside each transition.
+
+PEBBLE relabels the whole replay buffer with the new preference reward after every refit.
+The reward a transition was stored with mixes terms that change (the preference reward) with
+terms that do not (task reward, PRM/VLM shaping, computed once from frames the buffer does
+not keep), so the buffer keeps the fixed terms and the state the preference model reads, and
+`relabel` rebuilds ``rewards`` from them. During PEBBLE's unsupervised pre-training,
+``sample_reward`` replaces the rewards of each sampled minibatch (the state-entropy reward
+must be computed against the buffer as it is when sampled, not when stored).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from stable_baselines3.common.buffers import DictReplayBuffer
+
+
+class RelabelingReplayBuffer(DictReplayBuffer):
+    """A `DictReplayBuffer` with per-transition ``pref_state``, ``task`` and ``shaping``.
+
+    Extra keyword ``state_dim``: size of the state the preference model reads.
+    """
+
+    def __init__(self, *args, state_dim: int = 1, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        shape = (self.buffer_size, self.n_envs)
+        self.pref_state = np.zeros((*shape, state_dim), dtype=np.float32)
+        self.task = np.zeros(shape, dtype=np.float32)
+        self.shaping = np.zeros(shape, dtype=np.float32)
+        #: ``f(samples) -> rewards (B, 1)`` replacing sampled rewards; None: stored rewards.
+        self.sample_reward: Callable | None = None
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["sample_reward"] = None  # a closure over the trainer; rebuilt on resume
+        return state
+
+    def note(self, state: np.ndarray, task: float, shaping: float) -> None:
+        """Records the terms of the transition about to be stored (at ``pos``)."""
+        self.pref_state[self.pos, 0] = state
+        self.task[self.pos, 0] = task
+        self.shaping[self.pos, 0] = shaping
+
+    def size(self) -> int:
+        return self.buffer_size if self.full else self.pos
+
+    def relabel(
+        self,
+        reward_fn: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
+        task_weight: float,
+        pref_weight: float,
+        chunk: int = 65536,
+    ) -> int:
+        """Rewrites every stored reward as ``task_weight*task + pref_weight*pref + shaping``.
+
+        Returns:
+            The number of transitions relabelled.
+        """
+        n = self.size()
+        for s in range(0, n, chunk):
+            e = min(n, s + chunk)
+            reward = task_weight * self.task[s:e, 0] + self.shaping[s:e, 0]
+            if reward_fn is not None and pref_weight:
+                pref = np.asarray(reward_fn(self.pref_state[s:e, 0], self.actions[s:e, 0]))
+                if not np.isfinite(pref).all():
+                    raise ValueError(f"the preference reward is not finite on transitions {s}..")
+                reward = reward + pref_weight * pref
+            self.rewards[s:e, 0] = reward
+        return n
+
+    def sample(self, batch_size: int, env=None):
+        samples = super().sample(batch_size, env)
+        if self.sample_reward is None:
+            return samples
+        return samples._replace(rewards=self.sample_reward(samples))

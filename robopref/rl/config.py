@@ -1,0 +1,380 @@
+"""The training config: one typed tree, read from YAML/JSON and command-line flags.
+
+`TrainConfig` is the single source of truth of a run: ``robopref train`` builds it from the
+defaults here, then a ``--config`` file, then the flags, and writes the resolved tree to the
+run's ``config.json``; ``--resume`` reads it back. Unknown keys and wrong types are errors
+that name the dotted key (``learner.batch_size``), so a typo never silently keeps a default.
+
+Parsing is written here rather than with dacite or OmegaConf: both accept ``true`` for an
+int field and neither names the full dotted path of an unknown nested key, which is the
+error our users see most.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REWARD_TERMS = ("sparse", "pref", "prm", "vlm")
+TEACHERS_HUMAN = "human"
+
+
+class ConfigError(ValueError):
+    """A config key is unknown or has a wrong type or value; the message names the key."""
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """The environment the learner acts in (`sim.make` options)."""
+
+    backend: str = "mujoco"
+    """``mujoco`` or ``bullet`` (Panda tasks)."""
+    cameras: tuple[str, ...] = ("front", "side", "wrist")
+    """Views rendered when something needs frames (PRM, VLM, a human teacher, pixels)."""
+    image_size: int = 84
+    max_steps: int = 0
+    """Episode time limit in control steps; 0 keeps the task's."""
+    randomize: bool = False
+
+
+@dataclass(frozen=True)
+class LearnerConfig:
+    """The SB3 learner (SAC defaults follow SB3 and PEBBLE's DMC settings)."""
+
+    algo: str = "sac"
+    """``sac`` (off-policy, relabelled replay buffer) or ``ppo``."""
+    policy_input: str = "state"
+    """``state`` (the "state" vector) or ``pixels`` (the camera images, CNN encoder)."""
+    learning_rate: float = 3e-4
+    gamma: float = 0.99
+    """Discount; potential shaping uses the same value (policy invariance needs it)."""
+    net_arch: tuple[int, ...] = (256, 256)
+    batch_size: int = 256
+    buffer_size: int = 1_000_000
+    learning_starts: int = 1000
+    tau: float = 0.005
+    train_freq: int = 1
+    gradient_steps: int = 1
+    ent_coef: str = "auto"
+    n_steps: int = 1024
+    """PPO: steps per rollout."""
+    n_epochs: int = 10
+    """PPO: passes per rollout."""
+    threads: int = 1
+    """torch threads; 1 is fastest for these small networks on a shared CPU."""
+
+
+@dataclass(frozen=True)
+class PebbleConfig:
+    """The PEBBLE loop (Lee et al. 2021; B-Pref's ``train_PEBBLE.py``)."""
+
+    unsup_steps: int = 0
+    """Env steps of unsupervised pre-training by state entropy (PEBBLE: 9000); 0: none."""
+    unsup_k: int = 5
+    """k of the k-nearest-neighbour state-entropy estimate."""
+    query_every: int = 5000
+    """Env steps between rounds of queries and refits (B-Pref's ``num_interact``)."""
+    first_query_at: int = 0
+    """Env steps before the first round; 0: when learning starts (after pre-training)."""
+    labels_per_round: int = 0
+    """Queries asked per round; 0 spreads the label budget over the first half of training."""
+    segment_length: int = 25
+    """Steps per queried segment; episodes shorter than this are never queried."""
+    selector: str = "disagreement"
+    """``uniform``, ``disagreement`` or ``entropy``."""
+    oversample: int = 10
+    """Candidate pairs drawn per query kept (B-Pref's ``large_batch``)."""
+    labels_per_query: int = 1
+    pool_episodes: int = 100
+    """Recent episodes segments are drawn from."""
+    reset_critic: bool = True
+    """Reset the critic after pre-training, as PEBBLE does, so it forgets intrinsic values."""
+    ensemble_size: int = 3
+    hidden: tuple[int, ...] = (256, 256)
+    reward_lr: float = 3e-4
+    reward_epochs: int = 50
+    reward_input: str = "state_action"
+    human_wait_s: float = 0.0
+    """Human teacher: seconds a round waits for its labels before training goes on."""
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """Who answers queries: a B-Pref scripted teacher or ``human`` (the query UI)."""
+
+    name: str = "oracle"
+    signal: str = "auto"
+    """``reward``, ``progress`` or ``auto`` (progress where the task has it)."""
+    beta: float = -1.0
+    """Overrides of the preset's B-Pref parameters; negative: keep the preset's."""
+    gamma: float = -1.0
+    eps_mistake: float = -1.0
+    eps_skip: float = -1.0
+    eps_equal: float = -1.0
+
+
+@dataclass(frozen=True)
+class ShapingConfig:
+    """Potential shaping from a PRM or a VLM (`robopref.rewards.shaping`)."""
+
+    prm: str = ""
+    """A PRM file; empty: train one first from scripted episodes of the task."""
+    prm_episodes: int = 6
+    """Quick PRM: expert, perturbed and random episodes recorded (in that ratio)."""
+    prm_steps: int = 400
+    """Quick PRM: gradient steps."""
+    vlm_checkpoint: str = ""
+    """A local CLIP checkpoint directory (required for ``vlm``)."""
+    vlm_baseline: str = "a robot arm"
+    scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training run (``robopref train``)."""
+
+    task: str = "panda-reach"
+    reward: str = "pref"
+    """Terms joined by ``+``: ``sparse`` (task reward), ``pref``, ``prm``, ``vlm``."""
+    labels: int = 100
+    """Label budget (non-skip labels)."""
+    steps: int = 20_000
+    """Env steps of training."""
+    seed: int = 0
+    run_dir: str = ""
+    """Empty: ``runs/<task>-<reward>-<seed>``."""
+    task_weight: float = 1.0
+    pref_weight: float = 1.0
+    checkpoint_every: int = 5000
+    keep_checkpoints: int = 3
+    log_every: int = 1000
+    eval_episodes: int = 10
+    progress_bar: bool = True
+    env: EnvConfig = field(default_factory=EnvConfig)
+    learner: LearnerConfig = field(default_factory=LearnerConfig)
+    pebble: PebbleConfig = field(default_factory=PebbleConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    shaping: ShapingConfig = field(default_factory=ShapingConfig)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        return reward_terms(self.reward)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **overrides: Any) -> TrainConfig:
+        """A copy with dotted keys changed: ``replace(**{"learner.batch_size": 64})``."""
+        return from_dict(merge(self.to_dict(), unflatten(overrides)))
+
+
+def reward_terms(spec: str) -> tuple[str, ...]:
+    """``"pref+prm"`` -> ``("pref", "prm")``; unknown or repeated terms are errors."""
+    terms = tuple(t.strip() for t in str(spec).split("+"))
+    bad = [t for t in terms if t not in REWARD_TERMS]
+    if bad or not terms or len(set(terms)) != len(terms):
+        raise ConfigError(
+            f"reward: bad spec {spec!r}; join distinct terms of {list(REWARD_TERMS)} with '+'"
+        )
+    return terms
+
+
+_CHOICES = {
+    "env.backend": ("mujoco", "bullet"),
+    "learner.algo": ("sac", "ppo"),
+    "learner.policy_input": ("state", "pixels"),
+    "pebble.selector": ("uniform", "disagreement", "entropy"),
+    "pebble.reward_input": ("state", "state_action"),
+    "teacher.signal": ("auto", "reward", "progress"),
+}
+_MINIMUM = {
+    "steps": 1,
+    "labels": 0,
+    "checkpoint_every": 1,
+    "keep_checkpoints": 1,
+    "log_every": 1,
+    "eval_episodes": 0,
+    "env.image_size": 8,
+    "env.max_steps": 0,
+    "learner.batch_size": 1,
+    "learner.buffer_size": 1,
+    "learner.learning_starts": 0,
+    "learner.train_freq": 1,
+    "learner.gradient_steps": 1,
+    "learner.n_steps": 2,
+    "learner.n_epochs": 1,
+    "learner.threads": 1,
+    "pebble.unsup_steps": 0,
+    "pebble.unsup_k": 1,
+    "pebble.query_every": 1,
+    "pebble.first_query_at": 0,
+    "pebble.labels_per_round": 0,
+    "pebble.segment_length": 2,
+    "pebble.oversample": 1,
+    "pebble.labels_per_query": 1,
+    "pebble.pool_episodes": 2,
+    "pebble.ensemble_size": 1,
+    "pebble.reward_epochs": 1,
+    "pebble.human_wait_s": 0,
+    "shaping.prm_episodes": 3,
+    "shaping.prm_steps": 1,
+}
+
+
+def _walk(obj: Any, prefix: str = "") -> typing.Iterator[tuple[str, Any]]:
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        if dataclasses.is_dataclass(v):
+            yield from _walk(v, f"{prefix}{f.name}.")
+        else:
+            yield f"{prefix}{f.name}", v
+
+
+def validate(config: TrainConfig) -> None:
+    """Value checks beyond types; the error names the key."""
+    values = dict(_walk(config))
+    for key, choices in _CHOICES.items():
+        if values[key] not in choices:
+            raise ConfigError(f"{key}: {values[key]!r} is not one of {list(choices)}")
+    for key, low in _MINIMUM.items():
+        if values[key] < low:
+            raise ConfigError(f"{key}: must be >= {low}, got {values[key]!r}")
+    for key, v in values.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ConfigError(f"{key}: must be finite, got {v!r}")
+    if not 0 < values["learner.gamma"] <= 1:
+        raise ConfigError(f"learner.gamma: must be in (0, 1], got {values['learner.gamma']}")
+    if values["learner.learning_rate"] <= 0 or values["pebble.reward_lr"] <= 0:
+        raise ConfigError("learner.learning_rate and pebble.reward_lr must be > 0")
+    reward_terms(config.reward)
+    if "pref" in config.terms and config.labels < 1:
+        raise ConfigError("labels: a 'pref' reward needs a label budget >= 1")
+
+
+def _convert(key: str, tp: Any, value: Any) -> Any:
+    """``value`` as type ``tp``, or a ConfigError naming ``key``."""
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__}")
+        return _build(tp, value, f"{key}.")
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        (item,) = {a for a in typing.get_args(tp) if a is not Ellipsis}
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return tuple(_convert(f"{key}[{i}]", item, v) for i, v in enumerate(value))
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"{key}: unsupported config type {tp!r}")  # a bug in this module
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in data if k not in names]
+    if unknown:
+        raise ConfigError(
+            f"unknown config key {prefix}{unknown[0]!s}; valid keys here: "
+            + ", ".join(f"{prefix}{n}" for n in names)
+        )
+    return cls(**{k: _convert(f"{prefix}{k}", hints[k], v) for k, v in data.items()})
+
+
+def from_dict(data: dict[str, Any]) -> TrainConfig:
+    """A `TrainConfig` from a (possibly partial) nested dict; missing keys keep defaults."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"a config must be a mapping, got {type(data).__name__}")
+    return _build(TrainConfig, data)
+
+
+def unflatten(flat: dict[str, Any]) -> dict[str, Any]:
+    """``{"learner.batch_size": 64}`` -> ``{"learner": {"batch_size": 64}}``."""
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        *parents, last = key.split(".")
+        node = out
+        for p in parents:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{key}: {p} is not a section")
+        node[last] = value
+    return out
+
+
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``, section by section."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A YAML (``.yaml``/``.yml``) or JSON config file as a dict."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {p}: {e.strerror or e}") from None
+    try:
+        if p.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except Exception as e:  # json's ValueError or yaml.YAMLError (not a ValueError)
+        kind = "YAML" if p.suffix in (".yaml", ".yml") else "JSON"
+        raise ConfigError(f"{p}: not valid {kind}: {e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: a config file must hold a mapping, got {type(data).__name__}")
+    return data
+
+
+def load_config(
+    file: str | os.PathLike[str] | None = None, overrides: dict[str, Any] | None = None
+) -> TrainConfig:
+    """Defaults, then ``file``, then dotted ``overrides`` (flags); validated."""
+    data = read_config_file(file) if file else {}
+    return from_dict(merge(data, unflatten(overrides or {})))
+
+
+__all__ = [
+    "ConfigError",
+    "EnvConfig",
+    "LearnerConfig",
+    "PebbleConfig",
+    "REWARD_TERMS",
+    "ShapingConfig",
+    "TeacherConfig",
+    "TrainConfig",
+    "from_dict",
+    "load_config",
+    "read_config_file",
+    "reward_terms",
+]

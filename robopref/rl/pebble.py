@@ -1,0 +1,422 @@
+"""The PEBBLE loop as an SB3 callback: queries, labels, reward refits, relabelling.
+
+After B-Pref's ``train_PEBBLE.py`` (Lee et al. 2021), on SB3's off-policy loop:
+
+* **Unsupervised pre-training** (``pebble.unsup_steps``): after the random seed steps, the
+  learner trains on a state-entropy reward (distance to the k-th nearest neighbour among the
+  buffer's states, over its running std), computed for each sampled minibatch.
+* **Rounds** every ``pebble.query_every`` env steps, from the end of pre-training:
+  segments are drawn from the recent episodes; the selector oversamples candidate pairs and
+  keeps the most informative (the first round is uniform: no model yet); the queries go to
+  the label store; a scripted teacher answers them at once (a person answers in the query
+  UI, while training goes on); the reward ensemble is refit on all labels so far; the whole
+  replay buffer is relabelled; after the first refit the critic is reset (PEBBLE), so values
+  learned on the intrinsic reward are forgotten.
+* **Every reward term is logged** by name (``metrics.csv`` and TensorBoard) with the true
+  return, success rate and labels used, against env steps.
+
+The callback holds the loop's state (counters, RNGs, the episode pool) and hands it to
+checkpoints; `robopref.rl.train` owns setup and resume.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3.common.callbacks import BaseCallback
+
+from robopref.data import Episode, EpisodeStore
+from robopref.preferences import (
+    LabelStore,
+    SegmentPool,
+    answer_queries,
+    batch_from_labels,
+    make_teacher,
+    segment_margin,
+    segment_rewards,
+    select_queries,
+)
+from robopref.rewards.shaping import INFO_SHAPING, INFO_TASK
+from robopref.rl.config import TrainConfig
+from robopref.rl.env import INFO_PREF, INFO_TOTAL, CompositeReward, StepReward
+from robopref.runs import RunPaths
+
+METRIC_FIELDS = (
+    "env_steps",
+    "episodes",
+    "labels_used",
+    "queries",
+    "rounds",
+    "true_return",
+    "success_rate",
+    "reward/task",
+    "reward/pref",
+    "reward/shaping",
+    "reward/total",
+    "pref_model/accuracy",
+    "pref_model/loss",
+    "steps_per_s",
+    "wall_s",
+)
+_TEACHER_FIELDS = ("beta", "gamma", "eps_mistake", "eps_skip", "eps_equal")
+
+
+@dataclass
+class LoopState:
+    """Counters of the loop; saved in every checkpoint (``state.json``)."""
+
+    next_round: int = 0
+    next_checkpoint: int = 0
+    next_log: int = 0
+    rounds: int = 0
+    queries: int = 0
+    refits: int = 0
+    unsup_done: bool = False
+    last_fit: dict[str, float] = field(default_factory=dict)
+    wall_s: float = 0.0
+
+
+class StateEntropyReward:
+    """PEBBLE's intrinsic reward: k-NN distance of each sampled state among buffer states.
+
+    The reference set is a random subset of at most ``max_ref`` stored states (B-Pref uses
+    the whole buffer on a GPU; a subset keeps a CPU step cheap and the estimate unbiased up
+    to scale, which the running-std normalization removes).
+    """
+
+    def __init__(self, buffer, k: int, rng: np.random.Generator, max_ref: int = 4096):
+        self.buffer, self.k, self.rng, self.max_ref = buffer, k, rng, max_ref
+        self._count, self._mean, self._m2 = 0, 0.0, 0.0
+
+    def __call__(self, samples) -> torch.Tensor:
+        n = self.buffer.size()
+        ref_idx = self.rng.choice(n, size=min(n, self.max_ref), replace=False)
+        ref = torch.from_numpy(self.buffer.pref_state[ref_idx, 0])
+        x = samples.next_observations["state"] if "state" in samples.next_observations else None
+        if x is None:
+            raise ValueError("state-entropy pre-training needs the 'state' observation")
+        d = torch.cdist(x.float(), ref)
+        k = min(self.k + 1, d.shape[1])  # +1: a stored sample is its own nearest neighbour
+        ent = d.kthvalue(k, dim=1).values
+        for v in ent.tolist():  # Welford: running std over every reward handed out
+            self._count += 1
+            delta = v - self._mean
+            self._mean += delta / self._count
+            self._m2 += delta * (v - self._mean)
+        std = math.sqrt(self._m2 / max(1, self._count - 1)) or 1.0
+        return (ent / std).reshape(-1, 1).to(samples.rewards.dtype)
+
+
+class PebbleCallback(BaseCallback):
+    """Runs the PEBBLE loop and the run's bookkeeping inside ``model.learn``.
+
+    Args:
+        config: The run's config.
+        run: The run directory.
+        composite: The env's `CompositeReward` (its step reward is swapped after refits).
+        step_reward: The per-step preference reward shared with the env.
+        pref_model: The preference reward ensemble (None when the reward has no ``pref``).
+        store: The label store.
+        checkpoint: ``f(callback) -> Path`` writing a checkpoint.
+        state: Counters to continue from (resume), else fresh.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        run: RunPaths,
+        composite: CompositeReward,
+        step_reward: StepReward,
+        pref_model,
+        store: LabelStore,
+        checkpoint,
+        state: LoopState | None = None,
+        progress_bar=None,
+    ) -> None:
+        super().__init__(verbose=0)
+        self.config, self.run, self.composite = config, run, composite
+        self.step_reward, self.pref_model, self.store = step_reward, pref_model, store
+        self.checkpoint = checkpoint
+        self.progress_bar = progress_bar
+        self.episode_store = EpisodeStore(run.episodes)
+        cfg = config.pebble
+        self.state = state or LoopState()
+        if state is None:
+            start = config.learner.learning_starts + cfg.unsup_steps
+            self.state.next_round = cfg.first_query_at or max(start, cfg.segment_length)
+            self.state.next_checkpoint = config.checkpoint_every
+            self.state.next_log = config.log_every
+            self.state.unsup_done = cfg.unsup_steps == 0
+        self.rngs = {
+            "teacher": np.random.default_rng([config.seed, 1]),
+            "selector": np.random.default_rng([config.seed, 2]),
+            "refit": np.random.default_rng([config.seed, 3]),
+            "entropy": np.random.default_rng([config.seed, 4]),
+        }
+        self.pool: deque[Episode] = deque(maxlen=cfg.pool_episodes)
+        self.recent: deque[dict[str, float]] = deque(maxlen=10)
+        self._episode_terms = {t: 0.0 for t in ("task", "pref", "shaping", "total")}
+        self._saved_episodes: set[str] = set(self.episode_store.ids())
+        self.teacher = None
+        if config.teacher.name != "human":
+            overrides = {
+                k: getattr(config.teacher, k)
+                for k in _TEACHER_FIELDS
+                if getattr(config.teacher, k) >= 0
+            }
+            self.teacher = make_teacher(config.teacher.name, **overrides)
+        self._t0 = time.perf_counter()
+        self._steps_at_t0 = 0
+        self.composite.on_episode = self._on_episode
+
+    # ------------------------------------------------------------------ SB3 hooks
+    def _on_training_start(self) -> None:
+        self._t0, self._steps_at_t0 = time.perf_counter(), self.num_timesteps
+        buffer = getattr(self.model, "replay_buffer", None)
+        if buffer is not None and not self.state.unsup_done:
+            buffer.sample_reward = StateEntropyReward(
+                buffer, self.config.pebble.unsup_k, self.rngs["entropy"]
+            )
+
+    def _on_step(self) -> bool:
+        buffer = getattr(self.model, "replay_buffer", None)
+        for info in self.locals["infos"]:
+            terms = (info[INFO_TASK], info[INFO_PREF], info[INFO_SHAPING], info[INFO_TOTAL])
+            for name, v in zip(("task", "pref", "shaping", "total"), terms):
+                self._episode_terms[name] += v
+            if buffer is not None and hasattr(buffer, "note"):
+                buffer.note(info["state_before"], info[INFO_TASK], info[INFO_SHAPING])
+        if self.progress_bar is not None:
+            self.progress_bar.update(1)
+        return True
+
+    def _on_rollout_end(self) -> None:
+        t = self.num_timesteps
+        if t >= self.state.next_round:
+            self.query_round()
+            self.state.next_round = t + self.config.pebble.query_every
+        if t >= self.state.next_log:
+            self.log_metrics()
+            self.state.next_log = t + self.config.log_every
+        if t >= self.state.next_checkpoint:
+            self.state.next_checkpoint = t + self.config.checkpoint_every
+            self.checkpoint(self)
+
+    # ------------------------------------------------------------------ episodes
+    def _on_episode(self, episode: Episode) -> None:
+        self.pool.append(episode)
+        self.recent.append(
+            {
+                "true_return": float(np.nansum(episode.reward)),
+                "success": float(episode.is_success),
+                "length": float(episode.length),
+                **{f"reward/{k}": v for k, v in self._episode_terms.items()},
+            }
+        )
+        self._episode_terms = dict.fromkeys(self._episode_terms, 0.0)
+
+    def signal(self, episode: Episode) -> str:
+        s = self.config.teacher.signal
+        if s == "auto":
+            return "progress" if episode.progress is not None else "reward"
+        return s
+
+    # ------------------------------------------------------------------ labels
+    def labels_used(self) -> int:
+        by = self.store.counts().by_label
+        return int(sum(v for k, v in by.items() if k != "skip"))
+
+    def _round_size(self) -> int:
+        cfg, t = self.config.pebble, self.config.steps
+        if cfg.labels_per_round:
+            return cfg.labels_per_round
+        first = cfg.first_query_at or (self.config.learner.learning_starts + cfg.unsup_steps)
+        # Spread the budget over the rounds in the first half of training (B-Pref spends its
+        # budget early too: reward learning matters most while the policy is still poor).
+        rounds = max(1, (max(t // 2, first + 1) - first) // cfg.query_every + 1)
+        return max(1, math.ceil(self.config.labels / rounds))
+
+    def _save_episode(self, episode_id: str) -> None:
+        if episode_id in self._saved_episodes:
+            return
+        for ep in self.pool:
+            if ep.episode_id == episode_id:
+                self.episode_store.save(ep)
+                self._saved_episodes.add(episode_id)
+                return
+        raise KeyError(f"episode {episode_id} is no longer in the pool")
+
+    def query_round(self) -> None:
+        """Asks queries, collects labels, refits the reward model and relabels the buffer."""
+        if self.pref_model is None:
+            self._finish_unsup()
+            return
+        cfg = self.config.pebble
+        used, open_q = self.labels_used(), self.store.counts().queued
+        n = min(self._round_size(), self.config.labels - used - open_q)
+        asked = 0
+        if n > 0:
+            episodes = [ep for ep in self.pool if ep.length >= cfg.segment_length]
+            try:
+                pool = SegmentPool(episodes, cfg.segment_length, stride=1)
+            except ValueError:
+                pool = None  # too few long-enough episodes yet; try next round
+            if pool is not None:
+                selector = cfg.selector if self.state.refits else "uniform"
+                specs = select_queries(
+                    selector,
+                    pool,
+                    n,
+                    self.rngs["selector"],
+                    model=self.pref_model if selector != "uniform" else None,
+                    oversample=cfg.oversample,
+                    k=cfg.labels_per_query,
+                )
+                for spec in specs:
+                    self._save_episode(spec.seg_a.episode_id)
+                    self._save_episode(spec.seg_b.episode_id)
+                self.store.add_queries(specs)
+                asked = len(specs)
+                self.state.queries += asked
+                self._answer()
+        self.state.rounds += 1
+        if self.labels_used() > 0 and (asked or self.state.refits == 0 or self._new_labels()):
+            self.refit()
+        self._finish_unsup()
+
+    def _answer(self) -> None:
+        if self.teacher is None:  # a person labels in the UI; wait a little if asked to
+            deadline = time.monotonic() + self.config.pebble.human_wait_s
+            while time.monotonic() < deadline and self.store.counts().queued:
+                time.sleep(0.2)
+            return
+        recent = list(self.pool)[-10:]
+        signal = self.signal(recent[-1])
+        returns = [segment_rewards(ep, 0, ep.length, signal).sum() for ep in recent]
+        mean_len = int(round(np.mean([ep.length for ep in recent])))
+        seg = min(self.config.pebble.segment_length, mean_len)
+        margin = segment_margin(returns, seg, max(seg, mean_len))
+        answer_queries(
+            self.store,
+            self.episode_store,
+            self.teacher.with_margin(margin),
+            self.rngs["teacher"],
+            signal=signal,
+        )
+
+    def _new_labels(self) -> bool:
+        return self.labels_used() != self.state.last_fit.get("labels", -1)
+
+    def refit(self) -> dict[str, float]:
+        """Fits the ensemble on every label so far; relabels the replay buffer."""
+        labels = [lab for lab in self.store.labels() if lab.label != "skip"]
+        ids = {s.episode_id for lab in labels for s in (lab.seg_a, lab.seg_b)}
+        episodes = {i: self.episode_store.load(i) for i in ids}
+        batch = batch_from_labels(labels, episodes)
+        metrics = self.pref_model.train(
+            batch, epochs=self.config.pebble.reward_epochs, rng=self.rngs["refit"]
+        )
+        self.pref_model.save(self.run.reward / "pref.pt")
+        self.step_reward.update(self.pref_model)
+        self.state.refits += 1
+        self.state.last_fit = {
+            "labels": float(len(labels)),
+            "accuracy": float(metrics["pref_model/accuracy"]),
+            "loss": float(metrics["pref_model/loss"]),
+        }
+        self.relabel()
+        return metrics
+
+    def relabel(self) -> int:
+        """Recomputes every stored reward with the current reward model (off-policy only)."""
+        buffer = getattr(self.model, "replay_buffer", None)
+        if buffer is None or not hasattr(buffer, "relabel"):
+            return 0
+
+        def pref(states, actions):
+            return self.pref_model.reward(states, actions)[0]
+
+        return buffer.relabel(pref, self.composite.task_weight, self.composite.pref_weight)
+
+    def _finish_unsup(self) -> None:
+        if self.state.unsup_done:
+            return
+        buffer = getattr(self.model, "replay_buffer", None)
+        if buffer is not None:
+            buffer.sample_reward = None
+            if self.pref_model is None:
+                self.relabel_without_pref(buffer)
+        if self.config.pebble.reset_critic:
+            reset_critic(self.model)
+        self.state.unsup_done = True
+
+    def relabel_without_pref(self, buffer) -> None:
+        buffer.relabel(None, self.composite.task_weight, 0.0)
+
+    # ------------------------------------------------------------------ metrics
+    def metrics_row(self) -> dict[str, Any]:
+        recent = list(self.recent)
+
+        def mean(key: str) -> float:
+            return float(np.mean([r[key] for r in recent])) if recent else float("nan")
+
+        elapsed = time.perf_counter() - self._t0
+        return {
+            "env_steps": self.num_timesteps,
+            "episodes": self.composite.episodes,
+            "labels_used": self.labels_used(),
+            "queries": self.state.queries,
+            "rounds": self.state.rounds,
+            "true_return": mean("true_return"),
+            "success_rate": mean("success"),
+            **{f"reward/{k}": mean(f"reward/{k}") for k in ("task", "pref", "shaping", "total")},
+            "pref_model/accuracy": self.state.last_fit.get("accuracy", float("nan")),
+            "pref_model/loss": self.state.last_fit.get("loss", float("nan")),
+            "steps_per_s": (self.num_timesteps - self._steps_at_t0) / max(elapsed, 1e-9),
+            "wall_s": self.state.wall_s + elapsed,
+        }
+
+    def log_metrics(self) -> dict[str, Any]:
+        row = self.metrics_row()
+        new = not self.run.metrics.exists()
+        with open(self.run.metrics, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=METRIC_FIELDS)
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+        for key, value in row.items():
+            if key != "env_steps" and isinstance(value, int | float) and math.isfinite(value):
+                self.logger.record(f"robopref/{key}", value)
+        self.logger.dump(self.num_timesteps)
+        return row
+
+
+def reset_critic(model) -> None:
+    """Re-initializes SAC's critic and its target (PEBBLE's ``reset_critic``)."""
+    critic = getattr(model, "critic", None)
+    if critic is None:
+        return
+    for module in critic.modules():
+        if hasattr(module, "reset_parameters") and module is not critic:
+            module.reset_parameters()
+    model.critic_target.load_state_dict(critic.state_dict())
+    critic.optimizer = type(critic.optimizer)(critic.parameters(), **critic.optimizer.defaults)
+
+
+def trim_metrics(run: RunPaths, env_steps: int) -> None:
+    """Drops metric rows past ``env_steps`` (a resumed run rewrites them)."""
+    if not run.metrics.exists():
+        return
+    with open(run.metrics, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if int(float(r["env_steps"])) <= env_steps]
+    with open(run.metrics, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=METRIC_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)

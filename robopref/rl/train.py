@@ -1,0 +1,389 @@
+"""``robopref train``: set up a run (or resume one), learn, evaluate, plot, summarize.
+
+Everything a run needs is built from its `TrainConfig` and kept in its run directory
+(`robopref.runs`), so ``--resume RUN`` rebuilds the same objects and loads the newest intact
+checkpoint into them: SB3 model (policy, critics, optimizers, step counter), replay buffer
+(with the terms relabelling needs), preference model, loop counters and RNG states, the
+episode pool; the label store is the run's SQLite file and survives on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from robopref.data import EpisodeStore
+from robopref.data.storage import atomic_path
+from robopref.preferences import LabelStore
+from robopref.rl.checkpoint import resumable_checkpoint, write_checkpoint
+from robopref.rl.config import TrainConfig, from_dict, merge
+from robopref.rl.env import NonFiniteTermError, StepReward, make_train_env
+from robopref.rl.pebble import LoopState, PebbleCallback, trim_metrics
+from robopref.rl.policy import ALGOS, _algo_class
+from robopref.runs import RunPaths
+
+
+class TrainingStopped(RuntimeError):
+    """Training stopped on a bad reward; the message names the term, the step and the last
+    good checkpoint, which stays loadable."""
+
+
+def default_run_dir(config: TrainConfig) -> str:
+    name = f"{config.task}-{config.reward}-s{config.seed}".replace(":", "_").replace("+", "_")
+    return str(Path("runs") / name)
+
+
+def write_json(path: Path, data: Any) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+
+
+# ---------------------------------------------------------------------- reward models
+def build_potential(config: TrainConfig, run: RunPaths, log=print):
+    """The shaping potential of the run (PRM, VLM or their sum), or None."""
+    terms = config.terms
+    potentials = []
+    if "prm" in terms:
+        potentials.append(load_or_train_prm(config, run, log))
+    if "vlm" in terms:
+        potentials.append(load_vlm(config))
+    if not potentials:
+        return None
+    if len(potentials) == 1:
+        return potentials[0]
+
+    def summed(obs) -> float:
+        return float(sum(p(obs) for p in potentials))
+
+    summed.name = "+".join(getattr(p, "name", "potential") for p in potentials)
+    return summed
+
+
+def load_or_train_prm(config: TrainConfig, run: RunPaths, log=print):
+    """``shaping.prm``, else the run's own PRM, else a quick one trained now (and saved)."""
+    from robopref.rewards.prm import PRMConfig, ProcessRewardModel
+
+    own = run.reward / "prm.pt"
+    if config.shaping.prm:
+        model = ProcessRewardModel.load(config.shaping.prm)
+    elif own.exists():
+        model = ProcessRewardModel.load(own)
+    else:
+        import sim
+        from robopref.commands.reward import load_episodes
+        from robopref.rewards.prm_train import frame_set, train_prm
+        from robopref.rollout import RolloutConfig, run_rollouts
+
+        if config.task.startswith(sim.DMC_PREFIX):
+            raise ValueError(
+                f"no scripted expert for {config.task} to train a PRM from: pass --prm FILE"
+            )
+        n = config.shaping.prm_episodes
+        out = run.root / "prm_episodes"
+        seed = 1_000_000 + config.seed  # apart from training seeds
+        log(f"training a quick PRM for {config.task} from {n} scripted episodes")
+        for policy, count in (
+            ("expert", n // 3),
+            ("perturbed", n - 2 * (n // 3)),
+            ("random", n // 3),
+        ):
+            run_rollouts(
+                RolloutConfig(
+                    task=config.task,
+                    policy=policy,
+                    episodes=count,
+                    out=str(out),
+                    seed=seed,
+                    video=False,
+                    cameras=config.env.cameras,
+                    image_size=config.env.image_size,
+                ),
+                progress_bar=False,
+            )
+            seed += count
+        prm_config = PRMConfig(
+            views=config.env.cameras,
+            image_size=config.env.image_size,
+            steps=config.shaping.prm_steps,
+            seed=config.seed,
+        )
+        model = ProcessRewardModel(prm_config, name="prm", task=config.task)
+        train_prm(model, frame_set(model, load_episodes(str(out), config.task)), progress_bar=False)
+    model.save(own)
+    return model
+
+
+def load_vlm(config: TrainConfig):
+    """The CLIP reward of VLM-RM from a local checkpoint; a clear error without one."""
+    import sim
+
+    path = config.shaping.vlm_checkpoint
+    if not path:
+        raise ValueError(
+            "reward 'vlm' needs a local CLIP checkpoint: pass --vlm-checkpoint PATH (a "
+            "directory saved by transformers' CLIPModel.save_pretrained with its processor); "
+            "nothing is downloaded at run time"
+        )
+    if not Path(path).is_dir():
+        raise FileNotFoundError(f"--vlm-checkpoint {path}: no such directory")
+    from robopref.rewards.vlm import VLMReward
+
+    description = (
+        sim.PANDA_TASKS[config.task].description if config.task in sim.PANDA_TASKS else config.task
+    )
+    return VLMReward.load(
+        path,
+        goal_prompts=(description,),
+        baseline_prompts=(config.shaping.vlm_baseline,),
+        views=config.env.cameras,
+    )
+
+
+def make_pref_model(config: TrainConfig, state_dim: int, act_dim: int):
+    if "pref" not in config.terms:
+        return None
+    from robopref.rewards.preference import PreferenceRewardConfig, PreferenceRewardModel
+
+    cfg = config.pebble
+    return PreferenceRewardModel(
+        state_dim,
+        act_dim,
+        PreferenceRewardConfig(
+            ensemble_size=cfg.ensemble_size,
+            hidden=cfg.hidden,
+            lr=cfg.reward_lr,
+            epochs=cfg.reward_epochs,
+            input=cfg.reward_input,
+            seed=config.seed,
+        ),
+        name="pref",
+    )
+
+
+# ---------------------------------------------------------------------- learner
+def make_learner(config: TrainConfig, env, state_dim: int, run: RunPaths):
+    from robopref.rl.buffer import RelabelingReplayBuffer
+
+    lc = config.learner
+    common: dict[str, Any] = {
+        "learning_rate": lc.learning_rate,
+        "gamma": lc.gamma,
+        "policy_kwargs": {"net_arch": list(lc.net_arch)},
+        "seed": config.seed,
+        "device": "cpu",
+        "verbose": 0,
+    }
+    if lc.algo == "sac":
+        return _algo_class("sac")(
+            "MultiInputPolicy",
+            env,
+            batch_size=lc.batch_size,
+            buffer_size=min(lc.buffer_size, config.steps),
+            learning_starts=lc.learning_starts,
+            tau=lc.tau,
+            train_freq=lc.train_freq,
+            gradient_steps=lc.gradient_steps,
+            ent_coef=lc.ent_coef,
+            replay_buffer_class=RelabelingReplayBuffer,
+            replay_buffer_kwargs={"state_dim": state_dim},
+            **common,
+        )
+    if config.pebble.unsup_steps:
+        raise ValueError("pebble.unsup_steps needs an off-policy learner (sac), not ppo")
+    return _algo_class("ppo")(
+        "MultiInputPolicy",
+        env,
+        n_steps=lc.n_steps,
+        batch_size=min(lc.batch_size, lc.n_steps),
+        n_epochs=lc.n_epochs,
+        **common,
+    )
+
+
+def _state_dim(env) -> int:
+    return int(env.unwrapped.observation_space["state"].shape[0])
+
+
+# ---------------------------------------------------------------------- checkpoints
+def _rng_state(callback: PebbleCallback) -> dict[str, Any]:
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": {k: g.bit_generator.state for k, g in callback.rngs.items()},
+    }
+
+
+def save_checkpoint(callback: PebbleCallback) -> Path:
+    """Writes the loop, learner and reward state of ``callback`` as a checkpoint."""
+    model, config = callback.model, callback.config
+    steps = callback.num_timesteps
+
+    def fill(tmp: Path) -> None:
+        model.save(tmp / "model.zip")
+        if hasattr(model, "replay_buffer") and model.replay_buffer is not None:
+            model.save_replay_buffer(tmp / "replay_buffer.pkl")
+        if callback.pref_model is not None and callback.state.refits:
+            callback.pref_model.save(tmp / "reward" / "pref.pt")
+        pool = EpisodeStore(tmp / "pool")
+        for ep in callback.pool:
+            pool.save(ep)
+        state = asdict(callback.state)
+        state.update(
+            wall_s=callback.metrics_row()["wall_s"],
+            env_steps=steps,
+            episodes=callback.composite.episodes,
+            recent=list(callback.recent),
+            pool_order=[ep.episode_id for ep in callback.pool],
+        )
+        (tmp / "state.json").write_text(json.dumps(state, indent=1) + "\n")
+        with open(tmp / "rng.pkl", "wb") as f:
+            pickle.dump(_rng_state(callback), f)
+
+    return write_checkpoint(callback.run, steps, fill, keep=config.keep_checkpoints)
+
+
+def load_checkpoint_into(ckpt: Path, callback: PebbleCallback) -> int:
+    """Restores what `save_checkpoint` wrote (not the SB3 model: loaded before); env steps."""
+    state = json.loads((ckpt / "state.json").read_text())
+    steps = int(state.pop("env_steps"))
+    callback.composite.episodes = int(state.pop("episodes"))
+    callback.composite.env_steps = steps
+    callback.recent.extend(state.pop("recent"))
+    order = state.pop("pool_order")
+    pool = EpisodeStore(ckpt / "pool")
+    callback.pool.extend(pool.load(i) for i in order)
+    callback.state = LoopState(**state)
+    if callback.pref_model is not None and (ckpt / "reward" / "pref.pt").exists():
+        from robopref.rewards.preference import PreferenceRewardModel
+
+        callback.pref_model = PreferenceRewardModel.load(ckpt / "reward" / "pref.pt")
+        callback.step_reward.update(callback.pref_model)
+    with open(ckpt / "rng.pkl", "rb") as f:
+        rng = pickle.load(f)
+    torch.set_rng_state(rng["torch"])
+    for k, s in rng["numpy"].items():
+        callback.rngs[k].bit_generator.state = s
+    return steps
+
+
+# ---------------------------------------------------------------------- train
+def prepare_run(
+    config: TrainConfig | None, resume: str | None, overrides: dict[str, Any] | None = None
+) -> tuple[TrainConfig, RunPaths, bool]:
+    """The config and run directory of a new run, or of the run ``resume`` (with
+    ``overrides``, e.g. more ``steps``)."""
+    if resume:
+        run = RunPaths.of(resume)
+        data = run.read_config()
+        config = from_dict(merge(data, overrides or {}))
+        return config, run, True
+    assert config is not None
+    run = RunPaths.of(config.run_dir or default_run_dir(config))
+    if run.config.exists():
+        raise ValueError(
+            f"run directory {run.root} already holds a run: resume it with --resume "
+            f"{run.root}, or pick another --run-dir"
+        )
+    config = from_dict(merge(config.to_dict(), {"run_dir": str(run.root)}))
+    run.create()
+    write_json(run.config, config.to_dict())
+    return config, run, False
+
+
+def train(
+    config: TrainConfig | None = None,
+    resume: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    log=None,
+) -> dict[str, Any]:
+    """Runs (or resumes) a training run; returns the summary ``robopref train`` prints.
+
+    Raises:
+        TrainingStopped: a reward term became NaN or inf (the last good checkpoint stays).
+        ConfigError, ValueError: bad config or input, before anything trains.
+    """
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    config, run, resuming = prepare_run(config, resume, overrides)
+    torch.set_num_threads(config.learner.threads)
+    if config.learner.algo not in ALGOS:  # validated already; keeps the two lists tied
+        raise ValueError(config.learner.algo)
+    potential = build_potential(config, run, log)
+    step_reward = StepReward()
+    env, composite = make_train_env(config, step_reward, potential, None, seed=config.seed)
+    state_dim = _state_dim(env)
+    act_dim = int(env.action_space.shape[0])
+    pref_model = make_pref_model(config, state_dim, act_dim)
+    store = LabelStore(run.labels)
+    ckpt = resumable_checkpoint(run) if resuming else None
+    if ckpt is not None:
+        model = _algo_class(config.learner.algo).load(ckpt / "model.zip", env=env, device="cpu")
+        if (ckpt / "replay_buffer.pkl").exists():
+            model.load_replay_buffer(ckpt / "replay_buffer.pkl")
+    else:
+        if resuming:
+            log(f"{run.root}: no checkpoint yet; starting the run from the beginning")
+        model = make_learner(config, env, state_dim, run)
+    from stable_baselines3.common.logger import configure
+
+    model.set_logger(configure(str(run.tensorboard), ["tensorboard"]))
+    from tqdm import tqdm
+
+    bar = tqdm(total=config.steps, desc=f"train {config.task}", disable=not config.progress_bar)
+    callback = PebbleCallback(
+        config, run, composite, step_reward, pref_model, store, save_checkpoint, None, bar
+    )
+    done = 0
+    if ckpt is not None:
+        done = load_checkpoint_into(ckpt, callback)
+        trim_metrics(run, done)
+        model.set_random_seed(config.seed + callback.composite.episodes)
+        log(f"resumed {run.root} from {ckpt.name} at env step {done}")
+        bar.update(done)
+    try:
+        if config.steps > done:
+            model.learn(
+                total_timesteps=config.steps - done,
+                callback=callback,
+                reset_num_timesteps=ckpt is None,
+                progress_bar=False,
+            )
+    except NonFiniteTermError as e:
+        last = run.latest_checkpoint()
+        raise TrainingStopped(
+            f"training stopped: {e}; the last good checkpoint is "
+            f"{last if last is not None else '(none yet)'}, resume with --resume {run.root} "
+            "after fixing the reward"
+        ) from e
+    finally:
+        bar.close()
+        env.close()
+    if run.latest_checkpoint() is None or not run.latest_checkpoint().name.endswith(
+        f"{model.num_timesteps:010d}"
+    ):
+        save_checkpoint(callback)
+    if callback.state.next_log - config.log_every != model.num_timesteps:
+        callback.log_metrics()  # the last row, unless the loop just logged this step
+    from robopref.rl.evaluate import evaluate_policy
+    from robopref.rl.plots import plot_run
+    from robopref.rl.policy import RunPolicy
+
+    result = evaluate_policy(config, RunPolicy(model), config.eval_episodes)
+    plot_run(run)
+    summary = {
+        "run": str(run.root),
+        "success_rate": result["success_rate"],
+        "true_return": result["true_return"],
+        "labels_used": callback.labels_used(),
+        "env_steps": int(model.num_timesteps),
+    }
+    write_json(run.summary, summary)
+    store.close()
+    return summary
+
+
+__all__ = ["TrainingStopped", "build_potential", "prepare_run", "train"]
