@@ -10,6 +10,7 @@ episode pool; the label store is the run's SQLite file and survives on its own.
 from __future__ import annotations
 
 import json
+import math
 import pickle
 import sys
 from dataclasses import asdict
@@ -37,6 +38,10 @@ class TrainingStopped(RuntimeError):
 def default_run_dir(config: TrainConfig) -> str:
     name = f"{config.task}-{config.reward}-s{config.seed}".replace(":", "_").replace("+", "_")
     return str(Path("runs") / name)
+
+
+def finite_or_none(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -376,8 +381,9 @@ def train(
     plot_run(run)
     summary = {
         "run": str(run.root),
-        "success_rate": result["success_rate"],
-        "true_return": result["true_return"],
+        # JSON has no NaN: a task without a success signal (dm_control) reports null.
+        "success_rate": finite_or_none(result["success_rate"]),
+        "true_return": finite_or_none(result["true_return"]),
         "labels_used": callback.labels_used(),
         "env_steps": int(model.num_timesteps),
     }

@@ -1,0 +1,161 @@
+"""Training benchmarks: learning curves side by side, and the loop's throughput overhead.
+
+* ``curves RUN...``: for each run, the true return and success rate at the env steps all
+  runs logged (``metrics.csv``), plus the final evaluation (``summary.json``), one JSON line
+  per run, then a line with each run's final return as a fraction of the first run's
+  (the feedback-efficiency ratio when the first run is SAC on the true reward).
+* ``throughput``: env steps/s of plain SB3 SAC and of our loop (preference reward with the
+  oracle teacher, per-step C-evaluator reward, query rounds, refits and relabelling) on the
+  same task and settings, run one after the other in one process, several rounds
+  alternating, so both see the same machine. Prints the medians and the overhead
+  ``1 - ours / plain``.
+
+Run ``python -m robopref.benchmarks.train curves runs/a runs/b`` or
+``robopref bench train --steps 3000``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from robopref.rl.plots import read_metrics
+from robopref.runs import RunPaths
+
+
+def curves(runs: list[str]) -> list[dict]:
+    """One row per run: return/success at the common logged steps, and the final figures."""
+    tables = {r: read_metrics(RunPaths.of(r)) for r in runs}
+    common = sorted(set.intersection(*({row["env_steps"] for row in t} for t in tables.values())))
+    rows = []
+    for r, table in tables.items():
+        by_step = {row["env_steps"]: row for row in table}
+        summary_path = RunPaths.of(r).summary
+        summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+        rows.append(
+            {
+                "run": r,
+                "env_steps": [int(s) for s in common],
+                "true_return": [round(by_step[s]["true_return"], 1) for s in common],
+                "success_rate": [round(by_step[s]["success_rate"], 2) for s in common],
+                "labels_used": int(table[-1]["labels_used"]) if table else 0,
+                "final_eval_return": summary.get("true_return"),
+                "final_eval_success": summary.get("success_rate"),
+            }
+        )
+    base = rows[0]["final_eval_return"] if rows else None
+    if base:
+        rows.append(
+            {
+                "relative_to": runs[0],
+                "final_return_ratio": {
+                    row["run"]: round(row["final_eval_return"] / base, 3)
+                    for row in rows
+                    if row.get("final_eval_return") is not None
+                },
+            }
+        )
+    return rows
+
+
+def _plain_sac_steps_per_s(config, steps: int) -> float:
+    """SB3 SAC as its documentation runs it, on the same env and settings, no learned reward."""
+    import gymnasium
+    from stable_baselines3 import SAC
+
+    from robopref.rl.env import make_task_env
+
+    env = gymnasium.wrappers.FilterObservation(make_task_env(config), ["state"])
+    lc = config.learner
+    model = SAC(
+        "MultiInputPolicy",
+        env,
+        learning_rate=lc.learning_rate,
+        batch_size=lc.batch_size,
+        buffer_size=steps,
+        learning_starts=lc.learning_starts,
+        gamma=lc.gamma,
+        policy_kwargs={"net_arch": list(lc.net_arch)},
+        seed=config.seed,
+        device="cpu",
+    )
+    start = time.perf_counter()
+    model.learn(total_timesteps=steps)
+    elapsed = time.perf_counter() - start
+    env.close()
+    return steps / elapsed
+
+
+def _our_steps_per_s(config, steps: int, root: Path, i: int) -> float:
+    from robopref.rl.config import from_dict, merge
+    from robopref.rl.train import train
+
+    cfg = from_dict(merge(config.to_dict(), {"run_dir": str(root / f"ours-{i}")}))
+    start = time.perf_counter()
+    train(cfg, log=lambda msg: None)
+    return steps / (time.perf_counter() - start)
+
+
+def throughput(task: str = "panda-reach", steps: int = 3000, rounds: int = 2) -> dict:
+    """Plain SB3 SAC vs our loop, alternating ``rounds`` times; medians and overhead."""
+    import torch
+
+    from robopref.rl.config import load_config
+
+    torch.set_num_threads(1)
+    config = load_config(
+        overrides={
+            "task": task,
+            "reward": "pref",
+            "labels": 100,
+            "steps": steps,
+            "eval_episodes": 0,
+            "progress_bar": False,
+            "checkpoint_every": steps,  # one checkpoint, as a run writes at its end
+            "learner.learning_starts": min(1000, steps // 4),
+            "pebble.query_every": max(1, steps // 4),
+        }
+    )
+    plain, ours = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(rounds):
+            plain.append(_plain_sac_steps_per_s(config, steps))
+            ours.append(_our_steps_per_s(config, steps, Path(tmp), i))
+    p, o = statistics.median(plain), statistics.median(ours)
+    return {
+        "task": task,
+        "steps": steps,
+        "rounds": rounds,
+        "plain_sac_steps_per_s": round(p, 1),
+        "ours_steps_per_s": round(o, 1),
+        "overhead": round(1.0 - o / p, 3),
+        "plain_runs": [round(v, 1) for v in plain],
+        "ours_runs": [round(v, 1) for v in ours],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m robopref.benchmarks.train")
+    sub = p.add_subparsers(dest="what", required=True)
+    s = sub.add_parser("curves")
+    s.add_argument("runs", nargs="+")
+    s = sub.add_parser("throughput")
+    s.add_argument("--task", default="panda-reach")
+    s.add_argument("--steps", type=int, default=3000)
+    s.add_argument("--rounds", type=int, default=2)
+    args = p.parse_args(argv)
+    if args.what == "curves":
+        for row in curves(args.runs):
+            print(json.dumps(row), flush=True)
+    else:
+        print(json.dumps(throughput(args.task, args.steps, args.rounds)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+"""Whole training runs on tiny budgets: the run directory, relabelling, resume, bad rewards."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from robopref.cli import main
+from robopref.preferences import LabelStore
+from robopref.rl.checkpoint import CheckpointError, resumable_checkpoint, verify_checkpoint
+from robopref.rl.env import StepReward
+from robopref.rl.pebble import METRIC_FIELDS
+from robopref.rl.policy import load_run_policy
+from robopref.rl.train import TrainingStopped, train
+from robopref.runs import RunPaths
+
+pytestmark = pytest.mark.slow
+
+
+def _metrics(run: RunPaths) -> list[dict]:
+    with open(run.metrics, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _load_buffer(ckpt: Path):
+    import pickle
+
+    with open(ckpt / "replay_buffer.pkl", "rb") as f:
+        return pickle.load(f)
+
+
+def test_a_run_writes_its_directory_and_relabels_the_buffer(tiny):
+    summary = train(tiny())
+    run = RunPaths.of(summary["run"])
+    assert set(summary) == {"run", "success_rate", "true_return", "labels_used", "env_steps"}
+    assert summary["env_steps"] == 300
+    assert 0 < summary["labels_used"] <= 12  # the budget holds
+    rows = _metrics(run)
+    assert list(rows[0]) == list(METRIC_FIELDS)  # every reward term has a column
+    assert [int(r["env_steps"]) for r in rows] == [100, 200, 300]
+    assert int(rows[-1]["labels_used"]) == summary["labels_used"]
+    assert any(float(r["reward/pref"]) != 0 for r in rows)
+    for name in ("training.png", "true_return.png", "success_rate.png", "labels_used.png"):
+        assert (run.plots / name).stat().st_size > 1000
+    assert list(run.tensorboard.glob("events.out.tfevents.*"))
+    assert [p.name for p in run.checkpoint_dirs()] == [
+        "ckpt-0000000100",
+        "ckpt-0000000200",
+        "ckpt-0000000300",
+    ]
+    with LabelStore(run.labels) as store:
+        labels = store.labels()
+        assert len(labels) == summary["labels_used"]
+        assert all(lab.source == "teacher:oracle" for lab in labels)
+        ids = {s.episode_id for lab in labels for s in (lab.seg_a, lab.seg_b)}
+    assert ids <= {p.name.split(".")[0] for p in run.episodes.iterdir()}
+    assert json.loads(run.config.read_text())["run_dir"] == str(run.root)
+
+    # Every stored reward is the current model's: transitions stored before the last refit
+    # were relabelled, later ones were rewarded by the C evaluator with the same head.
+    from robopref.rewards.preference import PreferenceRewardModel
+
+    ckpt = run.latest_checkpoint()
+    buf = _load_buffer(ckpt)
+    model = PreferenceRewardModel.load(ckpt / "reward" / "pref.pt")
+    n = buf.size()
+    want = model.reward(buf.pref_state[:n, 0], buf.actions[:n, 0])[0]
+    np.testing.assert_allclose(buf.rewards[:n, 0], want, atol=1e-4)
+    assert np.ptp(buf.rewards[:n, 0]) > 0
+
+    # The trained policy loads from the run, for eval and the bridge.
+    policy = load_run_policy(run.root)
+    assert policy.keys == ("state",)
+    action = policy({"state": np.zeros(buf.pref_state.shape[-1], np.float32), "front": None})
+    assert action.shape == (4,) and np.isfinite(action).all()
+
+    with pytest.raises(ValueError, match="already holds a run"):
+        train(tiny())
+
+
+def test_eval_writes_figures_and_a_clip_per_camera(tiny, capsys):
+    summary = train(tiny(steps=100, checkpoint_every=100, log_every=100))
+    capsys.readouterr()
+    assert main(["eval", summary["run"], "--episodes", "2"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["episodes"] == 2 and 0 <= result["success_rate"] <= 1
+    assert set(result["videos"]) == {"front", "side", "wrist"}
+    for path in result["videos"].values():
+        assert Path(path).stat().st_size > 0 and path.endswith(".mp4")
+    assert json.loads(RunPaths.of(summary["run"]).eval.read_text()) == result
+
+
+def _cli_args(config_overrides: dict) -> list[str]:
+    args = []
+    for key, value in config_overrides.items():
+        args += ["--set", f"{key}={json.dumps(value)}"]
+    return args
+
+
+def test_a_sigkilled_run_resumes_with_everything(tmp_path, tiny_overrides):
+    run = RunPaths.of(tmp_path / "run")
+    over = {**tiny_overrides, "steps": 500, "run_dir": str(run.root)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "robopref.cli", "train", *_cli_args(over)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            latest = run.latest_checkpoint()
+            if latest is not None and latest.name >= "ckpt-0000000200":
+                break
+            assert proc.poll() is None, "the run ended before it could be killed"
+            time.sleep(0.05)
+        else:
+            pytest.fail("no checkpoint within 240 s")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    killed = run.latest_checkpoint()
+    killed_state = json.loads((killed / "state.json").read_text())
+    killed_steps = killed_state["env_steps"]
+    assert killed_steps < 500
+    summary = train(resume=str(run.root))
+    assert summary["env_steps"] == 500
+    steps = [int(r["env_steps"]) for r in _metrics(run)]
+    assert steps == sorted(set(steps)) and steps[-1] == 500  # no row twice, none lost
+    final = run.latest_checkpoint()
+    state = json.loads((final / "state.json").read_text())
+    assert state["episodes"] > killed_state["episodes"]  # counters continued
+    assert state["rounds"] > killed_state["rounds"]
+    with zipfile.ZipFile(final / "model.zip") as z:
+        data = json.loads(z.read("data"))
+    assert data["num_timesteps"] == 500
+    # The buffer came back: it holds every transition, not only those after the resume.
+    assert _load_buffer(final).size() == 500
+    with LabelStore(run.labels) as store:
+        labels = store.labels()
+    assert len({lab.query_id for lab in labels}) == len(labels) == summary["labels_used"] <= 12
+
+
+def test_a_corrupt_checkpoint_is_a_clear_error_and_the_previous_one_loads(tiny):
+    summary = train(tiny(steps=200))
+    run = RunPaths.of(summary["run"])
+    newest, previous = run.checkpoint_dirs()[-1], run.checkpoint_dirs()[-2]
+    model = newest / "model.zip"
+    raw = bytearray(model.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    model.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match="model.zip fails its checksum"):
+        verify_checkpoint(newest)
+    with pytest.warns(UserWarning, match="trying the previous checkpoint"):
+        assert resumable_checkpoint(run) == previous
+    (previous / "MANIFEST.json").unlink()
+    with pytest.warns(UserWarning), pytest.raises(CheckpointError, match="no intact checkpoint"):
+        resumable_checkpoint(run)
+
+
+def test_a_nan_reward_stops_training_naming_the_term_and_keeps_the_checkpoint(tiny, monkeypatch):
+    calls = {"n": 0}
+    real = StepReward.__call__
+
+    def flaky(self, state, action):
+        calls["n"] += 1
+        return float("nan") if calls["n"] > 150 else real(self, state, action)
+
+    monkeypatch.setattr(StepReward, "__call__", flaky)
+    config = tiny(steps=300)
+    with pytest.raises(TrainingStopped) as e:
+        train(config)
+    message = str(e.value)
+    assert "'pref' became nan at env step 151" in message
+    assert "ckpt-0000000100" in message
+    run = RunPaths.of(config.run_dir)
+    assert [p.name for p in run.checkpoint_dirs()] == ["ckpt-0000000100"]
+    verify_checkpoint(run.latest_checkpoint())
+    monkeypatch.setattr(StepReward, "__call__", real)
+    assert train(resume=config.run_dir)["env_steps"] == 300
+
+
+def test_a_human_teachers_labels_flow_back_while_training_runs(tiny):
+    config = tiny(**{"teacher.name": "human", "pebble.human_wait_s": 2.0})
+    run = RunPaths.of(config.run_dir)
+    stop = threading.Event()
+    answered = []
+
+    def annotator():
+        while not run.labels.exists() and not stop.is_set():
+            time.sleep(0.05)
+        with LabelStore(run.labels) as store:
+            while not stop.is_set():
+                q = store.next_query("alice")
+                if q is None:
+                    time.sleep(0.05)
+                    continue
+                store.add_label(q.id, "a" if q.id % 2 else "b", "alice", source="ui")
+                answered.append(q.id)
+
+    thread = threading.Thread(target=annotator, daemon=True)
+    thread.start()
+    try:
+        summary = train(config)
+    finally:
+        stop.set()
+        thread.join(5)
+    assert answered and summary["labels_used"] == len(answered)
+    assert (run.reward / "pref.pt").exists()  # the reward model trained on her labels
+    from robopref.data import EpisodeStore
+
+    episodes = list(EpisodeStore(run.episodes))
+    assert episodes and all(set(ep.cameras) == {"front", "side", "wrist"} for ep in episodes)
+
+
+def test_ppo_and_a_quick_prm(tiny):
+    summary = train(
+        tiny(
+            reward="sparse+prm",
+            steps=128,
+            **{
+                "learner.algo": "ppo",
+                "learner.n_steps": 64,
+                "env.cameras": ["front"],
+                "shaping.prm_episodes": 3,
+                "shaping.prm_steps": 2,
+            },
+        )
+    )
+    run = RunPaths.of(summary["run"])
+    assert summary["env_steps"] == 128 and summary["labels_used"] == 0
+    assert (run.reward / "prm.pt").exists()
+    assert any(float(r["reward/shaping"]) != 0 for r in _metrics(run))
+    assert load_run_policy(run.root).keys == ("state",)
+
+
+def test_resume_of_something_that_is_not_a_run(tmp_path, capsys):
+    assert main(["train", "--resume", str(tmp_path)]) == 2
+    assert "has no config.json" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
