@@ -53,10 +53,14 @@ def _cmd_rollout(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    from robopref.demo import DemoConfig, run_demo
+    from robopref.demo import run_demo
 
-    config = DemoConfig(run_dir=args.run_dir, episodes=args.episodes, backend=args.backend)
-    print(json.dumps(run_demo(config)))
+    overrides = train_commands.parse_set(args.set)
+    if args.steps is not None:
+        overrides["steps"] = args.steps
+    if args.no_progress:
+        overrides["progress_bar"] = False
+    print(json.dumps(run_demo(args.run_dir, overrides)), flush=True)
     return 0
 
 
@@ -65,6 +69,12 @@ def _cmd_bench(args) -> int:
     from robopref.benchmarks import sim as bench_sim
 
     bench_sim.pin_to_one_core()
+    if args.what == "train":
+        from robopref.benchmarks.train import throughput
+
+        for task in _csv(args.tasks) or ("panda-reach",):
+            print(json.dumps(throughput(task, steps=args.steps, rounds=args.rounds)), flush=True)
+        return 0
     if args.what == "reward":
         from robopref.benchmarks.reward import bench_reward
 
@@ -142,10 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--object-color", default="", help="task variant: cube colour r,g,b,a in 0..1")
     s.set_defaults(func=_cmd_rollout)
 
-    s = sub.add_parser("demo", help="the main job on embedded defaults (writes a run dir)")
-    s.add_argument("--run-dir", default="runs/demo", help="run directory")
-    s.add_argument("--episodes", type=int, default=2, help="expert episodes per task")
-    s.add_argument("--backend", default="mujoco", help="mujoco or bullet")
+    s = sub.add_parser("demo", help="the main job: a short training run on embedded defaults")
+    s.add_argument("--run-dir", default="runs/demo", help="run directory (-2, -3... if taken)")
+    s.add_argument("--steps", type=int, help="env steps (default 5000)")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any key")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_demo)
 
     train_commands.add_commands(sub)
@@ -167,11 +178,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("bench", help="benchmarks that print JSON lines")
     s.add_argument(
-        "what", choices=["sim", "experts", "reward", "evaluator", "bridge"], help="what to measure"
+        "what",
+        choices=["sim", "experts", "reward", "evaluator", "bridge", "train"],
+        help="what to measure",
     )
     s.add_argument("--tasks", default="", help="comma-separated tasks (default: Panda tasks)")
     s.add_argument("--backends", default="mujoco,bullet", help="comma-separated backends")
-    s.add_argument("--steps", type=int, default=500, help="env steps per measurement (sim)")
+    s.add_argument("--steps", type=int, default=500, help="env steps per measurement")
+    s.add_argument("--rounds", type=int, default=2, help="alternating runs of each (train)")
     s.add_argument("--seeds", type=int, default=100, help="seeds per task (experts)")
     s.add_argument("--calls", type=int, default=300, help="timed calls (reward, evaluator)")
     s.add_argument("--heads", default="preference,prm", help="evaluator heads to time")

@@ -1,35 +1,33 @@
-"""``robopref demo``: the main job on embedded defaults.
+"""``robopref demo``: the main job on embedded defaults, a short real training run.
 
-Until the training loop lands (issue 4) this records scripted-expert episodes of every
-Panda task with a clip per camera and a picture of the three views, into a run directory.
+SAC learns ``panda-reach`` from the sparse task reward, a preference reward fit to labels of
+the scripted oracle teacher (PEBBLE loop), and potential shaping from a process reward model
+that the run first trains from scripted episodes: every part of the training path, in a few
+minutes on a laptop CPU. It writes a run directory like any ``robopref train`` run (plus a
+picture of the three camera views) and prints the same JSON line.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from robopref.rollout import RolloutConfig, run_rollouts
-
-
-@dataclass(frozen=True)
-class DemoConfig:
-    """Embedded defaults of ``make demo``.
-
-    Attributes:
-        run_dir: Run directory to write (DESIGN.md contract 6).
-        episodes: Expert episodes per task.
-        backend: Simulator backend.
-        seed: First seed.
-    """
-
-    run_dir: str = "runs/demo"
-    episodes: int = 2
-    backend: str = "mujoco"
-    seed: int = 0
+#: The demo's config: `robopref.rl.config.TrainConfig` keys (dotted), over its defaults.
+DEMO_DEFAULTS: dict[str, Any] = {
+    "task": "panda-reach",
+    "reward": "sparse+pref+prm",
+    "teacher.name": "oracle",
+    "labels": 60,
+    "steps": 5000,
+    "eval_episodes": 10,
+    "checkpoint_every": 2500,
+    "log_every": 500,
+    "learner.learning_starts": 500,
+    "pebble.query_every": 1000,
+    "pebble.segment_length": 20,
+}
 
 
 def camera_grid(env_frames: dict[str, np.ndarray], scale: int = 2) -> np.ndarray:
@@ -60,29 +58,23 @@ def save_views_png(task: str, backend: str, path: Path, seed: int = 0, steps: in
         raise OSError(f"could not write {path}")
 
 
-def run_demo(config: DemoConfig) -> dict:
-    """Record the demo run; returns the summary printed as the final JSON line."""
-    import sim
+def free_run_dir(base: str) -> str:
+    """``base``, or ``base-2``, ``base-3``... when it already holds a run (demo reruns)."""
+    candidate, n = Path(base), 1
+    while (candidate / "config.json").exists():
+        n += 1
+        candidate = Path(f"{base}-{n}")
+    return str(candidate)
 
-    run = Path(config.run_dir)
-    run.mkdir(parents=True, exist_ok=True)
-    (run / "config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
-    results = []
-    for task in sim.list_tasks(include_dmc=False):
-        rollout = RolloutConfig(
-            task=task,
-            backend=config.backend,
-            episodes=config.episodes,
-            out=str(run / "episodes" / task),
-            seed=config.seed,
-        )
-        results.append(run_rollouts(rollout))
-        save_views_png(task, config.backend, run / "plots" / f"{task}_views.png", config.seed, 10)
-    summary = {
-        "run": str(run),
-        "tasks": {r["task"]: r["success_rate"] for r in results},
-        "episodes": sum(r["episodes"] for r in results),
-        "success_rate": float(np.mean([r["success_rate"] for r in results])),
-    }
-    (run / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+def run_demo(run_dir: str = "runs/demo", overrides: dict[str, Any] | None = None) -> dict:
+    """Train the demo run; returns the summary printed as the final JSON line."""
+    from robopref.rl.config import load_config
+    from robopref.rl.train import train
+
+    config = load_config(
+        overrides={**DEMO_DEFAULTS, **(overrides or {}), "run_dir": free_run_dir(run_dir)}
+    )
+    summary = train(config)
+    save_views_png(config.task, config.env.backend, Path(summary["run"]) / "plots" / "views.png")
     return summary

@@ -524,6 +524,7 @@ class PreferenceRewardModel:
         batch: PreferenceBatch,
         epochs: int | None = None,
         rng: np.random.Generator | int | None = None,
+        stop_accuracy: float | None = None,
     ) -> dict[str, float]:
         """Fits every member to the labelled pairs (continuing from the current weights).
 
@@ -535,12 +536,17 @@ class PreferenceRewardModel:
             epochs: passes over each member's pairs (default ``config.epochs``).
             rng: seed or generator for the bootstrap resamples and minibatch order;
                 default: the model's own generator, seeded by ``config.seed``.
+            stop_accuracy: stop before ``epochs`` once an epoch's mean training accuracy
+                (over members and minibatches, as they were trained) reaches this, as
+                B-Pref's ``train_reward`` does at 0.97: refits in a PEBBLE loop then cost
+                a few epochs instead of all of them. None: always run ``epochs``.
 
         Returns:
             Metrics by name, for logging: ``pref_model/loss`` and ``pref_model/accuracy``
             (means over members), per member ``pref_model/member<k>/loss`` and
             ``.../accuracy`` on the pairs it trained on (accuracy over decisive labels
-            only; NaN when all are "equal"), and ``pref_model/pairs``.
+            only; NaN when all are "equal"), ``pref_model/pairs`` and
+            ``pref_model/epochs`` (epochs run).
 
         Raises:
             ValueError: on a malformed batch, or no pair with a positive weight.
@@ -567,11 +573,16 @@ class PreferenceRewardModel:
         else:
             own = np.tile(live, (e, 1))
         self._net.train()
+        ran = 0
         for _ in range(epochs):
+            ran += 1
             order = torch.from_numpy(gen.permuted(own, axis=1))
+            epoch_acc = []
             for start in range(0, n, cfg.batch_size):
                 idx = order[:, start : start + cfg.batch_size]
-                loss = self._member_losses(xa_t, xb_t, y_t, w_t, idx)[0].sum()
+                member_loss, member_acc = self._member_losses(xa_t, xb_t, y_t, w_t, idx)
+                epoch_acc.append(member_acc)
+                loss = member_loss.sum()
                 if not torch.isfinite(loss):
                     raise NonFiniteRewardError(
                         f"reward model {self.name!r}: training loss became {loss.item()} "
@@ -580,10 +591,14 @@ class PreferenceRewardModel:
                 self._opt.zero_grad(set_to_none=True)
                 loss.backward()
                 self._opt.step()
+            if stop_accuracy is not None:
+                acc = torch.stack(epoch_acc).nanmean()
+                if not torch.isnan(acc) and acc.item() >= stop_accuracy:
+                    break
         self._net.eval()
         with torch.no_grad():
             losses, accs = self._member_losses(xa_t, xb_t, y_t, w_t, torch.from_numpy(own))
-        metrics = {"pref_model/pairs": float(n)}
+        metrics = {"pref_model/pairs": float(n), "pref_model/epochs": float(ran)}
         for k in range(e):
             metrics[f"pref_model/member{k}/loss"] = float(losses[k])
             metrics[f"pref_model/member{k}/accuracy"] = float(accs[k])

@@ -99,6 +99,9 @@ class PebbleConfig:
     hidden: tuple[int, ...] = (256, 256)
     reward_lr: float = 3e-4
     reward_epochs: int = 50
+    """Most epochs per refit."""
+    reward_stop_accuracy: float = 0.97
+    """A refit stops once an epoch's training accuracy reaches this (B-Pref); 1.0: never."""
     reward_input: str = "state_action"
     human_wait_s: float = 0.0
     """Human teacher: seconds a round waits for its labels before training goes on."""

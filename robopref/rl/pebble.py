@@ -320,8 +320,12 @@ class PebbleCallback(BaseCallback):
         ids = {s.episode_id for lab in labels for s in (lab.seg_a, lab.seg_b)}
         episodes = {i: self.episode_store.load(i) for i in ids}
         batch = batch_from_labels(labels, episodes)
+        cfg = self.config.pebble
         metrics = self.pref_model.train(
-            batch, epochs=self.config.pebble.reward_epochs, rng=self.rngs["refit"]
+            batch,
+            epochs=cfg.reward_epochs,
+            rng=self.rngs["refit"],
+            stop_accuracy=cfg.reward_stop_accuracy if cfg.reward_stop_accuracy < 1 else None,
         )
         self.pref_model.save(self.run.reward / "pref.pt")
         self.step_reward.update(self.pref_model)

@@ -88,22 +88,31 @@ def test_rollout_bad_input_is_one_clear_line_and_writes_nothing(tmp_path, capsys
 
 
 @pytest.mark.slow
-def test_console_script_demo_writes_a_run_directory(tmp_path):
+def test_console_script_demo_trains_a_run(tmp_path):
     run = tmp_path / "demo"
-    proc = subprocess.run(
-        [sys.executable, "-m", "robopref.cli", "demo", "--run-dir", str(run), "--episodes", "1"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    summary = last_json(proc.stdout)
-    assert summary["episodes"] == 4 and summary["success_rate"] == 1.0
-    assert (run / "config.json").exists() and (run / "summary.json").exists()
-    for task in ("panda-reach", "panda-push", "panda-lift", "panda-pick-place"):
-        assert len(EpisodeStore(run / "episodes" / task)) == 1
-        assert len(list((run / "episodes" / task / "videos").glob("*.mp4"))) == 3
-        assert (run / "plots" / f"{task}_views.png").stat().st_size > 1000
+    quick = ["--set", "shaping.prm_steps=3", "--set", "shaping.prm_episodes=3"]
+    argv = [sys.executable, "-m", "robopref.cli", "demo", "--run-dir", str(run), "--steps", "600"]
+    (run / "config.json").parent.mkdir()
+    (run / "config.json").write_text("{}")  # an earlier demo: this one must not clobber it
+    for expected in (tmp_path / "demo-2",):
+        proc = subprocess.run(
+            [*argv, *quick, "--no-progress", "--set", "eval_episodes=2"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert proc.returncode == 0, proc.stderr
+        summary = last_json(proc.stdout)
+        assert summary["run"] == str(expected) and summary["env_steps"] == 600
+        assert 0 < summary["labels_used"] <= 60
+        assert 0.0 <= summary["success_rate"] <= 1.0
+        config = json.loads((expected / "config.json").read_text())
+        assert config["reward"] == "sparse+pref+prm" and config["steps"] == 600
+        assert (expected / "reward" / "prm.pt").exists() and (
+            expected / "reward" / "pref.pt"
+        ).exists()
+        assert (expected / "plots" / "views.png").stat().st_size > 1000
+        assert (expected / "plots" / "training.png").stat().st_size > 1000
 
 
 def test_bullet_rollout_stdout_is_only_the_json_line(tmp_path):

@@ -240,6 +240,15 @@ def test_label_smoothing_targets():
 # --------------------------------------------------------------------------------------
 
 
+def test_stop_accuracy_ends_a_refit_early_and_none_runs_every_epoch(data):
+    cfg = PreferenceRewardConfig(hidden=(32, 32), batch_size=64, epochs=40)
+    early = PreferenceRewardModel(D, A, cfg).train(data["train"], stop_accuracy=0.9)
+    full = PreferenceRewardModel(D, A, cfg).train(data["train"])
+    assert 1 <= early["pref_model/epochs"] < 40 and full["pref_model/epochs"] == 40
+    # It stopped because it got there: the final accuracy is at the threshold's level.
+    assert early["pref_model/accuracy"] >= 0.85
+
+
 def test_ensemble_members_differ_and_spread_grows_off_distribution(trained, data):
     model, _ = trained
     obs, act = steps(data["test"])
