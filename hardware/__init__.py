@@ -6,6 +6,7 @@
 * :mod:`hardware.messages` and :mod:`hardware.idl`: ROS 2 messages, conversions.
 * :mod:`hardware.dds_adapter`: the bridge on Cyclone DDS (ROS 2 wire format, no ROS).
 * :mod:`hardware.sim_robot`: a MuJoCo stand-in arm (``robopref sim-robot``).
+* :mod:`hardware.run_policy`: a trained run as the policy (``--run``), checked against the arm.
 
 Importing ``hardware`` loads none of them; names below are imported on first use.
 """

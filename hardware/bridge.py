@@ -429,6 +429,11 @@ class Bridge:
     def fault(self) -> str | None:
         return self._fault
 
+    @property
+    def joint_state_arrival(self) -> float | None:
+        """Bridge-clock arrival of the newest joint state (None before the first)."""
+        return self._js_arrival if self.is_connected else None
+
     # --- internals --------------------------------------------------------------------------
     def _tcp_position(self, q: np.ndarray) -> np.ndarray:
         return self.controller.tcp_pose(q)[:3, 3]

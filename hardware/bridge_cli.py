@@ -2,7 +2,9 @@
 
 Connects to the robot's topics in ``--domain-id`` (``ROS_DOMAIN_ID``), runs ``--episodes``
 episodes of the policy at the control rate through the shared controller and the safety
-layer, and saves each episode in the shared format under ``--episode-dir``. With
+layer, and saves each episode in the shared format under ``--episode-dir``. The policy is
+a built-in or an import path (``--policy``), or a trained run directory (``--run``: its
+latest checkpoint, checked against the robot by :mod:`hardware.run_policy`). With
 ``--reward`` (an exported ``.rpe`` blob, and ``--reward-encoder``, the PRM file it was
 exported from, for the potential) every step's reward and potential are evaluated and
 recorded with the episode; they never feed back into control.
@@ -27,12 +29,23 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a policy on a ROS 2 arm through Cyclone DDS (no ROS install).",
     )
     p.add_argument("--robot", default="franka_panda", help="robot config name")
-    p.add_argument("--policy", default="hold", help="hold, reach or module:factory")
+    p.add_argument("--policy", default=None, help="hold (default), reach or module:factory")
     p.add_argument("--policy-kwargs", default="{}", help="JSON keyword arguments of the policy")
-    p.add_argument("--task", default="unspecified", help="task name for episode metadata")
+    p.add_argument(
+        "--run",
+        default=None,
+        metavar="RUN_DIR",
+        help="trained run directory: the policy of its latest checkpoint (not with --policy); "
+        "its task, cameras and frame size become the defaults",
+    )
+    p.add_argument(
+        "--task", default=None, help="task name for episode metadata (default: the run's)"
+    )
     p.add_argument("--domain-id", type=int, default=None, help="DDS domain (ROS_DOMAIN_ID)")
     p.add_argument("--cameras", default=None, help="comma-separated cameras (default: all)")
-    p.add_argument("--image-size", type=int, default=84, help="policy frame size")
+    p.add_argument(
+        "--image-size", type=int, default=None, help="policy frame size (default: the run's, 84)"
+    )
     p.add_argument("--control-hz", type=float, default=None, help="control rate (default: sim's)")
     p.add_argument("--max-steps", type=int, default=None, help="episode length limit, steps")
     p.add_argument("--episodes", type=int, default=1, help="episodes to run")
@@ -56,6 +69,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def load_bridge_policy(args: argparse.Namespace, robot) -> tuple[object, dict]:
+    """The policy of ``--run`` or ``--policy``, and the :class:`BridgeConfig` fields it fixes
+    (:func:`hardware.run_policy.choose_policy`)."""
+    from hardware.run_policy import choose_policy
+
+    return choose_policy(
+        robot,
+        run=args.run,
+        policy=args.policy,
+        policy_kwargs=json.loads(args.policy_kwargs),
+        task=args.task,
+        cameras=None if args.cameras is None else tuple(c for c in args.cameras.split(",") if c),
+        image_size=args.image_size,
+    )
+
+
 def load_reward(args: argparse.Namespace, robot, cameras=None):
     """The bridge's ``reward_fn`` from ``--reward`` / ``--reward-encoder``, or None.
 
@@ -77,7 +106,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs the bridge; returns 0 when every episode ended without a fault or e-stop."""
     from hardware.bridge import Bridge, BridgeConfig
     from hardware.dds_adapter import BridgeDdsAdapter, DdsCommandSink, DdsNode, domain_from_env
-    from hardware.policies import load_policy
     from hardware.robots import get_robot
     from hardware.sim_robot import interrupt_on_signal
 
@@ -85,11 +113,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     robot = get_robot(args.robot)
-    policy = load_policy(args.policy, **json.loads(args.policy_kwargs))
+    try:
+        policy, fixed = load_bridge_policy(args, robot)
+    except (OSError, ValueError) as e:  # a bad run, a misfit or conflicting options
+        parser.error(str(e))
     config = BridgeConfig(
-        task=args.task,
-        cameras=None if args.cameras is None else tuple(c for c in args.cameras.split(",") if c),
-        image_size=args.image_size,
+        **fixed,
         max_steps=args.max_steps,
         source=args.source,
         backend=args.backend,

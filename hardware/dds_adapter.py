@@ -38,6 +38,7 @@ from cyclonedds.util import duration
 
 from hardware import idl, messages
 from hardware.bridge_config import DIAGNOSTICS_TOPIC, ESTOP_TOPIC
+from hardware.clock import StatePhaseLock
 from hardware.errors import MessageError
 from hardware.robots import COMPRESSED_IMAGE, JOINT_TRAJECTORY, RobotConfig
 from hardware.samples import JointCommand
@@ -268,30 +269,52 @@ class BridgeDdsAdapter:
         entry = self.bridge.diagnostics(extra)
         self.diagnostics.write(messages.diagnostic_array_msg(time.time(), [entry]))
 
-    def run(self, max_steps: int | None = None):
+    def run(self, max_steps: int | None = None, lock_to_state: bool = True):
         """Steps the bridge every control period until its episode ends; between periods
         it sleeps in the WaitSet and takes messages as they arrive (accurate arrival times).
+
+        Args:
+            max_steps: Control periods at most (None: until the episode ends).
+            lock_to_state: Run each period on the first joint state at or after its tick
+                (:class:`hardware.clock.StatePhaseLock`), so the command is computed from a
+                state that has not waited for the timer; False: on the plain timer.
 
         Returns:
             The episode this run ended, or None.
         """
         b = self.bridge
         period, clock = b.config.period, b.clock
+        lock = StatePhaseLock(period) if lock_to_state else None
         next_t = clock.now()
         steps = 0
         while b.running and (max_steps is None or steps < max_steps):
-            while (remaining := next_t - clock.now()) > 0:
-                if self.node.wait(remaining):
-                    self.spin()
+            self._take_until(next_t)
             self.spin()
+            tick = next_t
+            if lock is not None and not lock.fresh(clock.now(), b.joint_state_arrival):
+                deadline = tick + lock.max_wait
+                while not lock.fresh(clock.now(), b.joint_state_arrival):
+                    remaining = deadline - clock.now()
+                    if remaining <= 0:
+                        break
+                    if self.node.wait(remaining):
+                        self.spin()
+            arrival = b.joint_state_arrival
             b.step()
             steps += 1
-            next_t += period
+            next_t = lock.next_tick(tick, arrival) if lock is not None else tick + period
             if clock.now() > next_t + period:
                 b.counters.overruns += 1
                 next_t = clock.now()
         self.publish_diagnostics()
         return b.last_episode
+
+    def _take_until(self, t: float) -> None:
+        """Sleeps in the WaitSet until ``t``, taking messages as they arrive."""
+        clock = self.bridge.clock
+        while (remaining := t - clock.now()) > 0:
+            if self.node.wait(remaining):
+                self.spin()
 
 
 class RobotDdsEndpoint:

@@ -29,15 +29,28 @@ def hold_policy(obs: dict) -> np.ndarray:
     return np.array([0.0, 0.0, 0.0, OPEN], dtype=np.float32)
 
 
+def arm_joints_in_state(state: np.ndarray) -> int:
+    """The number of arm joints a proprioceptive ``state`` of ``2 * n + 4`` values holds.
+
+    Raises:
+        ValueError: for a length no arm's state has.
+    """
+    size = len(state)
+    if size < 6 or size % 2:
+        raise ValueError(f"a state of {size} values is not (q, qd, TCP, finger width)")
+    return (size - 4) // 2
+
+
 class GoalReachPolicy:
     """The scripted reach expert toward a fixed ``goal`` (metres, robot base frame).
 
     Args:
         goal: Target TCP position.
-        n_arm: Arm joints in the state (7 for the Panda).
+        n_arm: Arm joints in the state (7 for the Panda, 6 for the UR5e), or None to read
+            it from the state's length.
     """
 
-    def __init__(self, goal, n_arm: int = 7):
+    def __init__(self, goal, n_arm: int | None = None):
         self.goal = np.asarray(goal, dtype=float)
         if self.goal.shape != (3,) or not np.isfinite(self.goal).all():
             raise ValueError(f"goal must be 3 finite numbers, got {goal!r}")
@@ -45,7 +58,8 @@ class GoalReachPolicy:
         self._expert = ReachExpert()
 
     def __call__(self, obs: dict) -> np.ndarray:
-        tcp = tcp_from_state(obs["state"], self.n_arm)
+        state = obs["state"]
+        tcp = tcp_from_state(state, self.n_arm or arm_joints_in_state(state))
         return self._expert.act(tcp, None, self.goal, False).astype(np.float32)
 
 

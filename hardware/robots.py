@@ -128,8 +128,9 @@ class RobotConfig:
         gripper: The gripper, or None.
         cameras: Cameras, keyed like the sim's.
         kinematics: Name of the :mod:`sim.robot` spec whose URDF gives the kinematics the
-            shared controller needs (``"panda"``), or None where this repository has no
-            model of the arm yet: such a robot can be monitored but not driven by a policy.
+            shared controller needs (a key of :data:`KINEMATIC_MODELS`: ``"panda"``,
+            ``"ur5e"``, ``"xarm6"``), or None for an arm without a model here: such a robot
+            can be monitored but not driven by a policy.
         sources: Where the numbers come from.
     """
 
@@ -200,14 +201,20 @@ class RobotConfig:
         return spec
 
 
-def _panda_spec():
-    from sim.robot import PANDA
+def _spec(name: str):
+    # Imported on demand: sim.robot pulls in nothing heavy, but robot configs are read by
+    # tools (the launch-file tests, the UI) that never build a controller.
+    import sim.robot
 
-    return PANDA
+    return getattr(sim.robot, name)
 
 
 #: Kinematic models the shared controller can be built for (name -> RobotSpec factory).
-KINEMATIC_MODELS = {"panda": _panda_spec}
+KINEMATIC_MODELS = {
+    "panda": lambda: _spec("PANDA"),
+    "ur5e": lambda: _spec("UR5E"),
+    "xarm6": lambda: _spec("XARM6"),
+}
 
 _ROBOTS: dict[str, RobotConfig] = {}
 

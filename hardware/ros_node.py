@@ -8,8 +8,7 @@ message classes through :func:`rclpy_message_types`); all logic is the bridge co
 rclpy is imported only when a node is made, so this module imports anywhere; without ROS 2
 it says how to get it, or to use ``robopref bridge`` (the Cyclone DDS adapter) instead.
 
-Not done yet: the Franka gripper (franka_gripper's ``move``/``grasp`` actions) and
-launch files; see the hardware report.
+Not done yet: the Franka gripper (franka_gripper's ``move``/``grasp`` actions).
 """
 
 from __future__ import annotations
@@ -98,8 +97,11 @@ class BridgeNode:
     """An rclpy node around a :class:`hardware.bridge.Bridge`.
 
     Parameters (``ros__parameters``): ``robot`` (franka_panda), ``policy`` (hold),
-    ``policy_kwargs`` (JSON, "{}"), ``task``, ``control_hz`` (20.0), ``cameras`` (all of
-    the robot's), ``max_steps`` (0: none), ``episode_dir`` ("": keep in memory),
+    ``policy_kwargs`` (JSON, "{}"), ``run`` (a trained run directory whose latest
+    checkpoint is the policy instead, checked against the robot by
+    :mod:`hardware.run_policy`; its task, cameras and frame size become the defaults; "":
+    none), ``task``, ``control_hz`` (20.0), ``cameras`` (all of the robot's, or the run
+    policy's), ``max_steps`` (0: none), ``episode_dir`` ("": keep in memory),
     ``reward`` (an exported ``.rpe`` blob evaluated and recorded every step; "": none) and
     ``reward_encoder`` (the PRM file the blob's PRM head came from, for the potential; "":
     none), both through :func:`hardware.reward_hook.load_reward_hook`.
@@ -111,15 +113,16 @@ class BridgeNode:
 
         from hardware.bridge import Bridge, BridgeConfig
         from hardware.bridge_config import DIAGNOSTICS_TOPIC, ESTOP_TOPIC
-        from hardware.policies import load_policy
         from hardware.reward_hook import load_reward_hook
         from hardware.robots import COMPRESSED_IMAGE, get_robot
+        from hardware.run_policy import choose_policy
 
         self.node = node = rclpy.create_node(name)
         p = {
             "robot": "franka_panda",
             "policy": "hold",
             "policy_kwargs": "{}",
+            "run": "",
             "task": "unspecified",
             "control_hz": 20.0,
             "cameras": "",
@@ -131,20 +134,27 @@ class BridgeNode:
         p = {k: node.declare_parameter(k, v).value for k, v in p.items()}
         robot = get_robot(p["robot"])
         cams = tuple(c for c in p["cameras"].split(",") if c) or None
-        config = BridgeConfig(
-            task=p["task"],
-            control_hz=p["control_hz"],
+        # The node's defaults stand for "not given" here: a run brings its own.
+        policy, fixed = choose_policy(
+            robot,
+            run=p["run"] or None,
+            policy=None if p["policy"] == "hold" else p["policy"],
+            policy_kwargs=json.loads(p["policy_kwargs"]),
+            task=None if p["task"] == "unspecified" else p["task"],
             cameras=cams,
+        )
+        config = BridgeConfig(
+            **fixed,
+            control_hz=p["control_hz"],
             max_steps=p["max_steps"] or None,
             episode_dir=p["episode_dir"] or None,
         )
         self.types = types = rclpy_message_types()
         sink = RclpySink(node, robot, types, config.period)
-        policy = load_policy(p["policy"], **json.loads(p["policy_kwargs"]))
         reward_fn = None
         if p["reward"]:
             reward_fn = load_reward_hook(
-                p["reward"], p["reward_encoder"] or None, robot=robot, cameras=cams
+                p["reward"], p["reward_encoder"] or None, robot=robot, cameras=config.cameras
             )
         elif p["reward_encoder"]:
             raise ValueError("reward_encoder needs reward (the .rpe blob it belongs to)")

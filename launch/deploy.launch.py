@@ -14,6 +14,10 @@ Run from a shell where ROS 2 is sourced, with a ``python`` that imports robopref
 
     ros2 launch launch/deploy.launch.py robot:=franka_panda python:=$PWD/.venv/bin/python \\
         params_file:=launch/config/franka_panda.yaml record_dir:=runs/real/episodes
+
+    # a trained run on a UR5e (ur_robot_driver running, scaled_joint_trajectory_controller)
+    ros2 launch launch/deploy.launch.py robot:=ur5e python:=$PWD/.venv/bin/python \\
+        params_file:=launch/config/ur5e.yaml run:=runs/ur5e-reach record_dir:=runs/real/ur5e
 """
 
 from launch import LaunchDescription
@@ -34,8 +38,8 @@ def generate_launch_description() -> LaunchDescription:
             choices=ROBOTS,
             description=(
                 "Robot config (hardware/config): its joint names, vendor limits, controller "
-                "and camera topics. A policy can drive only robots with a kinematic model "
-                "(franka_panda, panda_mujoco); on the others the node stops at start-up"
+                "and camera topics; each has a kinematic model (Panda, UR5e, xArm6) for the "
+                "shared end-effector controller"
             ),
         ),
         DeclareLaunchArgument(
@@ -43,7 +47,17 @@ def generate_launch_description() -> LaunchDescription:
             default_value="hold",
             description=(
                 "Policy to run: 'hold' (no motion), 'reach' (scripted, needs a goal in "
-                "policy_kwargs) or 'package.module:factory' returning a trained run's policy"
+                "policy_kwargs) or 'package.module:factory'; for a trained run use run instead"
+            ),
+        ),
+        DeclareLaunchArgument(
+            "run",
+            default_value="",
+            description=(
+                "Trained run directory (runs/<name>): the policy of its latest checkpoint, "
+                "checked against the robot (task, state size, cameras) before anything moves; "
+                "its task, cameras and frame size become the defaults. Not with policy; "
+                "empty: use policy"
             ),
         ),
         DeclareLaunchArgument(
@@ -136,6 +150,7 @@ def generate_launch_description() -> LaunchDescription:
                 "policy_kwargs": ParameterValue(
                     LaunchConfiguration("policy_kwargs"), value_type=str
                 ),
+                "run": ParameterValue(LaunchConfiguration("run"), value_type=str),
                 "reward": ParameterValue(LaunchConfiguration("reward"), value_type=str),
                 "reward_encoder": ParameterValue(
                     LaunchConfiguration("reward_encoder"), value_type=str

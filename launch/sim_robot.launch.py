@@ -49,7 +49,15 @@ def generate_launch_description() -> LaunchDescription:
             default_value="hold",
             description=(
                 "Policy the bridge runs: 'hold', 'reach' (goal in policy_kwargs) or "
-                "'package.module:factory' returning a trained run's policy"
+                "'package.module:factory'; for a trained run use run instead"
+            ),
+        ),
+        DeclareLaunchArgument(
+            "run",
+            default_value="",
+            description=(
+                "Trained run directory whose latest checkpoint the bridge runs, checked "
+                "against the robot and task first (not with policy); empty: use policy"
             ),
         ),
         DeclareLaunchArgument(
@@ -151,6 +159,7 @@ def generate_launch_description() -> LaunchDescription:
                 "policy_kwargs": ParameterValue(
                     LaunchConfiguration("policy_kwargs"), value_type=str
                 ),
+                "run": ParameterValue(LaunchConfiguration("run"), value_type=str),
                 "cameras": ParameterValue(LaunchConfiguration("cameras"), value_type=str),
                 "control_hz": ParameterValue(LaunchConfiguration("control_hz"), value_type=float),
                 "max_steps": ParameterValue(LaunchConfiguration("max_steps"), value_type=int),

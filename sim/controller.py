@@ -9,6 +9,11 @@ The IK is resolved-rate (Nakamura & Hanafusa 1986; Wampler 1986 for the damping)
 or a few DLS steps from the *measured* configuration toward ``measured TCP + delta``, a
 fixed top-down hand orientation, and a null-space pull toward the home posture so the
 redundant seventh degree of freedom does not drift over an episode.
+
+Nothing here assumes seven joints. The task is 6-D (position and orientation), so for a
+6-joint arm (the UR5e and xArm6 of ``sim.robot``) the Jacobian is square and the null space
+empty: there the pull toward home is off, since all it could do is leak through the damping
+as a steady bias of about a millimetre away from the target.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ class ControllerConfig:
         damping: DLS damping factor lambda; larger is slower but safer near singularities.
         orientation_weight: Weight of the orientation error against the position error.
         nullspace_gain: Fraction of the distance to the home posture removed per step in
-            the Jacobian's null space.
+            the Jacobian's null space (redundant arms only).
         iterations: DLS iterations per action (1 is classic resolved-rate control).
         workspace_low: Lower corner of the box the TCP target is clipped to (base frame).
         workspace_high: Upper corner of that box.
@@ -94,6 +99,8 @@ class EEDeltaController:
         self._ws_high = np.asarray(self.config.workspace_high, dtype=float)
         self._lam2_eye6 = self.config.damping**2 * np.eye(6)
         self._weights = np.array([1.0, 1.0, 1.0] + [self.config.orientation_weight] * 3)
+        # Only a redundant arm (more joints than the 6-D task) has a null space to pull in.
+        self._nullspace_gain = self.config.nullspace_gain if self.chain.n > 6 else 0.0
 
     def tcp_pose(self, q: np.ndarray) -> np.ndarray:
         """4x4 pose of the tool centre point in the robot base frame."""
@@ -139,7 +146,7 @@ class EEDeltaController:
             rhs[5, 0] = 0.5 * (M[0, 1] - M[1, 0])
             rhs[:, 0] *= w
             Jw = J * w[:, None]
-            v = cfg.nullspace_gain * (self.q_home - q)
+            v = self._nullspace_gain * (self.q_home - q)
             rhs[:, 1] = Jw @ v
             # dq = J+ err and the null-space term v - J+ J v, from one 6x6 solve.
             sol = Jw.T @ np.linalg.solve(Jw @ Jw.T + self._lam2_eye6, rhs)

@@ -9,8 +9,9 @@ Sources:
     ``scaled_joint_trajectory_controller`` (the driver's default) and
     ``forward_position_controller`` (``position_controllers/JointGroupPositionController``).
 
-No UR5e kinematic model ships with this repository yet (``kinematics=None``): the bridge
-can read, check and record the arm, but a policy cannot drive it until one is added.
+  * Kinematics: ``sim.robot.ur5e`` (Universal Robots' published DH parameters, in the frames
+    of Universal_Robots_ROS2_Description: ``base_link`` x forward, TCP at ``tool0``). The
+    bridge's TCP, workspace box and end-effector actions are in that ``base_link`` frame.
 """
 
 import math
@@ -43,8 +44,10 @@ UR5E = RobotConfig(
     command_topic="/scaled_joint_trajectory_controller/joint_trajectory",
     command_type=JOINT_TRAJECTORY,
     cameras=DEFAULT_CAMERAS,
+    kinematics="ur5e",
     sources=(
         "Universal_Robots_ROS2_Description config/ur5e/joint_limits.yaml",
+        "Universal Robots DH parameters (UR5e) and ur_description urdf/ur_macro.xacro frames",
         "Universal_Robots_ROS2_Driver ur_robot_driver/config/ur_controllers.yaml",
     ),
 )

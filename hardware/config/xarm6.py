@@ -8,7 +8,8 @@ Sources:
   * Controller: xarm_ros2 ``xarm_controller/config/xarm6_controllers.yaml``:
     ``xarm6_traj_controller``, a ``joint_trajectory_controller/JointTrajectoryController``.
 
-No xArm6 kinematic model is wired into the shared controller yet (``kinematics=None``).
+  * Kinematics: ``sim.robot.xarm6`` (xarm_ros2's URDF joint origins, checked against
+    UFACTORY's modified-DH table); TCP at the flange (``link_eef``), base frame ``link_base``.
 """
 
 import math
@@ -33,8 +34,10 @@ XARM6 = RobotConfig(
     command_topic="/xarm6_traj_controller/joint_trajectory",
     command_type=JOINT_TRAJECTORY,
     cameras=DEFAULT_CAMERAS,
+    kinematics="xarm6",
     sources=(
         "xarm_ros2 xarm_description/config/xarm6/joint_limits.yaml",
+        "xarm_ros2 xarm_description/urdf/xarm6 joint origins; UFACTORY xArm6 modified DH",
         "xarm_ros2 xarm_controller/config/xarm6_controllers.yaml",
     ),
 )

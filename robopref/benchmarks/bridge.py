@@ -24,10 +24,12 @@ Measured from outside the bridge (wrapped callables and the timestamps it keeps)
   stamps it) to the command sink returning (the command handed to the link, or written to
   DDS). ``compute_ms`` is the part from the control period's ``step()`` call, ``wait_ms``
   the part before it: the state's age when the period began. Over DDS the stand-in
-  publishes on its own ``state_hz`` schedule, so ``wait_ms`` is mostly the phase between
-  that schedule and the control period's (up to one state period, fixed within a run as
-  both run on the same monotonic clock); in process the state is pumped at the period's
-  start, so it is ~0. The bridge evaluates the
+  publishes on its own ``state_hz`` schedule; on the plain timer (``state_lock: false``)
+  ``wait_ms`` is mostly the phase between that schedule and the control period's (up to
+  one state period), while with the adapter's state lock (the default,
+  ``hardware.clock.StatePhaseLock``) a period runs on the first state at or after its tick,
+  so the state has waited at most the lock's window (2 ms). In process the state is pumped
+  at the period's start, so it is ~0. The bridge evaluates the
   reward after the command is out, so it is not in ``latency_ms``; ``loop_ms`` runs from
   the same arrival to the end of ``step()``, the evaluator included, and ``evaluator_us``
   times its calls alone.
@@ -294,7 +296,9 @@ def _stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
             proc.wait(timeout)
 
 
-def _dds(seconds, control_hz, state_hz, cameras, seed, evaluator, directory) -> dict:
+def _dds(
+    seconds, control_hz, state_hz, cameras, seed, evaluator, directory, state_lock=True
+) -> dict:
     from hardware.clock import MonotonicClock
     from hardware.dds_adapter import BridgeDdsAdapter, DdsCommandSink, DdsNode, DelayStats
     from hardware.policies import GoalReachPolicy
@@ -367,13 +371,13 @@ def _dds(seconds, control_hz, state_hz, cameras, seed, evaluator, directory) -> 
             with bridge:
                 _await_data(bridge, adapter, node, proc)
                 bridge.start()
-                adapter.run(max_steps=warmup)
+                adapter.run(max_steps=warmup, lock_to_state=state_lock)
                 if reward is not None:
                     reward.times.clear()
                 adapter.delays = DelayStats()
                 probe.start_recording()
                 t0 = clock.now()
-                adapter.run(max_steps=steps)
+                adapter.run(max_steps=steps, lock_to_state=state_lock)
                 wall = clock.now() - t0
                 row = _row("dds", probe, reward, control_hz, cameras, wall)
                 delay = adapter.delays.percentiles()
@@ -382,6 +386,7 @@ def _dds(seconds, control_hz, state_hz, cameras, seed, evaluator, directory) -> 
                 row["rejected_messages"] = bridge.counters.rejected_messages
                 row["fault"] = bridge.fault
                 row["robot_cores"] = sorted(cores) if cores else None
+                row["state_lock"] = state_lock
         except Exception as e:  # reported with the child's log once it is stopped
             error = e
         finally:
@@ -414,6 +419,7 @@ def bench_bridge(
     seed: int = 0,
     evaluator: bool = True,
     state_hz: float = 100.0,
+    state_lock: bool = True,
 ) -> dict:
     """Runs the bridge for ``seconds`` at ``control_hz`` over ``transport``; one row.
 
@@ -428,6 +434,9 @@ def bench_bridge(
         seed: episode seed of the stand-in (cube and goal placement).
         evaluator: run the C-evaluator reward model every step.
         state_hz: joint-state rate of the stand-in (its physics steps in these increments).
+        state_lock: over DDS, run each period on the first joint state after its tick
+            (``BridgeDdsAdapter.run(lock_to_state=True)``, the default) rather than on the
+            plain timer.
 
     Returns:
         The JSON-ready row described in the module docstring.
@@ -436,17 +445,12 @@ def bench_bridge(
         raise ValueError(f"unknown transport {transport!r}; valid: {TRANSPORTS}")
     if not seconds > 0:
         raise ValueError(f"seconds must be > 0, got {seconds!r}")
-    run = _inproc if transport == "inproc" else _dds
+    args = (float(seconds), float(control_hz), float(state_hz), tuple(cameras), seed, evaluator)
     with tempfile.TemporaryDirectory(prefix="robopref-bench-bridge-") as directory:
-        row = run(
-            float(seconds),
-            float(control_hz),
-            float(state_hz),
-            tuple(cameras),
-            seed,
-            evaluator,
-            directory,
-        )
+        if transport == "inproc":
+            row = _inproc(*args, directory)
+        else:
+            row = _dds(*args, directory, state_lock=state_lock)
     row["state_hz"] = float(state_hz)
     return row
 
@@ -460,6 +464,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--state-hz", type=float, default=100.0, help="stand-in joint-state rate")
     p.add_argument("--cameras", default="", help="comma-separated cameras (default: none)")
     p.add_argument("--no-evaluator", action="store_true", help="no reward model in the loop")
+    p.add_argument(
+        "--no-state-lock",
+        action="store_true",
+        help="over DDS, step on the plain timer instead of on the first joint state after it",
+    )
     args = p.parse_args(argv)
     pin_to_one_core()
     cams = tuple(c for c in args.cameras.split(",") if c)
@@ -471,6 +480,7 @@ def main(argv: list[str] | None = None) -> int:
             cams,
             evaluator=not args.no_evaluator,
             state_hz=args.state_hz,
+            state_lock=not args.no_state_lock,
         )
         print(json.dumps(row), flush=True)
     return 0

@@ -123,4 +123,3 @@ def add_commands(sub) -> None:
     s.add_argument("--no-video", action="store_true", help="no clips")
     s.add_argument("--codec", default="h264", help="h264 (.mp4) or vp9 (.webm)")
     s.set_defaults(func=_cmd_eval)
-

@@ -3,6 +3,10 @@
 Both simulators load this same file (MuJoCo after ``package://`` is stripped and the meshes
 are passed as assets), and the numpy kinematics used by the controller parse it too, so
 there is exactly one source of link lengths and joint limits.
+
+:class:`RobotSpec` also describes arms that only the hardware bridge drives (the UR5e and
+xArm6 of ``sim.robot.ur5e`` / ``sim.robot.xarm6``): their URDF is given as text, built from
+the vendor's published kinematics, with no meshes and no simulator behind it.
 """
 
 from __future__ import annotations
@@ -28,21 +32,25 @@ class RobotSpec:
 
     Attributes:
         name: Robot name, used in episode metadata.
-        urdf_relpath: URDF path relative to the ``pybullet_data`` directory.
+        urdf_relpath: URDF path relative to the ``pybullet_data`` directory, or None when
+            ``urdf_xml`` holds the description.
         arm_joints: Arm joint names in controller order.
-        finger_joints: Prismatic finger joints (the second mimics the first).
+        finger_joints: Prismatic finger joints (the second mimics the first); empty for an
+            arm described without its gripper.
         base_link: Root link of the kinematic chain.
         ee_link: Link whose origin is the tool centre point (between the fingertips).
         wrist_link: Link the wrist camera is attached to.
         home_q: Arm configuration at reset, in radians.
-        finger_open: Finger joint position when fully open (each finger, metres).
+        finger_open: Finger joint position when fully open (each finger, metres); 0 without
+            fingers.
         joint_margin: Distance kept from every joint limit by the controller, radians.
+        urdf_xml: The URDF itself, for a kinematics-only description (no meshes).
     """
 
     name: str
-    urdf_relpath: str
+    urdf_relpath: str | None
     arm_joints: tuple[str, ...]
-    finger_joints: tuple[str, str]
+    finger_joints: tuple[str, ...]
     base_link: str
     ee_link: str
     wrist_link: str
@@ -50,9 +58,21 @@ class RobotSpec:
     finger_open: float
     joint_margin: float = 0.05
     arm_link_names: tuple[str, ...] = field(default=())
+    urdf_xml: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if (self.urdf_relpath is None) == (self.urdf_xml is None):
+            raise ValueError(f"{self.name}: give exactly one of urdf_relpath and urdf_xml")
 
     @property
     def urdf_path(self) -> Path:
+        """The URDF file (only for a description that ships as a file).
+
+        Raises:
+            ValueError: for a robot described by ``urdf_xml`` text.
+        """
+        if self.urdf_relpath is None:
+            raise ValueError(f"{self.name} is described by URDF text, not a file")
         return _pybullet_data_dir() / self.urdf_relpath
 
     @property
@@ -61,10 +81,14 @@ class RobotSpec:
 
     def urdf_text(self) -> str:
         """URDF text with ``package://`` stripped so mesh paths are relative to its folder."""
+        if self.urdf_xml is not None:
+            return self.urdf_xml
         return _read_urdf(str(self.urdf_path)).replace("package://", "")
 
     def mesh_assets(self) -> dict[str, bytes]:
         """Meshes referenced by the URDF, keyed by their relative path (MuJoCo ``assets``)."""
+        if self.urdf_xml is not None:
+            return {}
         return _mesh_assets(str(self.urdf_path))
 
     def mujoco_spec(self):
@@ -78,10 +102,15 @@ class RobotSpec:
 
         urdf = self.urdf_text()
         head = urdf.index(">", urdf.index("<robot")) + 1
+        # A kinematics-only description has no inertias, and MuJoCo refuses massless moving
+        # bodies; bounding them lets it compile. Mass plays no part in the kinematics the
+        # controller reads from such a model (it is never simulated).
+        bounds = ' boundmass="1e-6" boundinertia="1e-9"' if self.urdf_xml is not None else ""
         urdf = (
             urdf[:head]
-            + '<mujoco><compiler fusestatic="false" discardvisual="true" balanceinertia="true"/>'
-            + "</mujoco>"
+            + '<mujoco><compiler fusestatic="false" discardvisual="true" balanceinertia="true"'
+            + bounds
+            + "/></mujoco>"
             + urdf[head:]
         )
         spec = mujoco.MjSpec.from_string(urdf, assets=self.mesh_assets())

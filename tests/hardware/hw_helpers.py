@@ -43,3 +43,66 @@ def frame(stamp, size=(84, 84), value=128):
 
 def hold_still(obs):
     return np.array([0.0, 0.0, 0.0, 1.0], dtype=np.float32)
+
+
+class KinematicArm:
+    """A kinematic stand-in for an arm with no simulator model here (UR5e, xArm6).
+
+    Its joints move toward the last commanded target at the vendor velocity limits, as a
+    position-controlled arm with no dynamics would; commands arrive and joint states leave
+    through the message conversions of :mod:`hardware.messages`, as on the wire. No
+    gripper: the arms it stands in for have none in their configs.
+
+    Args:
+        config: The robot config (its joints, limits and command type).
+        q0: Initial arm configuration.
+    """
+
+    def __init__(self, config, q0):
+        from hardware.robots import JOINT_TRAJECTORY
+
+        self.config = config
+        self.q = np.array(q0, dtype=float)
+        self.qd = np.zeros_like(self.q)
+        self.target = self.q.copy()
+        self.trajectory = config.command_type == JOINT_TRAJECTORY
+        self.commands = []
+
+    def send(self, command):
+        from hardware import messages
+
+        self.commands.append(command)
+        cfg = self.config
+        if self.trajectory:
+            msg = messages.joint_trajectory_msg(command.names, command.positions, 0.05)
+            self.target = messages.joint_trajectory_from_msg(msg, cfg.arm_joints).positions[-1]
+        else:
+            msg = messages.float64_multi_array_msg(command.positions)
+            self.target = messages.float64_multi_array_from_msg(msg, cfg.n_arm)
+
+    def advance(self, dt):
+        vmax = np.asarray(self.config.limits.velocity) * dt
+        step = np.clip(self.target - self.q, -vmax, vmax)
+        self.q = self.q + step
+        self.qd = step / dt
+
+    def publish(self, bridge, now):
+        from hardware import messages
+
+        cfg = self.config
+        msg = messages.joint_state_msg(now, cfg.arm_joints, self.q, self.qd)
+        bridge.on_joint_state(messages.joint_state_from_msg(msg, cfg.arm_joints), now)
+
+
+def run_kinematic_loop(arm, bridge, clock, max_seconds):
+    """Runs ``bridge`` (connected, started, sending to ``arm``) on a ``FakeClock`` until its
+    episode ends or ``max_seconds`` pass; returns the step results."""
+    period = bridge.config.period
+    end = clock.now() + max_seconds
+    results = []
+    while bridge.running and clock.now() < end:
+        arm.publish(bridge, clock.now())
+        results.append(bridge.step())
+        clock.advance(period)
+        arm.advance(period)
+    return results

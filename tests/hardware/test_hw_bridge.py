@@ -1,5 +1,7 @@
 """The bridge core: closed loop with the MuJoCo stand-in in one process, and its API."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hw_helpers import RecordingSink, frame, hold_still, joint_state, make_bridge
@@ -13,6 +15,7 @@ from hardware.errors import (
     StaleDataError,
 )
 from hardware.policies import GoalReachPolicy, load_policy
+from hardware.robots import get_robot
 from hardware.sim_robot import InProcessLink, run_closed_loop
 from robopref.data import EpisodeStore, load_episode
 
@@ -122,7 +125,8 @@ def test_unknown_robot_camera_and_undrivable_robot(clock):
         Bridge("kuka", hold_still, RecordingSink())
     with pytest.raises(ValueError, match=r"cameras \['top'\]"):
         Bridge("panda_mujoco", hold_still, RecordingSink(), config=BridgeConfig(cameras=("top",)))
-    b = Bridge("ur5e", hold_still, RecordingSink(), config=BridgeConfig(cameras=()))
+    unmodelled = replace(get_robot("ur5e"), name="ur5e_unmodelled", kinematics=None)
+    b = Bridge(unmodelled, hold_still, RecordingSink(), config=BridgeConfig(cameras=()))
     with pytest.raises(ValueError, match="no kinematic model"):
         b.connect()
     with pytest.raises(TypeError, match="neither potential"):

@@ -19,7 +19,7 @@ from hardware.robots import (
     list_robots,
     register_robot,
 )
-from sim.robot import PANDA
+from sim.robot import PANDA, UR5E, XARM6
 
 EXPECTED = {"franka_panda", "panda_mujoco", "ur5e", "ur5e_forward_position", "xarm6"}
 
@@ -81,9 +81,25 @@ def test_ur5e_and_xarm6_vendor_values():
 
 
 def test_robot_without_kinematics_cannot_be_driven_and_says_which_can():
-    with pytest.raises(ValueError, match=r"no kinematic model.*franka_panda"):
-        get_robot("ur5e").robot_spec()
+    unmodelled = replace(get_robot("ur5e"), name="ur5e_unmodelled", kinematics=None)
+    with pytest.raises(ValueError, match=r"no kinematic model.*franka_panda.*ur5e.*xarm6"):
+        unmodelled.robot_spec()
     assert get_robot("franka_panda").robot_spec() is PANDA
+
+
+@pytest.mark.parametrize(
+    "name, spec", [("ur5e", UR5E), ("ur5e_forward_position", UR5E), ("xarm6", XARM6)]
+)
+def test_ur5e_and_xarm6_have_kinematic_models_that_fit_their_configs(name, spec):
+    cfg = get_robot(name)
+    assert cfg.robot_spec() is spec
+    assert spec.arm_joints == cfg.arm_joints  # joint states map onto the chain by name
+    # The description's limits are the config's (one vendor file each), so the controller's
+    # clip and the safety layer's agree.
+    lo, hi = spec.joint_limits()
+    np.testing.assert_allclose(lo, cfg.limits.lower, atol=1e-12)
+    np.testing.assert_allclose(hi, cfg.limits.upper, atol=1e-12)
+    assert cfg.gripper is None and spec.finger_joints == ()
 
 
 def test_real_panda_sends_no_gripper_command_but_stand_in_does():
@@ -157,7 +173,8 @@ def test_bridge_core_and_rclpy_node_import_no_middleware():
 
     code = (
         "import sys, hardware, hardware.bridge, hardware.safety, hardware.messages, "
-        "hardware.ros_node; hardware.get_robot('franka_panda'); "
+        "hardware.ros_node, hardware.run_policy, hardware.bridge_cli; "
+        "[hardware.get_robot(n).robot_spec() for n in ('franka_panda', 'ur5e', 'xarm6')]; "
         "print(sorted(m for m in ('cyclonedds', 'rclpy', 'torch') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

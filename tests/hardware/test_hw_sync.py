@@ -73,3 +73,57 @@ def test_emitted_sets_are_within_slop_and_strictly_newer(events, slop):
             assert out.items[k] == (k, v)
             assert v > last[k]  # every stream moves forward: no stamp is used twice
             last[k] = v
+
+
+# --- the DDS adapter's state phase lock (hardware.clock.StatePhaseLock) -----------------------
+def simulate_lock(state_period, control_period, phase, jitter, n, seed=0):
+    """Step times and the age of the state each step used, for a robot publishing every
+    ``state_period`` (with uniform arrival jitter) and a loop run by the lock."""
+    from hardware.clock import StatePhaseLock
+
+    lock = StatePhaseLock(control_period)
+    rng = np.random.default_rng(seed)
+    count = int(n * control_period / state_period) + 10
+    arrivals = phase + state_period * np.arange(count) + rng.uniform(0, jitter, count)
+    arrivals.sort()
+    tick, steps, ages = 0.0, [], []
+    for _ in range(n):
+        newest = arrivals[arrivals <= tick]
+        arrival = newest[-1] if len(newest) else None
+        t = tick
+        if not lock.fresh(tick, arrival):
+            later = arrivals[(arrivals > tick) & (arrivals <= tick + lock.max_wait)]
+            if len(later):
+                arrival = t = later[0]
+            else:
+                t = tick + lock.max_wait
+        steps.append(t)
+        ages.append(np.nan if arrival is None else t - arrival)
+        tick = lock.next_tick(tick, arrival)
+    return np.array(steps), np.array(ages)
+
+
+@pytest.mark.parametrize("state_hz", [100.0, 500.0, 1000.0, 50.0, 125.0, 30.0])
+@pytest.mark.parametrize("phase", [0.0037, 0.0181, 0.0])
+def test_phase_lock_runs_on_fresh_states_at_the_control_rate(state_hz, phase):
+    steps, ages = simulate_lock(1 / state_hz, 0.02, phase=phase, jitter=0.0005, n=500)
+    periods = np.diff(steps[10:])  # after the first states have arrived
+    assert abs(periods.mean() - 0.02) < 2e-4  # the control rate is kept
+    if (0.02 * state_hz) % 1 == 0:  # the state rate divides the control rate: no jitter
+        assert np.abs(periods - 0.02).max() <= 0.001
+    if state_hz >= 50:  # a state within every max_wait: each period ran on a fresh one
+        assert ages[10:].max() <= 0.002
+
+
+def test_phase_lock_falls_back_to_the_timer_without_states():
+    from hardware.clock import StatePhaseLock
+
+    lock = StatePhaseLock(0.05)
+    assert lock.max_wait == 0.025 and not lock.fresh(1.0, None)
+    assert lock.next_tick(1.0, None) == pytest.approx(1.05)
+    assert lock.next_tick(1.0, 0.5) == pytest.approx(1.05)  # a stale state: plain timer
+    assert lock.next_tick(1.0, 1.004) == pytest.approx(1.05)  # waited: the rate is kept
+    assert lock.next_tick(1.0, 0.9995) == pytest.approx(1.05)  # fresh enough: no nudge
+    assert lock.next_tick(1.0, 0.9985) == pytest.approx(1.05 - 0.0005)  # nudged earlier
+    with pytest.raises(ValueError, match="window"):
+        StatePhaseLock(0.02, window=0.03)

@@ -36,7 +36,7 @@ LAUNCH_DIR = REPO / "launch"
 CONFIG_DIR = LAUNCH_DIR / "config"
 ROS_NODE = REPO / "hardware" / "ros_node.py"
 LAUNCH_FILES = ("deploy.launch.py", "sim_robot.launch.py")
-EXAMPLE_ROBOT_FILES = ("franka_panda.yaml", "ur5e.yaml")
+EXAMPLE_ROBOT_FILES = ("franka_panda.yaml", "ur5e.yaml", "xarm6.yaml")
 
 #: Parameters every rclpy node declares itself (rclpy's TimeSource), with their defaults.
 RCLPY_PARAMETERS = {"use_sim_time": False}
@@ -537,6 +537,32 @@ def test_deploy_arguments_reach_the_node_typed():
     assert p["control_hz"] == 10.0 and isinstance(p["control_hz"], float)  # DOUBLE, not INTEGER
     assert p["episode_dir"] == "runs/real/episodes"
     assert p["use_sim_time"] is True
+    assert p["run"] == ""  # no run unless given: the policy argument applies
+
+
+def test_deploy_run_argument_reaches_the_node_and_is_declared_there():
+    assert NODE_PARAMETERS["run"] == ""
+    arg = launch("deploy.launch.py").arguments["run"]
+    assert arg.default_value == "" and "checkpoint" in arg.description
+    (proc,) = launch("deploy.launch.py", robot="ur5e", run="runs/ur5e-reach").processes
+    assert proc.params["run"] == "runs/ur5e-reach" and proc.params["robot"] == "ur5e"
+    assert proc.params["policy"] == NODE_PARAMETERS["policy"]  # left to the run
+
+
+def test_the_node_hands_run_to_the_shared_policy_chooser():
+    # The node cannot run here (no rclpy); check in its source that the run parameter goes
+    # to hardware.run_policy.choose_policy, which the command line's --run also uses (and
+    # tests/hardware/test_hw_run_policy.py runs).
+    tree = ast.parse(ROS_NODE.read_text(encoding="utf-8"))
+    (call,) = [
+        c
+        for c in ast.walk(tree)
+        if getattr(c, "func", None) is not None
+        and isinstance(c.func, ast.Name)
+        and c.func.id == "choose_policy"
+    ]
+    kw = {k.arg: ast.unparse(k.value) for k in call.keywords}
+    assert "p['run']" in kw["run"] and "p['policy']" in kw["policy"]
 
 
 def test_deploy_robot_choices_are_the_registered_robots():
@@ -628,6 +654,7 @@ def test_sim_robot_launch_overrides_reach_both_processes():
         max_steps="150",
         state_rate="200",
         camera_rate="10",
+        run="runs/panda-push",
     )
     args, bridge = sim_args(out.one(ExecuteProcess)), out.one(Node).params
     expected = ("panda-push", "franka_panda", "front")
@@ -636,6 +663,7 @@ def test_sim_robot_launch_overrides_reach_both_processes():
     assert (bridge["task"], bridge["robot"], bridge["cameras"]) == expected
     assert bridge["control_hz"] == 10.0 and bridge["max_steps"] == 150
     assert json.loads(bridge["policy_kwargs"]) == {"goal": [0.5, 0.0, 0.3]}
+    assert bridge["run"] == "runs/panda-push"
 
 
 def test_sim_robot_launch_choices_are_tasks_and_panda_robots():
