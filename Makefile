@@ -43,6 +43,9 @@ bench: setup
 	bench/evaluator.sh
 	bench/bridge.sh
 	bench/prm.sh
+	bench/train.sh
+	bench/feedback.sh
+	bench/panda.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info robopref/evaluator/*.so

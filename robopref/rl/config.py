@@ -41,6 +41,9 @@ class EnvConfig:
     max_steps: int = 0
     """Episode time limit in control steps; 0 keeps the task's."""
     randomize: bool = False
+    state: str = "full"
+    """Panda tasks: ``full`` (proprioception and object state) or ``proprio`` (what a real
+    robot measures: a run trained so, on pixels, is one the hardware bridge can drive)."""
 
 
 @dataclass(frozen=True)
@@ -193,6 +196,7 @@ def reward_terms(spec: str) -> tuple[str, ...]:
 
 _CHOICES = {
     "env.backend": ("mujoco", "bullet"),
+    "env.state": ("full", "proprio"),
     "learner.algo": ("sac", "ppo"),
     "learner.policy_input": ("state", "pixels"),
     "pebble.selector": ("uniform", "disagreement", "entropy"),

@@ -217,6 +217,7 @@ def make_task_env(config: TrainConfig, cameras: tuple[str, ...] | None = None, s
             options["time_limit"] = None  # dm_control counts seconds; use the wrapper below
     else:
         options["randomize"] = config.env.randomize
+        options["state"] = config.env.state
         if config.env.max_steps:
             options["max_steps"] = config.env.max_steps
     env = sim.make(config.task, backend=config.env.backend, **options)
