@@ -263,6 +263,8 @@ def validate(config: TrainConfig) -> None:
     if values["learner.learning_rate"] <= 0 or values["pebble.reward_lr"] <= 0:
         raise ConfigError("learner.learning_rate and pebble.reward_lr must be > 0")
     reward_terms(config.reward)
+    if config.pebble.unsup_steps and config.learner.policy_input != "state":
+        raise ConfigError("pebble.unsup_steps: state-entropy pre-training needs policy_input state")
     if "pref" in config.terms and config.labels < 1:
         raise ConfigError("labels: a 'pref' reward needs a label budget >= 1")
 

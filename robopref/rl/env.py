@@ -114,7 +114,7 @@ class CompositeReward(gymnasium.Wrapper):
         self.step_reward = step_reward
         self.record_frames = record_frames
         self.on_episode = on_episode
-        self.metadata_ = dict(metadata)
+        self.episode_metadata = dict(metadata)
         self.env_steps = 0
         self.episodes = 0
         self._trace: dict[str, list] | None = None
@@ -183,12 +183,12 @@ class CompositeReward(gymnasium.Wrapper):
             reward=np.asarray(tr["reward"], np.float32),
             success=np.asarray(tr["success"], bool),
             timestamp=np.maximum.accumulate(np.asarray(tr["time"], np.float64)),
-            metadata={**self.metadata_, "train_episode": self.episodes},
+            metadata={**self.episode_metadata, "train_episode": self.episodes},
             frames={k: np.asarray(v, np.uint8) for k, v in tr["frames"].items()},
             progress=np.asarray(tr["progress"], np.float32) if has_progress else None,
             terminated=bool(terminated),
             truncated=bool(truncated),
-            episode_id=f"train-{self.metadata_.get('seed', 0)}-{self.env_steps:09d}",
+            episode_id=f"train-{self.episode_metadata.get('seed', 0)}-{self.env_steps:09d}",
         )
         self._trace = None
         if self.on_episode is not None:

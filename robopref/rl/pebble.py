@@ -353,16 +353,11 @@ class PebbleCallback(BaseCallback):
         if self.state.unsup_done:
             return
         buffer = getattr(self.model, "replay_buffer", None)
-        if buffer is not None:
+        if buffer is not None:  # stored rewards were never changed, only sampled ones
             buffer.sample_reward = None
-            if self.pref_model is None:
-                self.relabel_without_pref(buffer)
         if self.config.pebble.reset_critic:
             reset_critic(self.model)
         self.state.unsup_done = True
-
-    def relabel_without_pref(self, buffer) -> None:
-        buffer.relabel(None, self.composite.task_weight, 0.0)
 
     # ------------------------------------------------------------------ metrics
     def metrics_row(self) -> dict[str, Any]:

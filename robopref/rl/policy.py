@@ -8,7 +8,6 @@ policy trained on ``state`` alone is never handed camera frames, or the other wa
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +60,3 @@ def load_run_policy(
         raise RunDirError(f"run {run.root} has no checkpoint with a model.zip yet")
     model = _algo_class(algo).load(ckpt / "model.zip", device="cpu")
     return RunPolicy(model)
-
-
-Policy = Callable[[dict], np.ndarray]

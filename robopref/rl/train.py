@@ -27,7 +27,7 @@ from robopref.rl.checkpoint import resumable_checkpoint, write_checkpoint
 from robopref.rl.config import TrainConfig, from_dict, merge
 from robopref.rl.env import NonFiniteTermError, StepReward, make_train_env
 from robopref.rl.pebble import LoopState, PebbleCallback, trim_metrics
-from robopref.rl.policy import ALGOS, _algo_class
+from robopref.rl.policy import _algo_class
 from robopref.runs import RunPaths
 
 
@@ -316,8 +316,6 @@ def train(
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     config, run, resuming = prepare_run(config, resume, overrides)
     torch.set_num_threads(config.learner.threads)
-    if config.learner.algo not in ALGOS:  # validated already; keeps the two lists tied
-        raise ValueError(config.learner.algo)
     potential = build_potential(config, run, log)
     step_reward = StepReward()
     env, composite = make_train_env(config, step_reward, potential, None, seed=config.seed)
