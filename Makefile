@@ -6,8 +6,9 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
-# EGL/Mesa for headless rendering; a C compiler for the reward evaluator's extension.
-APT_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 gcc libc6-dev
+# EGL/Mesa for headless rendering; a C compiler for the reward evaluator's extension;
+# Chromium for the query UI's browser tests (Playwright drives it; it never downloads one).
+APT_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 gcc libc6-dev chromium chromium-driver
 export MUJOCO_GL ?= egl
 export PYOPENGL_PLATFORM ?= egl
 
@@ -44,6 +45,7 @@ bench: setup
 	bench/bridge.sh
 	bench/prm.sh
 	bench/train.sh
+	bench/ui.sh
 	bench/feedback.sh
 	bench/panda.sh
 

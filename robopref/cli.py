@@ -8,6 +8,7 @@ import sys
 
 from robopref.commands import reward as reward_commands
 from robopref.commands import train as train_commands
+from robopref.commands import ui as ui_commands
 
 
 def _csv(text: str) -> tuple[str, ...]:
@@ -81,6 +82,8 @@ def _cmd_bench(args) -> int:
         for row in bench_reward(calls=args.calls):
             print(json.dumps(row), flush=True)
         return 0
+    if args.what == "ui":
+        return ui_commands.bench_ui_main(args)  # --calls = labels timed
     if args.what == "bridge":
         from robopref.benchmarks.bridge import bench_bridge
 
@@ -161,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train_commands.add_commands(sub)
     reward_commands.add_commands(sub)
+    ui_commands.add_commands(sub)
 
     # The hardware entry points keep their own parsers (hardware/ must not import the CLI);
     # these entries list them in --help and hand the rest of the command line over.
@@ -179,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("bench", help="benchmarks that print JSON lines")
     s.add_argument(
         "what",
-        choices=["sim", "experts", "reward", "evaluator", "bridge", "train"],
+        choices=["sim", "experts", "reward", "evaluator", "bridge", "train", "ui"],
         help="what to measure",
     )
     s.add_argument("--tasks", default="", help="comma-separated tasks (default: Panda tasks)")
