@@ -122,8 +122,10 @@ def test_threads_sharing_one_evaluator_get_single_threaded_results(big_evaluator
 @pytest.mark.parametrize("method", ["reward_batch", "potential_batch", "shaped_batch"])
 def test_batch_calls_release_the_gil(big_evaluator, rng, method):
     """With the switch interval set out of reach, another thread runs during the call only if
-    the call itself releases the GIL; so ``counter > 0`` exactly when it does."""
-    n = 3000
+    the call itself releases the GIL; so the counter moves during the call exactly when it
+    does. The call is made long (tens of ms) so that, on a loaded machine, the other thread
+    is surely scheduled before it ends."""
+    n = 30000
     S, A = rng.normal(size=(n, 37)).astype(np.float32), rng.normal(size=(n, 4)).astype(np.float32)
     F = rng.normal(size=(n, 3, 64)).astype(np.float32)
     args = {
@@ -132,11 +134,15 @@ def test_batch_calls_release_the_gil(big_evaluator, rng, method):
         "shaped_batch": (F, F, np.zeros(n, bool), None, None, np.empty(n)),
     }[method]
     started, done = threading.Event(), threading.Event()
-    counter = 0
+    counter = [0]
+    during = []
 
     def caller():
         started.set()
-        getattr(big_evaluator, method)(*args)
+        before = counter[0]
+        for _ in range(5):  # five calls: the main thread gets several chances to run
+            getattr(big_evaluator, method)(*args)
+        during.append(counter[0] - before)
         done.set()
 
     old = sys.getswitchinterval()
@@ -146,9 +152,9 @@ def test_batch_calls_release_the_gil(big_evaluator, rng, method):
         t.start()
         started.wait()
         while not done.is_set():
-            counter += 1
+            counter[0] += 1
             done.wait(0.0005)  # blocks briefly, releasing the GIL so the caller can finish
         t.join()
     finally:
         sys.setswitchinterval(old)
-    assert counter > 0
+    assert during[0] > 0
