@@ -66,7 +66,7 @@ def _queue(root: Path, n: int, seed: int) -> None:
 
 def _start_server(root: Path) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "robopref.commands.ui", "label", str(root), "--port", "0"],
+        [sys.executable, "-m", "robopref.cli", "label", str(root), "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

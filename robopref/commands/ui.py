@@ -10,7 +10,6 @@ segments, so a person can label recordings without a trainer.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -144,19 +143,3 @@ def add_commands(sub) -> None:
     s.add_argument("--format", default="csv", choices=["csv", "jsonl"], help="output format")
     s.add_argument("--out", default="", help="file to write (default: stdout)")
     s.set_defaults(func=cmd_labels_export)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """The ``label`` and ``labels`` commands without the rest of ``robopref``'s CLI."""
-    parser = argparse.ArgumentParser(prog="robopref")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"robopref {args.command}: error: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

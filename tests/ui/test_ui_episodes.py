@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from ui_helpers import REAL_CAMERAS, make_run, pairs, record_real_episode, synthetic_episode
 
+from robopref.cli import main as cli_main
 from robopref.commands import ui as ui_commands
 from robopref.data import EpisodeStore
 from robopref.preferences import LabelStore, read_labels
@@ -91,14 +92,14 @@ def test_prepare_run_from_recordings_starts_a_run(tmp_path, recordings):
 
 
 def test_label_command_errors_are_one_line(tmp_path, capsys):
-    assert ui_commands.main(["label", str(tmp_path / "missing"), "--port", "0"]) == 2
+    assert cli_main(["label", str(tmp_path / "missing"), "--port", "0"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("robopref label: error: no run directory") and "\n" not in err
-    assert ui_commands.main(["label", str(tmp_path), "--port", "70000"]) == 2
+    assert cli_main(["label", str(tmp_path), "--port", "70000"]) == 2
     assert "port must be in 0..65535" in capsys.readouterr().err
-    assert ui_commands.main(["label", str(tmp_path), "--host", "0.0.0.0", "--token", "x"]) == 2
+    assert cli_main(["label", str(tmp_path), "--host", "0.0.0.0", "--token", "x"]) == 2
     assert "token must be 16-256 characters" in capsys.readouterr().err
-    assert ui_commands.main(["label", str(tmp_path), "--pairs", "-1"]) == 2
+    assert cli_main(["label", str(tmp_path), "--pairs", "-1"]) == 2
     assert "--pairs must be >= 0" in capsys.readouterr().err
 
 
@@ -120,13 +121,13 @@ def test_labels_export(tmp_path, capsys, monkeypatch):
         store.add_label(2, "equal", "bob", source="ui")
         expected = store.labels()
     out = tmp_path / "labels.csv"
-    assert ui_commands.main(["labels", "export", str(run.root), "--out", str(out)]) == 0
+    assert cli_main(["labels", "export", str(run.root), "--out", str(out)]) == 0
     assert json.loads(capsys.readouterr().out) == {"out": str(out), "format": "csv", "rows": 2}
     with open(out, newline="") as f:
         assert read_labels(f, "csv") == expected
-    assert ui_commands.main(["labels", "export", str(run.root), "--format", "jsonl"]) == 0
+    assert cli_main(["labels", "export", str(run.root), "--format", "jsonl"]) == 0
     captured = capsys.readouterr()
     assert read_labels(io.StringIO(captured.out), "jsonl") == expected
     assert json.loads(captured.err) == {"format": "jsonl", "rows": 2}
-    assert ui_commands.main(["labels", "export", str(tmp_path / "nope")]) == 2
+    assert cli_main(["labels", "export", str(tmp_path / "nope")]) == 2
     assert "no label store at" in capsys.readouterr().err

@@ -128,11 +128,11 @@ def thread_server(config) -> Iterator[str]:
 
 
 def start_server_process(run: Path, *args: str) -> tuple[subprocess.Popen, dict]:
-    """``python -m robopref.commands.ui label RUN --port 0 ARGS``; returns it and its first
+    """``python -m robopref.cli label RUN --port 0 ARGS``; returns it and its first
     line (the JSON summary with the URL)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "robopref.commands.ui", "label", str(run), "--port", "0", *args],
+        [sys.executable, "-m", "robopref.cli", "label", str(run), "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
