@@ -19,6 +19,7 @@ from dataclasses import replace
 
 from hardware.config.cameras import DEFAULT_CAMERAS
 from hardware.robots import FLOAT64_MULTI_ARRAY, JOINT_TRAJECTORY, JointLimits, RobotConfig
+from sim.robot.ur5e import ARM_JOINTS as UR5E_JOINTS  # one source: the kinematic model's
 
 _D = math.pi / 180.0
 
@@ -32,14 +33,7 @@ UR5E_LIMITS = JointLimits(
 UR5E = RobotConfig(
     name="ur5e",
     driver="ur_robot_driver",
-    arm_joints=(
-        "shoulder_pan_joint",
-        "shoulder_lift_joint",
-        "elbow_joint",
-        "wrist_1_joint",
-        "wrist_2_joint",
-        "wrist_3_joint",
-    ),
+    arm_joints=UR5E_JOINTS,
     limits=UR5E_LIMITS,
     command_topic="/scaled_joint_trajectory_controller/joint_trajectory",
     command_type=JOINT_TRAJECTORY,

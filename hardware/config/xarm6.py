@@ -16,6 +16,7 @@ import math
 
 from hardware.config.cameras import DEFAULT_CAMERAS
 from hardware.robots import JOINT_TRAJECTORY, JointLimits, RobotConfig
+from sim.robot.xarm6 import ARM_JOINTS as XARM6_JOINTS  # one source: the kinematic model's
 
 _D = math.pi / 180.0
 
@@ -29,7 +30,7 @@ XARM6_LIMITS = JointLimits(
 XARM6 = RobotConfig(
     name="xarm6",
     driver="xarm_ros2",
-    arm_joints=tuple(f"joint{i}" for i in range(1, 7)),
+    arm_joints=XARM6_JOINTS,
     limits=XARM6_LIMITS,
     command_topic="/xarm6_traj_controller/joint_trajectory",
     command_type=JOINT_TRAJECTORY,
