@@ -236,3 +236,53 @@ def run_rollouts(config: RolloutConfig, progress_bar: bool = True) -> dict:
         "mean_return": float(np.mean(returns)),
         "out": str(out),
     }
+
+
+def load_episodes(directory: str, task: str | None = None) -> list:
+    """All episodes in ``directory`` (of ``task`` when given).
+
+    Raises:
+        ValueError: a missing or empty directory, or episodes of another task only.
+    """
+    path = Path(directory)
+    if not path.is_dir():
+        raise ValueError(f"episodes directory {directory!r} does not exist")
+    episodes = list(EpisodeStore(path))
+    if not episodes:
+        raise ValueError(f"no episodes in {directory!r} (record some with `robopref rollout`)")
+    if task is not None:
+        found = sorted({ep.metadata["task"] for ep in episodes})
+        episodes = [ep for ep in episodes if ep.metadata["task"] == task]
+        if not episodes:
+            raise ValueError(f"no episodes of task {task!r} in {directory!r} (found {found})")
+    return episodes
+
+
+def record_default_episodes(
+    task: str,
+    out: str,
+    seed: int = 0,
+    counts: tuple[int, int, int] = (4, 8, 2),
+    cameras: tuple[str, ...] | None = None,
+    image_size: int = 84,
+) -> list:
+    """Expert, perturbed and random episodes of ``task`` (``counts`` of each): progress,
+    regress and failure, what a PRM learns progress from. Returns the episodes of ``out``."""
+    extra = {} if cameras is None else {"cameras": tuple(cameras)}
+    for policy, n in zip(("expert", "perturbed", "random"), counts):
+        if n:
+            run_rollouts(
+                RolloutConfig(
+                    task=task,
+                    policy=policy,
+                    episodes=n,
+                    out=out,
+                    seed=seed,
+                    video=False,
+                    image_size=image_size,
+                    **extra,
+                ),
+                progress_bar=False,
+            )
+        seed += n
+    return load_episodes(out, task)

@@ -10,31 +10,11 @@ import json
 import time
 from pathlib import Path
 
-from robopref.data import EpisodeStore
+from robopref.rollout import load_episodes, record_default_episodes
 
 
 def _csv(text: str) -> tuple[str, ...]:
     return tuple(x for x in text.split(",") if x)
-
-
-def load_episodes(directory: str, task: str | None = None) -> list:
-    """All episodes in ``directory`` (of ``task`` when given).
-
-    Raises:
-        ValueError: a missing or empty directory, or episodes of another task only.
-    """
-    path = Path(directory)
-    if not path.is_dir():
-        raise ValueError(f"episodes directory {directory!r} does not exist")
-    episodes = list(EpisodeStore(path))
-    if not episodes:
-        raise ValueError(f"no episodes in {directory!r} (record some with `robopref rollout`)")
-    if task is not None:
-        found = sorted({ep.metadata["task"] for ep in episodes})
-        episodes = [ep for ep in episodes if ep.metadata["task"] == task]
-        if not episodes:
-            raise ValueError(f"no episodes of task {task!r} in {directory!r} (found {found})")
-    return episodes
 
 
 def _threads(n: int) -> None:
@@ -100,19 +80,6 @@ def _cmd_adapt_prm(args) -> int:
     model.save(args.out)
     print(json.dumps(row))
     return 0
-
-
-def record_default_episodes(task: str, out: str, seed: int = 0) -> list:
-    """Expert, perturbed and random episodes of ``task``: progress, regress and failure."""
-    from robopref.rollout import RolloutConfig, run_rollouts
-
-    for policy, n in (("expert", 4), ("perturbed", 8), ("random", 2)):
-        run_rollouts(
-            RolloutConfig(task=task, policy=policy, episodes=n, out=out, seed=seed, video=False),
-            progress_bar=False,
-        )
-        seed += n
-    return load_episodes(out, task)
 
 
 def _cmd_compare(args) -> int:

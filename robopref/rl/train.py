@@ -82,37 +82,23 @@ def load_or_train_prm(config: TrainConfig, run: RunPaths, log=print):
         model = ProcessRewardModel.load(own)
     else:
         import sim
-        from robopref.commands.reward import load_episodes
         from robopref.rewards.prm_train import frame_set, train_prm
-        from robopref.rollout import RolloutConfig, run_rollouts
+        from robopref.rollout import record_default_episodes
 
         if config.task.startswith(sim.DMC_PREFIX):
             raise ValueError(
                 f"no scripted expert for {config.task} to train a PRM from: pass --prm FILE"
             )
         n = config.shaping.prm_episodes
-        out = run.root / "prm_episodes"
-        seed = 1_000_000 + config.seed  # apart from training seeds
         log(f"training a quick PRM for {config.task} from {n} scripted episodes")
-        for policy, count in (
-            ("expert", n // 3),
-            ("perturbed", n - 2 * (n // 3)),
-            ("random", n // 3),
-        ):
-            run_rollouts(
-                RolloutConfig(
-                    task=config.task,
-                    policy=policy,
-                    episodes=count,
-                    out=str(out),
-                    seed=seed,
-                    video=False,
-                    cameras=config.env.cameras,
-                    image_size=config.env.image_size,
-                ),
-                progress_bar=False,
-            )
-            seed += count
+        episodes = record_default_episodes(
+            config.task,
+            str(run.root / "prm_episodes"),
+            seed=1_000_000 + config.seed,  # apart from training seeds
+            counts=(n // 3, n - 2 * (n // 3), n // 3),
+            cameras=config.env.cameras,
+            image_size=config.env.image_size,
+        )
         prm_config = PRMConfig(
             views=config.env.cameras,
             image_size=config.env.image_size,
@@ -120,7 +106,7 @@ def load_or_train_prm(config: TrainConfig, run: RunPaths, log=print):
             seed=config.seed,
         )
         model = ProcessRewardModel(prm_config, name="prm", task=config.task)
-        train_prm(model, frame_set(model, load_episodes(str(out), config.task)), progress_bar=False)
+        train_prm(model, frame_set(model, episodes), progress_bar=False)
     model.save(own)
     return model
 
