@@ -55,22 +55,14 @@ class StepReward:
     def update(self, model) -> None:
         self.model = model
         self._evaluator = None
-        try:
-            from robopref.evaluator import Evaluator
-            from robopref.evaluator.export import export_blob
-        except ImportError:  # pragma: no cover - the extension is part of the install
-            return
-        import tempfile
-        from pathlib import Path
+        from robopref.evaluator import Evaluator
+        from robopref.evaluator.blob import encode_blob
 
-        with tempfile.TemporaryDirectory() as tmp:
-            path = export_blob(
-                Path(tmp) / "pref.rpe", preference=model.numpy_head(), obs_dim=model.obs_dim
-            )
-            try:
-                self._evaluator = Evaluator.load(path)
-            except ImportError:  # the C backend is not built: torch answers
-                self._evaluator = None
+        blob = encode_blob(preference=model.numpy_head(), obs_dim=model.obs_dim)
+        try:
+            self._evaluator = Evaluator.from_bytes(blob, name=f"{model.name} (refit)")
+        except ImportError:  # the C backend is not built: torch answers
+            self._evaluator = None
 
     def __call__(self, state: np.ndarray, action: np.ndarray) -> float:
         if self.model is None:

@@ -1,0 +1,106 @@
+"""Parts of the PEBBLE loop on their own: the per-step reward, state entropy, critic reset,
+the proprio-only state, and the benchmark's side-by-side curves."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import gymnasium
+import numpy as np
+import pytest
+import torch
+
+from robopref.benchmarks.train import curves
+from robopref.rewards.preference import PreferenceRewardConfig, PreferenceRewardModel
+from robopref.rl.buffer import RelabelingReplayBuffer
+from robopref.rl.env import StepReward, make_train_env
+from robopref.rl.pebble import METRIC_FIELDS, StateEntropyReward, reset_critic
+from robopref.runs import RunPaths
+
+
+def test_the_step_reward_runs_the_refit_head_in_the_c_evaluator():
+    model = PreferenceRewardModel(5, 4, PreferenceRewardConfig(hidden=(16,), ensemble_size=3))
+    step = StepReward()
+    assert step(np.zeros(5, np.float32), np.zeros(4, np.float32)) == 0.0  # no model yet
+    step.update(model)
+    assert step._evaluator is not None and step._evaluator.backend == "c"
+    rng = np.random.default_rng(0)
+    s, a = rng.normal(size=(20, 5)).astype(np.float32), rng.normal(size=(20, 4)).astype(np.float32)
+    want = model.reward(s, a)[0]
+    got = [step(s[i], a[i]) for i in range(20)]
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def _filled_buffer(n=60, dim=3, seed=0):
+    space = gymnasium.spaces.Dict({"state": gymnasium.spaces.Box(-1, 1, (dim,), np.float32)})
+    buf = RelabelingReplayBuffer(
+        128, space, gymnasium.spaces.Box(-1, 1, (2,)), device="cpu", state_dim=dim
+    )
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        s = rng.uniform(-1, 1, dim).astype(np.float32)
+        buf.note(s, 0.0, 0.0)
+        buf.add(
+            {"state": s[None]}, {"state": s[None]}, np.zeros((1, 2)), np.zeros(1), np.zeros(1), [{}]
+        )
+    return buf
+
+
+def test_state_entropy_is_the_kth_neighbour_distance_over_its_running_std():
+    buf = _filled_buffer()
+    reward = StateEntropyReward(buf, k=3, rng=np.random.default_rng(1), max_ref=1000)
+    samples = buf.sample(16)
+    got = reward(samples).numpy().ravel()
+    x = samples.next_observations["state"].numpy()
+    d = np.linalg.norm(x[:, None] - buf.pref_state[:60, 0][None], axis=-1)
+    kth = np.sort(d, axis=1)[:, 3]  # index 0 is the state itself
+    np.testing.assert_allclose(got, kth / kth.std(ddof=1), rtol=1e-4)
+    assert samples.rewards.shape == reward(buf.sample(16)).shape
+
+
+def test_reset_critic_forgets_the_critic_and_resyncs_its_target(tiny):
+    from stable_baselines3 import SAC
+
+    env, _ = make_train_env(tiny(), StepReward(), None, None, seed=0)
+    model = SAC("MultiInputPolicy", env, policy_kwargs={"net_arch": [8]}, device="cpu")
+    loss = sum(p.sum() for p in model.critic.parameters())
+    loss.backward()
+    model.critic.optimizer.step()  # Adam now holds moments: they must be dropped too
+    assert model.critic.optimizer.state
+    actor_before = [p.clone() for p in model.actor.parameters()]
+    critic_before = [p.clone() for p in model.critic.parameters()]
+    reset_critic(model)
+    assert not any(torch.equal(p, q) for p, q in zip(critic_before, model.critic.parameters()))
+    for p, q in zip(model.critic.parameters(), model.critic_target.parameters()):
+        assert torch.equal(p, q)
+    assert model.critic.optimizer.state == {}
+    assert all(torch.equal(a, b) for a, b in zip(actor_before, model.actor.parameters()))
+
+
+def test_proprio_state_is_what_a_real_robot_measures(tiny):
+    full, _ = make_train_env(tiny(), StepReward(), None, None, seed=0)
+    proprio, _ = make_train_env(tiny(**{"env.state": "proprio"}), StepReward(), None, None, seed=0)
+    assert proprio.observation_space["state"].shape[0] < full.observation_space["state"].shape[0]
+
+
+def _fake_run(root, returns):
+    run = RunPaths.of(root).create()
+    with open(run.metrics, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=METRIC_FIELDS)
+        w.writeheader()
+        for i, r in enumerate(returns):
+            w.writerow(
+                {k: 0 for k in METRIC_FIELDS} | {"env_steps": 1000 * (i + 1), "true_return": r}
+            )
+    run.summary.write_text(json.dumps({"true_return": returns[-1], "success_rate": None}))
+    return str(run.root)
+
+
+def test_curves_line_runs_up_at_common_steps_and_give_the_final_ratio(tmp_path):
+    a = _fake_run(tmp_path / "sac", [10.0, 20.0, 40.0])
+    b = _fake_run(tmp_path / "pebble", [5.0, 10.0])
+    rows = curves([a, b])
+    assert rows[0]["env_steps"] == rows[1]["env_steps"] == [1000, 2000]
+    assert rows[0]["true_return"] == [10.0, 20.0] and rows[1]["true_return"] == [5.0, 10.0]
+    assert rows[-1]["final_return_ratio"] == {a: 1.0, b: pytest.approx(0.25)}
