@@ -4,8 +4,6 @@
 line with the URL first. With ``--episodes DIR`` it first imports recorded episodes (real
 robot or sim) into the run, and with ``--pairs N`` queues N uniformly random pairs of their
 segments, so a person can label recordings without a trainer.
-
-``python -m robopref.commands.ui label RUN ...`` runs the same commands standalone.
 """
 
 from __future__ import annotations
