@@ -69,13 +69,16 @@ def _cmd_bench(args) -> int:
     import sim
     from robopref.benchmarks import sim as bench_sim
 
-    bench_sim.pin_to_one_core()
-    if args.what == "train":
+    if args.what == "train":  # pins itself to --cores
         from robopref.benchmarks.train import throughput
 
         for task in _csv(args.tasks) or ("panda-reach",):
-            print(json.dumps(throughput(task, steps=args.steps, rounds=args.rounds)), flush=True)
+            row = throughput(
+                task, steps=args.steps, rounds=args.rounds, utd=args.utd, cores=args.cores
+            )
+            print(json.dumps(row), flush=True)
         return 0
+    bench_sim.pin_to_one_core()
     if args.what == "reward":
         from robopref.benchmarks.reward import bench_reward
 
@@ -190,6 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--backends", default="mujoco,bullet", help="comma-separated backends")
     s.add_argument("--steps", type=int, default=500, help="env steps per measurement")
     s.add_argument("--rounds", type=int, default=2, help="alternating runs of each (train)")
+    s.add_argument("--utd", type=int, default=1, help="gradient steps per env step (train)")
+    s.add_argument("--cores", type=int, default=1, help="cores every contender may use (train)")
     s.add_argument("--seeds", type=int, default=100, help="seeds per task (experts)")
     s.add_argument("--calls", type=int, default=300, help="timed calls (reward, evaluator)")
     s.add_argument("--heads", default="preference,prm", help="evaluator heads to time")

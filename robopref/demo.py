@@ -1,10 +1,13 @@
 """``robopref demo``: the main job on embedded defaults, a short real training run.
 
-SAC learns ``panda-reach`` from the sparse task reward, a preference reward fit to labels of
-the scripted oracle teacher (PEBBLE loop), and potential shaping from a process reward model
-that the run first trains from scripted episodes: every part of the training path, in a few
-minutes on a laptop CPU. It writes a run directory like any ``robopref train`` run (plus a
-picture of the three camera views) and prints the same JSON line.
+The robot learns ``panda-reach`` with the manipulation recipe (``rlpd``: SAC with LayerNorm
+critics and 10 scripted demonstrations in the replay buffer) from the sparse task reward, a
+preference reward fit to 50 labels of the scripted oracle teacher (PEBBLE loop), and
+potential shaping from a process reward model that the run first trains from scripted
+episodes: every part of the training path, in a few minutes on a laptop CPU. It writes a
+run directory like any ``robopref train`` run, plus a clip of the trained policy per camera
+and a picture of the three views, and prints the JSON line of ``robopref train`` with where
+the plot and the clips are.
 """
 
 from __future__ import annotations
@@ -19,13 +22,15 @@ DEMO_DEFAULTS: dict[str, Any] = {
     "task": "panda-reach",
     "reward": "sparse+pref+prm",
     "teacher.name": "oracle",
-    "labels": 60,
+    "labels": 50,
     "steps": 5000,
-    "eval_episodes": 10,
+    "demos": "10",
+    "eval_episodes": 20,
     "checkpoint_every": 2500,
     "log_every": 500,
+    "learner.algo": "rlpd",
     "learner.learning_starts": 500,
-    "pebble.query_every": 1000,
+    "pebble.query_every": 500,
     "pebble.segment_length": 20,
 }
 
@@ -75,6 +80,14 @@ def run_demo(run_dir: str = "runs/demo", overrides: dict[str, Any] | None = None
     config = load_config(
         overrides={**DEMO_DEFAULTS, **(overrides or {}), "run_dir": free_run_dir(run_dir)}
     )
+    from robopref.rl.evaluate import evaluate_policy
+    from robopref.rl.policy import load_run_policy
+    from robopref.runs import RunPaths
+
     summary = train(config)
-    save_views_png(config.task, config.env.backend, Path(summary["run"]) / "plots" / "views.png")
-    return summary
+    run = RunPaths.of(summary["run"])
+    save_views_png(config.task, config.env.backend, run.plots / "views.png")
+    # One more evaluation episode, filmed by every camera (the summary's figures are over
+    # eval_episodes seeds; this clip is the first of them).
+    clips = evaluate_policy(config, load_run_policy(run.root), 1, video_dir=run.videos)
+    return {**summary, "plot": str(run.plots / "training.png"), "videos": clips["videos"]}

@@ -21,7 +21,12 @@ from sim.scene import CAMERA_NAMES, SceneSpec
 from sim.tasks import EpisodeRef, Task, TaskState
 
 PROPRIO_DIM = 18  # arm q (7), arm qd (7), TCP position (3), finger width (1)
-OBJECT_DIM = 19  # cube pos (3), quat (4), lin vel (3), goal (3), cube - TCP (3), goal - cube (3)
+# cube pos (3), quat (4), lin vel (3), goal (3), cube - TCP (3), goal - cube (3), goal - TCP (3).
+OBJECT_DIM = 22
+# The relative vectors are what a policy acts on, and they are given in decimetres: in metres
+# the centimetres that decide a reach or a grasp are inputs of a few hundredths, which SAC
+# learned from several times slower (README, "Why SAC learned reach slowly"; measured).
+RELATIVE_SCALE = 10.0
 STATE_MODES = ("full", "proprio")
 
 
@@ -204,8 +209,9 @@ class PandaTaskEnv(gym.Env):
                     quat,
                     s.object_vel,
                     s.goal,
-                    s.object_pos - s.tcp,
-                    s.goal - s.object_pos,
+                    RELATIVE_SCALE * (s.object_pos - s.tcp),
+                    RELATIVE_SCALE * (s.goal - s.object_pos),
+                    RELATIVE_SCALE * (s.goal - s.tcp),
                 ]
             ).astype(np.float32)
         if self._noise_std > 0:

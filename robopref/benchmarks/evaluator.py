@@ -5,8 +5,8 @@ One JSON line per head, at batch 1 on one core:
 "speedup_vs_torch", "speedup_vs_torch_module", "macs", "weight_bytes", "core_gmacs",
 "bound_us", "c_vs_bound", "stream_us", "c_vs_stream"}``.
 
-* ``preference``: the default `PreferenceRewardModel` of ``panda-push`` (state 37, 3 members
-  of 37 -> 256 -> 256 -> 1, LeakyReLU, tanh); ``torch_us_p50`` is its ``reward`` (the real
+* ``preference``: the default `PreferenceRewardModel` of ``panda-push`` (state 40, 3 members
+  of 40 -> 256 -> 256 -> 1, LeakyReLU, tanh); ``torch_us_p50`` is its ``reward`` (the real
   model, input checks included), ``torch_module_us_p50`` its bare ensemble module.
 * ``prm``: the PRM head of `robopref.rewards.prm`'s defaults (3 views, D=64, 64 -> 256 -> 21
   bins), random weights; torch is an equivalent module (both columns are that module).
@@ -35,7 +35,7 @@ from robopref.evaluator import Evaluator, heads
 from robopref.evaluator.blob import encode_blob
 
 HEADS = ("preference", "prm")
-OBS_DIM = 37  # panda-push
+OBS_DIM = 40  # panda-push
 
 
 def _p50_us(fn: Callable[[], Any], calls: int) -> float:

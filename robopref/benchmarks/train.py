@@ -7,8 +7,11 @@
 * ``throughput``: env steps/s of plain SB3 SAC and of our loop (preference reward with the
   oracle teacher, per-step C-evaluator reward, query rounds, refits and relabelling) on the
   same task and settings, run one after the other in one process, several rounds
-  alternating, so both see the same machine. Prints the medians and the overhead
-  ``1 - ours / plain``.
+  alternating, so both see the same machine. Our loop runs twice: with SB3's SAC
+  (``overhead`` = ``1 - ours / plain``) and with the ``rlpd`` learner at the same
+  update-to-data ratio, network sizes and two critics (``speedup_vs_sb3`` = its steps/s
+  over plain SB3 SAC's). ``cores`` is what every contender may use: on one core plain SB3
+  is timed with one torch thread, on two with two (whichever is faster is the baseline).
 
 Run ``python -m robopref.benchmarks.train curves runs/a runs/b`` or
 ``robopref bench train --steps 3000``.
@@ -63,11 +66,13 @@ def curves(runs: list[str]) -> list[dict]:
     return rows
 
 
-def _plain_sac_steps_per_s(config, steps: int) -> float:
+def _plain_sac_steps_per_s(config, steps: int, threads: int = 1) -> float:
     """SB3 SAC as its documentation runs it, on the same env and settings, no learned reward."""
     import gymnasium
+    import torch
     from stable_baselines3 import SAC
 
+    torch.set_num_threads(threads)
     from robopref.rl.env import make_task_env
 
     env = gymnasium.wrappers.FilterObservation(make_task_env(config), ["state"])
@@ -79,6 +84,7 @@ def _plain_sac_steps_per_s(config, steps: int) -> float:
         batch_size=lc.batch_size,
         buffer_size=steps,
         learning_starts=lc.learning_starts,
+        gradient_steps=lc.gradient_steps,
         gamma=lc.gamma,
         policy_kwargs={"net_arch": list(lc.net_arch)},
         seed=config.seed,
@@ -88,26 +94,37 @@ def _plain_sac_steps_per_s(config, steps: int) -> float:
     model.learn(total_timesteps=steps)
     elapsed = time.perf_counter() - start
     env.close()
+    torch.set_num_threads(1)
     return steps / elapsed
 
 
-def _our_steps_per_s(config, steps: int, root: Path, i: int) -> float:
+def _our_steps_per_s(config, steps: int, root: Path, name: str) -> float:
     from robopref.rl.config import from_dict, merge
     from robopref.rl.train import train
 
-    cfg = from_dict(merge(config.to_dict(), {"run_dir": str(root / f"ours-{i}")}))
+    cfg = from_dict(merge(config.to_dict(), {"run_dir": str(root / name)}))
     summary = train(cfg, log=lambda msg: None)
     # Timed inside model.learn, as the plain run is: queries, refits, relabelling and the
     # checkpoint are in; setting up the run directory and the final plots are not.
     return json.loads(RunPaths.of(summary["run"]).summary.read_text())["learn_steps_per_s"]
 
 
-def throughput(task: str = "panda-reach", steps: int = 3000, rounds: int = 2) -> dict:
-    """Plain SB3 SAC vs our loop, alternating ``rounds`` times; medians and overhead."""
+def throughput(
+    task: str = "panda-reach", steps: int = 3000, rounds: int = 2, utd: int = 1, cores: int = 1
+) -> dict:
+    """Plain SB3 SAC vs our loop (SB3 SAC and rlpd), alternating ``rounds`` times; medians,
+    the overhead of our loop and the speedup of rlpd over plain SB3 SAC."""
+    import os
+
     import torch
 
     from robopref.rl.config import load_config
 
+    if hasattr(os, "sched_setaffinity"):
+        available = sorted(os.sched_getaffinity(0))
+        if len(available) < cores:
+            raise ValueError(f"--cores {cores}: this process may use {len(available)} core(s)")
+        os.sched_setaffinity(0, set(available[:cores]))
     torch.set_num_threads(1)
     config = load_config(
         overrides={
@@ -120,23 +137,33 @@ def throughput(task: str = "panda-reach", steps: int = 3000, rounds: int = 2) ->
             "checkpoint_every": steps,  # one checkpoint, as a run writes at its end
             "learner.learning_starts": min(1000, steps // 4),
             "pebble.query_every": max(1, steps // 4),
+            "learner.gradient_steps": utd,
         }
     )
-    plain, ours = [], []
+    # The same update-to-data ratio, networks and number of critics; rlpd's recipe extras
+    # that cost compute (a larger ensemble) are off, LayerNorm (negligible) stays.
+    fast = config.replace(**{"learner.algo": "rlpd", "learner.critics": 2})
+    plain, ours, rlpd = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(rounds):
-            plain.append(_plain_sac_steps_per_s(config, steps))
-            ours.append(_our_steps_per_s(config, steps, Path(tmp), i))
-    p, o = statistics.median(plain), statistics.median(ours)
+            plain.append(max(_plain_sac_steps_per_s(config, steps, t) for t in sorted({1, cores})))
+            ours.append(_our_steps_per_s(config, steps, Path(tmp), f"sac-{i}"))
+            rlpd.append(_our_steps_per_s(fast, steps, Path(tmp), f"rlpd-{i}"))
+    p, o, r = statistics.median(plain), statistics.median(ours), statistics.median(rlpd)
     return {
         "task": task,
         "steps": steps,
         "rounds": rounds,
+        "utd": utd,
+        "cores": cores,
         "plain_sac_steps_per_s": round(p, 1),
         "ours_steps_per_s": round(o, 1),
         "overhead": round(1.0 - o / p, 3),
+        "rlpd_steps_per_s": round(r, 1),
+        "speedup_vs_sb3": round(r / p, 2),
         "plain_runs": [round(v, 1) for v in plain],
         "ours_runs": [round(v, 1) for v in ours],
+        "rlpd_runs": [round(v, 1) for v in rlpd],
     }
 
 
@@ -149,12 +176,15 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--task", default="panda-reach")
     s.add_argument("--steps", type=int, default=3000)
     s.add_argument("--rounds", type=int, default=2)
+    s.add_argument("--utd", type=int, default=1)
+    s.add_argument("--cores", type=int, default=1)
     args = p.parse_args(argv)
     if args.what == "curves":
         for row in curves(args.runs):
             print(json.dumps(row), flush=True)
     else:
-        print(json.dumps(throughput(args.task, args.steps, args.rounds)), flush=True)
+        row = throughput(args.task, args.steps, args.rounds, args.utd, args.cores)
+        print(json.dumps(row), flush=True)
     return 0
 
 

@@ -20,6 +20,7 @@ TRAIN_FLAGS = {
     "run_dir": "run_dir",
     "seed": "seed",
     "algo": "learner.algo",
+    "demos": "demos",
     "policy_input": "learner.policy_input",
     "selector": "pebble.selector",
     "unsup_steps": "pebble.unsup_steps",
@@ -79,13 +80,20 @@ def _cmd_eval(args) -> int:
 
     run = RunPaths.of(args.run)
     config = from_dict(run.read_config())
+    if args.backend and args.backend != config.env.backend:
+        # Cross-simulator evaluation: the same robot, controller and observation in the
+        # other simulator (a MuJoCo-trained policy in the PyBullet twin).
+        config = config.replace(**{"env.backend": args.backend})
     policy = load_run_policy(run.root)
     videos = None if args.no_video else run.videos
+    if videos is not None and args.backend:
+        videos = videos / config.env.backend
     result = evaluate_policy(
         config, policy, args.episodes, seed=args.seed, video_dir=videos, codec=args.codec
     )
-    result = {"run": str(run.root), **result}
-    run.eval.write_text(json.dumps(result, indent=2) + "\n")
+    result = {"run": str(run.root), "backend": config.env.backend, **result}
+    out = run.eval if not args.backend else run.eval.with_name(f"eval-{config.env.backend}.json")
+    out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result), flush=True)
     return 0
 
@@ -103,7 +111,10 @@ def add_commands(sub) -> None:
     s.add_argument("--config", help="YAML or JSON config file (keys of TrainConfig)")
     s.add_argument("--resume", metavar="RUN", help="resume the run in this directory")
     s.add_argument("--seed", type=int, help="seed (default 0)")
-    s.add_argument("--algo", help="sac (default) or ppo")
+    s.add_argument("--algo", help="sac (default), rlpd (demos, critic ensemble; JAX) or ppo")
+    s.add_argument(
+        "--demos", help="N scripted-expert episodes, or a directory of episodes, in the buffer"
+    )
     s.add_argument("--policy-input", help="state (default) or pixels")
     s.add_argument("--selector", help="uniform, disagreement (default) or entropy")
     s.add_argument("--unsup-steps", type=int, help="PEBBLE state-entropy pre-training steps")
@@ -122,4 +133,7 @@ def add_commands(sub) -> None:
     s.add_argument("--seed", type=int, default=10_000, help="first seed")
     s.add_argument("--no-video", action="store_true", help="no clips")
     s.add_argument("--codec", default="h264", help="h264 (.mp4) or vp9 (.webm)")
+    s.add_argument(
+        "--backend", help="simulator to evaluate in: mujoco, bullet (default: the run's)"
+    )
     s.set_defaults(func=_cmd_eval)

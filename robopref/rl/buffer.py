@@ -7,6 +7,11 @@ not keep), so the buffer keeps the fixed terms and the state the preference mode
 `relabel` rebuilds ``rewards`` from them. During PEBBLE's unsupervised pre-training,
 ``sample_reward`` replaces the rewards of each sampled minibatch (the state-entropy reward
 must be computed against the buffer as it is when sampled, not when stored).
+
+Demonstrations (RLPD's offline data) live in a second buffer of the same class,
+``demos``, filled once before training and never overwritten by online data; a minibatch
+takes ``demo_fraction`` of its transitions from it (RLPD's symmetric sampling: one half).
+Relabelling rewrites both, so demonstrations are scored by the same learned reward.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import torch
 from stable_baselines3.common.buffers import DictReplayBuffer
 
 
@@ -31,6 +37,9 @@ class RelabelingReplayBuffer(DictReplayBuffer):
         self.shaping = np.zeros(shape, dtype=np.float32)
         #: ``f(samples) -> rewards (B, 1)`` replacing sampled rewards; None: stored rewards.
         self.sample_reward: Callable | None = None
+        #: Demonstrations, sampled apart (`attach_demos`); None: online data only.
+        self.demos: RelabelingReplayBuffer | None = None
+        self.demo_fraction = 0.0
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -46,6 +55,14 @@ class RelabelingReplayBuffer(DictReplayBuffer):
     def size(self) -> int:
         return self.buffer_size if self.full else self.pos
 
+    def attach_demos(self, demos: RelabelingReplayBuffer, fraction: float) -> None:
+        """Samples ``fraction`` of every minibatch from ``demos`` from now on."""
+        if not 0.0 <= fraction < 1.0:
+            raise ValueError(f"demo fraction must be in [0, 1), got {fraction}")
+        if demos.size() == 0:
+            raise ValueError("the demonstration buffer is empty")
+        self.demos, self.demo_fraction = demos, float(fraction)
+
     def relabel(
         self,
         reward_fn: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
@@ -58,6 +75,8 @@ class RelabelingReplayBuffer(DictReplayBuffer):
         Returns:
             The number of transitions relabelled.
         """
+        if self.demos is not None:
+            self.demos.relabel(reward_fn, task_weight, pref_weight, chunk)
         n = self.size()
         for s in range(0, n, chunk):
             e = min(n, s + chunk)
@@ -71,7 +90,28 @@ class RelabelingReplayBuffer(DictReplayBuffer):
         return n
 
     def sample(self, batch_size: int, env=None):
-        samples = super().sample(batch_size, env)
+        n_demo = int(round(batch_size * self.demo_fraction)) if self.demos is not None else 0
+        # Before the first online transition (learning_starts 0) the demos fill the batch.
+        if self.size() == 0 and self.demos is not None:
+            n_demo = batch_size
+        samples = super().sample(batch_size - n_demo, env) if n_demo < batch_size else None
+        if n_demo:
+            demo = DictReplayBuffer.sample(self.demos, n_demo, env)
+            samples = demo if samples is None else _concat(samples, demo)
         if self.sample_reward is None:
             return samples
         return samples._replace(rewards=self.sample_reward(samples))
+
+
+def _concat(a, b):
+    """Two Dict minibatches as one (online first, then demonstrations)."""
+    return type(a)(
+        observations={k: torch.cat([a.observations[k], b.observations[k]]) for k in a.observations},
+        actions=torch.cat([a.actions, b.actions]),
+        next_observations={
+            k: torch.cat([a.next_observations[k], b.next_observations[k]])
+            for k in a.next_observations
+        },
+        dones=torch.cat([a.dones, b.dones]),
+        rewards=torch.cat([a.rewards, b.rewards]),
+    )

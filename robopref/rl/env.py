@@ -210,6 +210,7 @@ def make_task_env(config: TrainConfig, cameras: tuple[str, ...] | None = None, s
     else:
         options["randomize"] = config.env.randomize
         options["state"] = config.env.state
+        options["terminate_on_success"] = config.env.terminate_on_success
         if config.env.max_steps:
             options["max_steps"] = config.env.max_steps
     env = sim.make(config.task, backend=config.env.backend, **options)

@@ -399,6 +399,11 @@ class PebbleCallback(BaseCallback):
 
 def reset_critic(model) -> None:
     """Re-initializes SAC's critic and its target (PEBBLE's ``reset_critic``)."""
+    if hasattr(getattr(model, "policy", None), "qf_state"):  # SBX (JAX): rlpd
+        from robopref.rl.rlpd import reset_jax_critic
+
+        reset_jax_critic(model)
+        return
     critic = getattr(model, "critic", None)
     if critic is None:
         return

@@ -14,14 +14,18 @@ import numpy as np
 
 from robopref.runs import RunDirError, RunPaths
 
-ALGOS = ("sac", "ppo")
+ALGOS = ("sac", "rlpd", "ppo")
 
 
 def _algo_class(name: str):
-    import stable_baselines3 as sb3
-
     if name not in ALGOS:
         raise ValueError(f"unknown learner {name!r}; valid: {list(ALGOS)}")
+    if name == "rlpd":  # JAX is imported only by runs that use it
+        from robopref.rl.rlpd import RLPD
+
+        return RLPD
+    import stable_baselines3 as sb3
+
     return {"sac": sb3.SAC, "ppo": sb3.PPO}[name]
 
 

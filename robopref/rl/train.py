@@ -171,21 +171,23 @@ def make_learner(config: TrainConfig, env, state_dim: int, run: RunPaths):
         "device": "cpu",
         "verbose": 0,
     }
-    if lc.algo == "sac":
-        return _algo_class("sac")(
-            "MultiInputPolicy",
-            env,
-            batch_size=lc.batch_size,
-            buffer_size=min(lc.buffer_size, config.steps),
-            learning_starts=lc.learning_starts,
-            tau=lc.tau,
-            train_freq=lc.train_freq,
-            gradient_steps=lc.gradient_steps,
-            ent_coef=lc.ent_coef,
-            replay_buffer_class=RelabelingReplayBuffer,
-            replay_buffer_kwargs={"state_dim": state_dim},
-            **common,
-        )
+    if lc.algo in ("sac", "rlpd"):
+        off_policy: dict[str, Any] = {
+            "batch_size": lc.batch_size,
+            "buffer_size": min(lc.buffer_size, config.steps),
+            "learning_starts": lc.learning_starts,
+            "tau": lc.tau,
+            "train_freq": lc.train_freq,
+            "gradient_steps": lc.gradient_steps,
+            "ent_coef": lc.ent_coef,
+            "replay_buffer_class": RelabelingReplayBuffer,
+            "replay_buffer_kwargs": {"state_dim": state_dim},
+        }
+        if lc.algo == "rlpd":
+            off_policy["critic_subset"] = lc.critic_subset
+            off_policy["normalize_obs"] = lc.normalize_obs
+            common["policy_kwargs"].update(n_critics=lc.critics, layer_norm=lc.layer_norm)
+        return _algo_class(lc.algo)("MultiInputPolicy", env, **off_policy, **common)
     if config.pebble.unsup_steps:
         raise ValueError("pebble.unsup_steps needs an off-policy learner (sac), not ppo")
     return _algo_class("ppo")(
@@ -200,6 +202,41 @@ def make_learner(config: TrainConfig, env, state_dim: int, run: RunPaths):
 
 def _state_dim(env) -> int:
     return int(env.unwrapped.observation_space["state"].shape[0])
+
+
+def read_demos(config: TrainConfig) -> list:
+    """The run's demonstrations, checked against its env (state and action sizes, task)
+    before anything else is built, so bad demonstrations cost no PRM training."""
+    from robopref.rl.demos import load_demos
+    from robopref.rl.env import make_task_env
+
+    if not config.demos.strip():
+        return []
+    probe = make_task_env(config, cameras=())
+    try:
+        state_dim, act_dim = _state_dim(probe), int(probe.action_space.shape[0])
+    finally:
+        probe.close()
+    cameras = config.env.cameras if {"prm", "vlm"} & set(config.terms) else ()
+    return load_demos(config, state_dim, act_dim, cameras)
+
+
+def add_demos(config: TrainConfig, model, composite, potential, episodes, log=print) -> int:
+    """Puts ``episodes`` into the learner's replay buffer, sampled apart; transitions."""
+    from robopref.rl.demos import demo_buffer
+
+    if not episodes:
+        return 0
+    demos = demo_buffer(model, episodes, potential, config, composite.task_weight)
+    model.replay_buffer.attach_demos(demos, config.learner.demo_fraction)
+    if hasattr(model, "observe"):  # rlpd: the demonstrations seed the observation statistics
+        model.observe({"state": demos.observations["state"][: demos.size(), 0]})
+    successes = sum(ep.is_success for ep in episodes)
+    log(
+        f"{len(episodes)} demonstrations ({demos.size()} transitions, {successes} successful) "
+        f"make {config.learner.demo_fraction:.0%} of every minibatch"
+    )
+    return demos.size()
 
 
 # ---------------------------------------------------------------------- checkpoints
@@ -302,22 +339,29 @@ def train(
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     config, run, resuming = prepare_run(config, resume, overrides)
     torch.set_num_threads(config.learner.threads)
-    potential = build_potential(config, run, log)
-    step_reward = StepReward()
-    env, composite = make_train_env(config, step_reward, potential, None, seed=config.seed)
-    state_dim = _state_dim(env)
-    act_dim = int(env.action_space.shape[0])
-    pref_model = make_pref_model(config, state_dim, act_dim)
-    store = LabelStore(run.labels)
     ckpt = resumable_checkpoint(run) if resuming else None
-    if ckpt is not None:
-        model = _algo_class(config.learner.algo).load(ckpt / "model.zip", env=env, device="cpu")
-        if (ckpt / "replay_buffer.pkl").exists():
-            model.load_replay_buffer(ckpt / "replay_buffer.pkl")
-    else:
-        if resuming:
-            log(f"{run.root}: no checkpoint yet; starting the run from the beginning")
-        model = make_learner(config, env, state_dim, run)
+    try:
+        demos = read_demos(config) if ckpt is None else []  # a resumed buffer has them
+        potential = build_potential(config, run, log)
+        step_reward = StepReward()
+        env, composite = make_train_env(config, step_reward, potential, None, seed=config.seed)
+        state_dim = _state_dim(env)
+        act_dim = int(env.action_space.shape[0])
+        pref_model = make_pref_model(config, state_dim, act_dim)
+        if ckpt is not None:
+            model = _algo_class(config.learner.algo).load(ckpt / "model.zip", env=env, device="cpu")
+            if (ckpt / "replay_buffer.pkl").exists():
+                model.load_replay_buffer(ckpt / "replay_buffer.pkl")
+        else:
+            if resuming:
+                log(f"{run.root}: no checkpoint yet; starting the run from the beginning")
+            model = make_learner(config, env, state_dim, run)
+            add_demos(config, model, composite, potential, demos, log)
+    except Exception:
+        if not resuming:  # nothing trained: the same command can be run again once fixed
+            run.config.unlink(missing_ok=True)
+        raise
+    store = LabelStore(run.labels)
     from stable_baselines3.common.logger import configure
 
     model.set_logger(configure(str(run.tensorboard), ["tensorboard"]))

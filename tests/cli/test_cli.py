@@ -196,7 +196,7 @@ def test_bench_reward_rows(capsys):
         0 < rows["prm_latency"]["prm_latency_ms_p50"] <= rows["prm_latency"]["prm_latency_ms_p95"]
     )
     assert rows["prm_batch"]["prm_batch_frames_per_s"] > 0 and rows["prm_batch"]["frames"] == 32
-    assert rows["pref_latency"]["pref_latency_us_p50"] > 0 and rows["pref_latency"]["obs_dim"] == 37
+    assert rows["pref_latency"]["pref_latency_us_p50"] > 0 and rows["pref_latency"]["obs_dim"] == 40
 
 
 def test_rollout_variant_and_perturbed_flags(tmp_path, capsys):

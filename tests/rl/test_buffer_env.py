@@ -71,11 +71,11 @@ def test_unwrapped_terms_default_to_zero_without_shaping():
     assert r == info["reward/task"]
 
 
-def _buffer(n=40, dim=3):
+def _buffer(n=40, dim=3, seed=0):
     space = gymnasium.spaces.Dict({"state": gymnasium.spaces.Box(-1, 1, (dim,), np.float32)})
     act = gymnasium.spaces.Box(-1, 1, (2,), np.float32)
     buf = RelabelingReplayBuffer(64, space, act, device="cpu", state_dim=dim)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     for _ in range(n):
         s = rng.uniform(-1, 1, dim).astype(np.float32)
         a = rng.uniform(-1, 1, (1, 2)).astype(np.float32)
@@ -116,3 +116,18 @@ def test_sample_reward_hook_replaces_only_sampled_rewards():
     clone = pickle.loads(pickle.dumps(buf))
     assert clone.sample_reward is None  # the hook is the trainer's; it is not saved
     np.testing.assert_array_equal(clone.task, buf.task)
+
+
+def test_demonstrations_are_half_of_every_minibatch_and_are_relabelled_too():
+    online, demos = _buffer(), _buffer(seed=1)
+    demos.rewards[:40, 0] = -5.0  # tell the two apart by reward
+    online.attach_demos(demos, 0.5)
+    rewards = online.sample(64).rewards[:, 0].numpy()
+    assert (rewards == -5.0).sum() == 32 and (rewards == 9.0).sum() == 32
+    online.relabel(lambda s, a: np.zeros(len(s)), task_weight=1.0, pref_weight=1.0)
+    np.testing.assert_allclose(demos.rewards[:40, 0], demos.task[:40, 0] + demos.shaping[:40, 0])
+    with pytest.raises(ValueError, match="demo fraction"):
+        online.attach_demos(demos, 1.0)
+    empty = _buffer(n=0)
+    with pytest.raises(ValueError, match="empty"):
+        online.attach_demos(empty, 0.5)

@@ -103,3 +103,36 @@ def test_state_only_and_proprio_modes():
         assert set(obs) == {"state"} and obs["state"].shape == (18,)
     finally:
         e.close()
+
+
+@pytest.mark.parametrize("backend", ["mujoco", "bullet"])
+def test_full_state_ends_with_the_relative_vectors_in_decimetres(backend):
+    from sim.env import PROPRIO_DIM, RELATIVE_SCALE
+
+    e = sim.make("panda-reach", backend=backend, cameras=())
+    try:
+        obs, info = e.reset(seed=3)
+        s, p = obs["state"], info["privileged"]
+        assert s.shape == (40,)
+        tcp, cube, goal = (np.asarray(p[k]) for k in ("tcp", "object_pos", "goal_pos"))
+        np.testing.assert_allclose(s[14:17], tcp, atol=1e-6)  # proprio: TCP in metres
+        rel = s[PROPRIO_DIM + 13 :]
+        want = RELATIVE_SCALE * np.concatenate([cube - tcp, goal - cube, goal - tcp])
+        np.testing.assert_allclose(rel, want, atol=1e-5)
+    finally:
+        e.close()
+
+
+def test_episodes_go_on_after_success_when_asked():
+    e = sim.make("panda-reach", cameras=(), terminate_on_success=False)
+    expert = sim.expert("panda-reach")
+    try:
+        obs, info = e.reset(seed=0)
+        successes, steps, done = 0, 0, False
+        while not done:
+            obs, r, term, trunc, info = e.step(expert(obs, info))
+            successes, steps, done = successes + r, steps + 1, term or trunc
+        assert not term and trunc and steps == e.max_steps  # only the time limit ends it
+        assert successes > 10  # the expert holds the goal and is rewarded on every step
+    finally:
+        e.close()

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The learning results of the README: `robopref train` runs with the manipulation recipe
+# (rlpd, scripted demonstrations, oracle preference labels, PRM shaping), SEEDS seeds each,
+# JOBS at a time; each finished run's small summary goes to bench/results/<group>/ and the
+# README table is made from those files (python -m robopref.benchmarks.results table DIR).
+# Usage: bench/learning.sh [group ...]   groups: reach (default), reach-sac, lift, push.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export MUJOCO_GL=${MUJOCO_GL:-egl}
+SEEDS=${SEEDS:-"0 1 2"}
+JOBS=${JOBS:-2}
+OUT=${OUT:-runs/bench-learning}
+BIN=.venv/bin
+groups=("${@:-reach}")
+common="--no-progress --teacher oracle --eval-episodes 20 --set log_every=500"
+declare -A FLAGS=(
+  [reach]="--task panda-reach --reward sparse+pref+prm --labels 50 --steps 5000 --algo rlpd \
+--demos 10 --query-every 500 --segment-length 20 --set learner.learning_starts=500"
+  [reach-sac]="--task panda-reach --reward sparse+pref+prm --labels 50 --steps 5000 --algo sac \
+--demos 10 --query-every 500 --segment-length 20 --set learner.learning_starts=500"
+  [lift]="--task panda-lift --reward sparse+pref+prm --labels 200 --steps ${STEPS:-50000} \
+--algo rlpd --demos 10 --query-every 2500 --segment-length 25 --set learner.learning_starts=1000"
+  [push]="--task panda-push --reward sparse+pref+prm --labels 200 --steps ${STEPS:-50000} \
+--algo rlpd --demos 10 --query-every 2500 --segment-length 25 --set learner.learning_starts=1000"
+)
+mkdir -p "$OUT"
+for g in ${groups[*]}; do
+  for s in $SEEDS; do
+    dir=$OUT/$g-s$s
+    rm -rf "$dir"
+    echo "$BIN/robopref train $common ${FLAGS[$g]} --seed $s --run-dir $dir > $dir.json 2> $dir.log \
+&& $BIN/python -m robopref.benchmarks.results summarize $dir --name $g --out bench/results/$g"
+  done
+done | xargs -P "$JOBS" -I{} bash -c {}
+for g in ${groups[*]}; do
+  $BIN/python -m robopref.benchmarks.results table "bench/results/$g"
+done

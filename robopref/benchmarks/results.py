@@ -1,0 +1,155 @@
+"""Run summaries committed under ``bench/results/``, and the README tables made from them.
+
+A run directory holds checkpoints and videos and vanishes with the machine; its summary is a
+small JSON file that stays: ``task``, ``reward``, ``teacher``, ``labels``, ``demos``,
+``seed``, ``env_steps``, ``final_success``, ``final_return``, ``curve`` (``[env_steps,
+success, return]`` rows, from ``metrics.csv``) and ``config`` (the resolved tree).
+
+    python -m robopref.benchmarks.results summarize runs/a runs/b --out bench/results/reach
+    python -m robopref.benchmarks.results table bench/results/reach
+
+``table`` groups files by everything but the seed (or by ``--by KEY``), and prints one
+Markdown row per group: the mean and the spread (sample std) of the final figures over the
+seeds, how many seeds, and the first logged env step at which success reached 80% (mean
+over the seeds that got there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from robopref.data.storage import atomic_path
+from robopref.rl.plots import read_metrics
+from robopref.runs import RunPaths
+
+SUMMARY_KEYS = (
+    "task",
+    "reward",
+    "teacher",
+    "labels",
+    "demos",
+    "seed",
+    "env_steps",
+    "final_success",
+    "final_return",
+    "curve",
+    "config",
+)
+
+
+def _finite(x: Any) -> float | None:
+    return float(x) if x is not None and math.isfinite(float(x)) else None
+
+
+def summarize(run_dir: str | Path, name: str | None = None) -> dict[str, Any]:
+    """The summary of a finished ``robopref train`` run."""
+    run = RunPaths.of(run_dir)
+    config = run.read_config()
+    if not run.summary.exists():
+        raise ValueError(f"run {run.root} has no summary.json: it has not finished")
+    final = json.loads(run.summary.read_text())
+    rows = read_metrics(run)
+    curve = [
+        [int(r["env_steps"]), _finite(r["success_rate"]), _finite(r["true_return"])] for r in rows
+    ]
+    return {
+        "name": name or run.root.name,
+        "task": config["task"],
+        "reward": config["reward"],
+        "teacher": config["teacher"]["name"] if "pref" in config["reward"] else None,
+        "labels": int(final.get("labels_used", 0)),
+        "demos": config.get("demos", ""),
+        "learner": config["learner"]["algo"],
+        "seed": int(config["seed"]),
+        "env_steps": int(final["env_steps"]),
+        "final_success": _finite(final.get("success_rate")),
+        "final_return": _finite(final.get("true_return")),
+        "wall_s": _finite(rows[-1]["wall_s"]) if rows else None,
+        "curve": curve,
+        "config": config,
+    }
+
+
+def write_summary(summary: dict[str, Any], out_dir: str | Path) -> Path:
+    """Writes ``summary`` as ``<out_dir>/<name>-s<seed>.json`` (atomically)."""
+    missing = [k for k in SUMMARY_KEYS if k not in summary]
+    if missing:
+        raise ValueError(f"a summary needs {missing}")
+    path = Path(out_dir) / f"{summary['name']}-s{summary['seed']}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(summary, indent=1) + "\n")
+    return path
+
+
+def steps_to(curve: list[list], success: float = 0.8) -> int | None:
+    """The first logged env step at which success reached ``success``; None: never."""
+    for steps, s, _ in curve:
+        if s is not None and s >= success:
+            return int(steps)
+    return None
+
+
+def _mean_spread(values: list[float | None]) -> str:
+    v = [x for x in values if x is not None]
+    if not v:
+        return "n/a"
+    spread = statistics.stdev(v) if len(v) > 1 else 0.0
+    return f"{statistics.mean(v):.2f} ± {spread:.2f}"
+
+
+def load_summaries(directory: str | Path) -> list[dict[str, Any]]:
+    paths = sorted(Path(directory).glob("*.json"))
+    if not paths:
+        raise ValueError(f"no summaries (*.json) in {directory}")
+    return [json.loads(p.read_text()) for p in paths]
+
+
+def table(summaries: list[dict[str, Any]], by: str = "name") -> list[str]:
+    """Markdown rows, one per group of summaries sharing ``by`` (in first-seen order)."""
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for s in summaries:
+        groups[str(s[by])].append(s)
+    rows = [
+        "| run | seeds | final success | final return | env steps to 80% success |",
+        "|---|---|---|---|---|",
+    ]
+    for key, members in groups.items():
+        reached = [steps_to(m["curve"]) for m in members]
+        got = [r for r in reached if r is not None]
+        to80 = f"{statistics.mean(got):,.0f} ({len(got)}/{len(members)})" if got else "never"
+        rows.append(
+            f"| {key} | {len(members)} | {_mean_spread([m['final_success'] for m in members])} "
+            f"| {_mean_spread([m['final_return'] for m in members])} | {to80} |"
+        )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m robopref.benchmarks.results")
+    sub = p.add_subparsers(dest="what", required=True)
+    s = sub.add_parser("summarize", help="write the summaries of finished runs")
+    s.add_argument("runs", nargs="+")
+    s.add_argument("--out", required=True, help="directory under bench/results")
+    s.add_argument("--name", help="group name (default: the run directory's name)")
+    s = sub.add_parser("table", help="a Markdown table of a directory of summaries")
+    s.add_argument("directory")
+    s.add_argument("--by", default="name")
+    args = p.parse_args(argv)
+    if args.what == "summarize":
+        for r in args.runs:
+            print(write_summary(summarize(r, args.name), args.out))
+    else:
+        print("\n".join(table(load_summaries(args.directory), args.by)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,264 @@
+"""The manipulation learner: SAC as RLPD and SERL run it, on SBX's jitted JAX SAC.
+
+RLPD (Ball, Smith, Kostrikov & Levine 2023, "Efficient Online Reinforcement Learning with
+Offline Data") and SERL (Luo et al. 2024) solve manipulation tasks from few demonstrations
+with four changes to SAC, all kept here:
+
+* **demonstrations in the replay buffer**, sampled symmetrically with online data (half of
+  every minibatch; `robopref.rl.buffer.RelabelingReplayBuffer` holds them apart);
+* **LayerNorm critics**, which keep the critic from extrapolating wildly to actions the
+  demonstrations never took;
+* **a critic ensemble with a random subset for the target** (REDQ, Chen et al. 2021): the
+  TD target takes the minimum over ``critic_subset`` critics drawn anew for each update
+  and the actor maximizes the ensemble mean, which curbs overestimation at a high
+  update-to-data ratio;
+* **an update-to-data ratio above 1** (``gradient_steps`` per env step).
+
+SBX's SAC (the SB3 API on JAX: the same callbacks, replay buffers, save and load) already
+has the ensemble as one vmapped network, LayerNorm and every update of an env step in one
+jitted ``fori_loop``; what it lacks is the random target subset and the mean for the actor,
+so only `update_critic` and `update_actor` are written here. JAX, not torch: one jitted
+update costs about half of torch's on one CPU core (``robopref bench train`` measures both).
+
+Two more things SBX does not do, each measured (README, "Why SAC learned reach slowly" and
+"Learner speed"):
+
+* **acting while learning**: an env step's updates are dispatched to XLA asynchronously and
+  the next action is taken with the actor of the step before (SERL's actor and learner
+  split, one update apart), so the simulator and the update run on two cores at once.
+  Losses are read back only when logged, since reading one waits for the update;
+* **observation normalization** as an option (``normalize_obs``: running mean and std of
+  the flat observation, as OpenAI's HER normalizer keeps them, std floored at 0.01, clipped
+  to +-10; the statistics live in the policy, so a saved run acts the same on the bridge).
+  It is off by default: on reach it slowed learning (the inputs drift while the critic
+  fits them); the state's own units are chosen instead (`sim.env.RELATIVE_SCALE`).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, ClassVar
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+from sbx import SAC as SbxSAC
+from sbx.common.type_aliases import ReplayBufferSamplesNp
+from sbx.sac.policies import SACPolicy
+from stable_baselines3.common.running_mean_std import RunningMeanStd
+
+#: Normalized observations are clipped to this (SB3's VecNormalize default).
+CLIP_OBS = 10.0
+#: Smallest std an input is divided by (OpenAI HER's normalizer): a feature that hardly
+#: varies (a resting cube's orientation) must not turn its float noise into +-10 inputs.
+MIN_STD = 0.01
+#: Updates between two reads of the losses (each read waits for the update in flight).
+LOG_EVERY_UPDATES = 200
+
+
+class RLPDPolicy(SACPolicy):
+    """SBX's SAC policy with the observation statistics and an acting actor.
+
+    ``obs_rms`` (None: no normalization) normalizes every observation the actor sees;
+    ``acting_actor_state``, while set, is the actor that picks actions (the one of the step
+    before, while the newest update is still running).
+    """
+
+    obs_rms: RunningMeanStd | None = None
+    acting_actor_state = None
+
+    def normalize(self, flat: np.ndarray) -> np.ndarray:
+        if self.obs_rms is None:
+            return flat
+        z = (flat - self.obs_rms.mean) / np.maximum(np.sqrt(self.obs_rms.var), MIN_STD)
+        return np.clip(z, -CLIP_OBS, CLIP_OBS).astype(np.float32)
+
+    def prepare_obs(self, observation):  # type: ignore[override]
+        flat, vectorized = super().prepare_obs(observation)
+        return self.normalize(flat), vectorized
+
+    def _predict(self, observation, deterministic: bool = False):  # type: ignore[override]
+        actor = self.actor_state if self.acting_actor_state is None else self.acting_actor_state
+        if deterministic:
+            return SACPolicy.select_action(actor, observation)
+        self.reset_noise()
+        return SACPolicy.sample_action(actor, observation, self.noise_key)
+
+
+@functools.cache
+def _with_subset(subset: int) -> type:
+    # The subset size is a class attribute so that SBX's jitted `_train` (whose class
+    # argument is static) traces it as a constant: one compiled update per size.
+    return type(RLPD.__name__, (RLPD,), {"critic_subset": subset, "__module__": __name__})
+
+
+class RLPD(SbxSAC):
+    """SBX's SAC with a REDQ target subset and the ensemble-mean actor loss.
+
+    Extra keyword ``critic_subset``: critics the TD target takes the minimum of (RLPD: 2).
+    The ensemble size, LayerNorm and network sizes go in ``policy_kwargs`` (``n_critics``,
+    ``layer_norm``, ``net_arch``) as for SBX's SAC.
+    """
+
+    critic_subset: ClassVar[int] = 2
+    policy_aliases: ClassVar[dict[str, type]] = {
+        "MlpPolicy": RLPDPolicy,
+        "MultiInputPolicy": RLPDPolicy,
+    }
+
+    def __init__(
+        self, *args: Any, critic_subset: int = 2, normalize_obs: bool = True, **kwargs: Any
+    ) -> None:
+        n_critics = int((kwargs.get("policy_kwargs") or {}).get("n_critics", 2))
+        if not 1 <= critic_subset <= n_critics:
+            raise ValueError(
+                f"critic_subset must be within 1..n_critics ({n_critics}), got {critic_subset}"
+            )
+        self.__class__ = _with_subset(int(critic_subset))
+        self.normalize_obs = normalize_obs
+        super().__init__(*args, **kwargs)
+
+    def _setup_model(self) -> None:
+        # `load` restores attributes after __init__; the class must follow the saved size.
+        self.__class__ = _with_subset(int(self.__dict__.get("critic_subset", 2)))
+        self.__dict__["critic_subset"] = self.__class__.critic_subset
+        super()._setup_model()
+        if self.normalize_obs and self.policy.obs_rms is None:
+            self.policy.obs_rms = RunningMeanStd(shape=(self._flat_dim(),))
+
+    def _flat_dim(self) -> int:
+        space = self.observation_space
+        keys = list(space.spaces) if hasattr(space, "spaces") else [None]
+        return int(sum(np.prod((space[k] if k else space).shape) for k in keys))
+
+    def _flatten(self, obs) -> np.ndarray:
+        if isinstance(obs, dict):
+            keys = list(self.observation_space.spaces)
+            return np.concatenate([np.asarray(obs[k]).reshape(len(obs[k]), -1) for k in keys], 1)
+        return np.asarray(obs).reshape(len(obs), -1)
+
+    def observe(self, observations) -> None:
+        """Adds observations (a Dict batch, or flat rows) to the normalization statistics."""
+        if self.policy.obs_rms is not None:
+            self.policy.obs_rms.update(self._flatten(observations).astype(np.float64))
+
+    def _store_transition(self, replay_buffer, buffer_action, new_obs, reward, dones, infos):
+        super()._store_transition(replay_buffer, buffer_action, new_obs, reward, dones, infos)
+        self.observe(new_obs)
+
+    def learn(self, *args: Any, **kwargs: Any):
+        try:
+            return super().learn(*args, **kwargs)
+        finally:
+            self.policy.acting_actor_state = None  # evaluation and saving use the newest
+
+    def train(self, gradient_steps: int, batch_size: int) -> None:
+        """SBX's `train` without a wait: all ``gradient_steps`` updates in one jitted call,
+        dispatched asynchronously; actions meanwhile come from the actor before it."""
+        data = self.replay_buffer.sample(batch_size * gradient_steps, env=None)
+        norm = self.policy.normalize
+        obs = norm(self._flatten({k: v.numpy() for k, v in data.observations.items()}))
+        next_obs = norm(self._flatten({k: v.numpy() for k, v in data.next_observations.items()}))
+        n = obs.shape[0]
+        batch = ReplayBufferSamplesNp(
+            obs,
+            data.actions.numpy(),
+            next_obs,
+            data.dones.numpy().reshape(n),
+            data.rewards.numpy().reshape(n),
+            np.full((n,), self.gamma, dtype=np.float32),
+        )
+        previous_actor = self.policy.actor_state
+        (
+            self.policy.qf_state,
+            self.policy.actor_state,
+            self.ent_coef_state,
+            self.key,
+            losses,
+        ) = self._train(
+            self.tau,
+            self.target_entropy,
+            gradient_steps,
+            batch,
+            self.policy_delay,
+            (self._n_updates + 1) % self.policy_delay,
+            self.policy.qf_state,
+            self.policy.actor_state,
+            self.ent_coef_state,
+            self.key,
+        )
+        self.policy.acting_actor_state = previous_actor
+        before = self._n_updates
+        self._n_updates += gradient_steps
+        if before // LOG_EVERY_UPDATES != self._n_updates // LOG_EVERY_UPDATES:
+            actor_loss, qf_loss, ent_coef_loss, ent_coef = (float(v) for v in losses)
+            self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+            self.logger.record("train/actor_loss", actor_loss)
+            self.logger.record("train/critic_loss", qf_loss)
+            self.logger.record("train/ent_coef_loss", ent_coef_loss)
+            self.logger.record("train/ent_coef", ent_coef)
+
+    @classmethod
+    @functools.partial(jax.jit, static_argnames=["cls"])
+    def update_critic(  # type: ignore[override]
+        cls,
+        actor_state,
+        qf_state,
+        ent_coef_state,
+        observations,
+        actions,
+        next_observations,
+        rewards,
+        dones,
+        discounts,
+        key,
+    ):
+        key, noise_key, subset_key, drop_target, drop_current = jax.random.split(key, 5)
+        dist = actor_state.apply_fn(actor_state.params, next_observations)
+        next_actions = dist.sample(seed=noise_key)
+        next_log_prob = dist.log_prob(next_actions)
+        alpha = ent_coef_state.apply_fn({"params": ent_coef_state.params})
+        next_q = qf_state.apply_fn(
+            qf_state.target_params, next_observations, next_actions, rngs={"dropout": drop_target}
+        )  # (n_critics, batch, 1)
+        pick = jax.random.choice(subset_key, next_q.shape[0], (cls.critic_subset,), replace=False)
+        target_q = jnp.min(next_q[pick], axis=0) - alpha * next_log_prob[:, None]
+        target_q = rewards[:, None] + (1 - dones[:, None]) * discounts[:, None] * target_q
+
+        def loss(params: flax.core.FrozenDict) -> jax.Array:
+            q = qf_state.apply_fn(params, observations, actions, rngs={"dropout": drop_current})
+            return 0.5 * ((jax.lax.stop_gradient(target_q) - q) ** 2).mean(axis=1).sum()
+
+        value, grads = jax.value_and_grad(loss)(qf_state.params)
+        return qf_state.apply_gradients(grads=grads), (value, alpha), key
+
+    @staticmethod
+    @jax.jit
+    def update_actor(actor_state, qf_state, ent_coef_state, observations, key):
+        key, drop_key, noise_key = jax.random.split(key, 3)
+
+        def loss(params: flax.core.FrozenDict) -> tuple[jax.Array, jax.Array]:
+            dist = actor_state.apply_fn(params, observations)
+            a = dist.sample(seed=noise_key)
+            log_prob = dist.log_prob(a).reshape(-1, 1)
+            q = qf_state.apply_fn(qf_state.params, observations, a, rngs={"dropout": drop_key})
+            alpha = ent_coef_state.apply_fn({"params": ent_coef_state.params})
+            # The ensemble mean (RLPD, REDQ): a minimum over many critics is too pessimistic.
+            return (alpha * log_prob - q.mean(axis=0)).mean(), -log_prob.mean()
+
+        (value, entropy), grads = jax.value_and_grad(loss, has_aux=True)(actor_state.params)
+        return actor_state.apply_gradients(grads=grads), qf_state, value, key, entropy
+
+
+def reset_jax_critic(model: SbxSAC) -> None:
+    """Re-initializes the critics, their targets and optimizer of an SBX model (PEBBLE's
+    critic reset); the actor and the entropy coefficient are kept."""
+    policy = model.policy
+    actor_state = policy.actor_state
+    model.key = policy.build(model.key, model.lr_schedule, model.qf_learning_rate)
+    policy.actor_state = actor_state
+    model.actor = policy.actor
+
+
+__all__ = ["RLPD", "reset_jax_critic"]

@@ -1,0 +1,136 @@
+"""The rlpd learner: demonstrations in the buffer, the critic subset, observation statistics
+that travel with the policy, save/load/resume, and the errors of bad demonstrations."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+from robopref.cli import main
+from robopref.data import EpisodeStore
+from robopref.rl.config import ConfigError, load_config
+from robopref.rl.demos import DemoError, load_demo_dir, record_expert_demos
+from robopref.rl.policy import load_run_policy
+from robopref.rl.train import train
+from robopref.runs import RunPaths
+
+pytestmark = pytest.mark.slow
+
+RLPD = {
+    "learner.algo": "rlpd",
+    "learner.critics": 3,
+    "learner.critic_subset": 2,
+    "learner.normalize_obs": True,
+}
+
+
+def _buffer_of(run: RunPaths):
+    with open(run.latest_checkpoint() / "replay_buffer.pkl", "rb") as f:
+        return pickle.load(f)
+
+
+def test_an_rlpd_run_with_demos_saves_loads_and_resumes(tiny):
+    config = tiny(**RLPD, demos="3", steps=200, reward="sparse+pref")
+    summary = train(config)
+    run = RunPaths.of(summary["run"])
+    assert summary["env_steps"] == 200
+    buffer = _buffer_of(run)
+    demos = buffer.demos
+    assert demos is not None and buffer.demo_fraction == 0.5
+    assert 3 <= demos.size() <= 3 * 50  # three reach episodes, each at most the time limit
+    assert demos.rewards[: demos.size(), 0].sum() >= 1  # the expert's successes are there
+    policy = load_run_policy(run.root)
+    model = policy.model
+    assert type(model).__name__ == "RLPD" and type(model).critic_subset == 2
+    assert model.policy.n_critics == 3
+    rms = model.policy.obs_rms
+    assert rms is not None and rms.count > 200  # online steps and demonstrations
+    obs = {"state": np.zeros(40, np.float32)}
+    action = policy(obs)
+    assert action.shape == (4,) and np.all(np.abs(action) <= 1)
+    # The statistics are part of the policy: other statistics, another action.
+    rms.mean = rms.mean + 5.0
+    assert not np.allclose(policy(obs), action)
+    resumed = train(resume=str(run.root), overrides={"steps": 300})
+    assert resumed["env_steps"] == 300
+    assert _buffer_of(run).demos.size() == demos.size()  # not added twice
+
+
+def test_an_ensemble_too_small_for_its_subset_and_a_utd_below_one_name_the_key():
+    with pytest.raises(ConfigError, match="learner.critic_subset"):
+        load_config(overrides={"learner.critics": 1, "learner.critic_subset": 2})
+    with pytest.raises(ConfigError, match="learner.gradient_steps: must be >= 1"):
+        load_config(overrides={"learner.gradient_steps": 0})
+    with pytest.raises(ConfigError, match="learner.demo_fraction"):
+        load_config(overrides={"learner.demo_fraction": 1.0})
+    with pytest.raises(ConfigError, match="demos: demonstrations go in a replay buffer"):
+        load_config(overrides={"learner.algo": "ppo", "demos": "5"})
+    with pytest.raises(ConfigError, match="learner.policy_input: rlpd"):
+        load_config(overrides={"learner.algo": "rlpd", "learner.policy_input": "pixels"})
+    from robopref.rl.rlpd import RLPD as Learner
+
+    with pytest.raises(ValueError, match="critic_subset must be within 1..n_critics"):
+        Learner("MlpPolicy", "Pendulum-v1", critic_subset=3)
+
+
+@pytest.fixture
+def demo_dir(tmp_path, tiny):
+    """Two scripted reach episodes stored in the shared format."""
+    store = EpisodeStore(tmp_path / "demos")
+    for ep in record_expert_demos(tiny(), 2, cameras=()):
+        store.save(ep)
+    return store
+
+
+def test_a_directory_of_recorded_episodes_is_read_and_checked(demo_dir):
+    episodes = load_demo_dir(demo_dir.root, "panda-reach", 40, 4, ())
+    assert len(episodes) == 2 and all(ep.is_success for ep in episodes)
+    with pytest.raises(DemoError, match="task 'panda-reach', the run trains 'panda-push'"):
+        load_demo_dir(demo_dir.root, "panda-push", 40, 4, ())
+    with pytest.raises(DemoError, match="state size 40, the run's is 18"):
+        load_demo_dir(demo_dir.root, "panda-reach", 18, 4, ())
+    with pytest.raises(DemoError, match="action size 4, the run's is 6"):
+        load_demo_dir(demo_dir.root, "panda-reach", 40, 6, ())
+    with pytest.raises(DemoError, match=r"no frames of camera\(s\) \['front'\]"):
+        load_demo_dir(demo_dir.root, "panda-reach", 40, 4, ("front",))
+
+
+@pytest.mark.parametrize("problem", ["empty", "missing", "corrupt"])
+def test_bad_demonstrations_stop_the_run_before_training_and_leave_no_run(
+    problem, demo_dir, tmp_path, tiny_overrides, capsys
+):
+    directory, bad = demo_dir.root, demo_dir.paths()[0]
+    if problem == "empty":
+        directory = tmp_path / "nothing"
+        directory.mkdir()
+    elif problem == "missing":
+        directory = tmp_path / "nowhere"
+    else:
+        bad.write_bytes(bad.read_bytes()[:100])  # truncated mid-write by something else
+    run_dir = tmp_path / "run"
+    flags = [f"--set={k}={json.dumps(v)}" for k, v in tiny_overrides.items()]
+    argv = ["train", "--algo", "rlpd", "--demos", str(directory), "--run-dir", str(run_dir)]
+    assert main([*argv, *flags]) == 2
+    err = capsys.readouterr().err
+    expected = {
+        "empty": "no episode files",
+        "missing": "no such directory",
+        "corrupt": f"corrupt demonstration: {bad}",
+    }[problem]
+    assert expected in err
+    assert not (run_dir / "config.json").exists()  # the same command runs once fixed
+    assert not list(run_dir.glob("checkpoints/*"))
+
+
+def test_eval_in_the_other_simulator(tiny, capsys):
+    summary = train(tiny(reward="sparse", steps=100, checkpoint_every=100))
+    run = summary["run"]
+    assert main(["eval", run, "--backend", "bullet", "--episodes", "1", "--no-video"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["backend"] == "bullet" and out["episodes"] == 1
+    assert json.loads((RunPaths.of(run).root / "eval-bullet.json").read_text()) == out
+    assert main(["eval", run, "--backend", "gazebo", "--episodes", "1", "--no-video"]) == 2
+    assert "env.backend: 'gazebo' is not one of" in capsys.readouterr().err
