@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("demo", help="the main job: a short training run on embedded defaults")
     s.add_argument("--run-dir", default="runs/demo", help="run directory (-2, -3... if taken)")
-    s.add_argument("--steps", type=int, help="env steps (default 5000)")
+    s.add_argument("--steps", type=int, help="env steps (default 6000)")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any key")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_demo)

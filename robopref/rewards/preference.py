@@ -446,7 +446,7 @@ class PreferenceRewardModel:
             self._net.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay
         )
         self._rng = np.random.default_rng(self.config.seed)
-        # Running input statistics (float64; Chan et al.'s parallel update).
+        # Input statistics of the last training set (float64).
         self._count = 0.0
         self._mean = np.zeros(self.in_dim)
         self._var = np.ones(self.in_dim)
@@ -486,14 +486,9 @@ class PreferenceRewardModel:
             raise ValueError(f"batch.weight: expected {n} finite values >= 0, got {weight!r}")
         return xa, xb, label, weight
 
-    def _update_normalizer(self, x: np.ndarray) -> None:
+    def _fit_normalizer(self, x: np.ndarray) -> None:
         x = x.reshape(-1, self.in_dim).astype(np.float64)
-        n, m, v = len(x), x.mean(0), x.var(0)
-        total = self._count + n
-        delta = m - self._mean
-        self._var = (self._var * self._count + v * n + delta**2 * self._count * n / total) / total
-        self._mean = self._mean + delta * n / total
-        self._count = total
+        self._count, self._mean, self._var = float(len(x)), x.mean(0), x.var(0)
         self._sync_normalizer()
 
     def _sync_normalizer(self) -> None:
@@ -529,7 +524,9 @@ class PreferenceRewardModel:
         """Fits every member to the labelled pairs (continuing from the current weights).
 
         PEBBLE refits on all labels collected so far after each round of queries; pass the
-        whole label set each time. The input normalizer first absorbs this batch's inputs.
+        whole label set each time. The input normalizer is first set to this batch's inputs
+        (not accumulated: a refit on the whole label set would count old pairs again, and
+        the statistics would lean toward the first rounds' states).
 
         Args:
             batch: the labelled pairs; pairs with weight 0 are left out.
@@ -561,7 +558,7 @@ class PreferenceRewardModel:
         live = np.flatnonzero(weight > 0)
         if live.size == 0:
             raise ValueError("train: the batch has no pair with a positive weight")
-        self._update_normalizer(np.concatenate([xa[live], xb[live]]))
+        self._fit_normalizer(np.concatenate([xa[live], xb[live]]))
         xa_t, xb_t = torch.from_numpy(xa), torch.from_numpy(xb)
         y_t, w_t = torch.from_numpy(label), torch.from_numpy(weight)
 

@@ -130,6 +130,13 @@ class PebbleConfig:
     """A refit stops once an epoch's training accuracy reaches this (B-Pref); 1.0: never."""
     reward_input: str = "state_action"
     human_wait_s: float = 0.0
+    conservative_k: float = 0.0
+    """Train on ``mean - k * spread`` of the ensemble (imitation's ``AddSTDRewardWrapper``):
+    where the members disagree the policy is not paid for what the labels never showed."""
+    diagnostic_episodes: int = 20
+    """Recent episodes the exploitation diagnostic ranks each round (``reward/true_corr``)."""
+    exploit_rounds: int = 3
+    """Rounds in a row of learned return rising while true return falls before a warning."""
     """Human teacher: seconds a round waits for its labels before training goes on."""
 
 
@@ -260,6 +267,9 @@ _MINIMUM = {
     "pebble.ensemble_size": 1,
     "pebble.reward_epochs": 1,
     "pebble.human_wait_s": 0,
+    "pebble.conservative_k": 0,
+    "pebble.diagnostic_episodes": 2,
+    "pebble.exploit_rounds": 1,
     "shaping.prm_episodes": 3,
     "shaping.prm_steps": 1,
 }
@@ -308,6 +318,11 @@ def validate(config: TrainConfig) -> None:
             raise ConfigError("demos: demonstrations go in a replay buffer; use sac or rlpd")
         if lc.policy_input != "state":
             raise ConfigError("demos: demonstrations need learner.policy_input state")
+    if "pref" in config.terms and config.pebble.labels_per_round > config.labels:
+        raise ConfigError(
+            f"pebble.labels_per_round: {config.pebble.labels_per_round} per round is more than "
+            f"the whole label budget (labels={config.labels})"
+        )
     if "pref" in config.terms and config.labels < 1:
         raise ConfigError("labels: a 'pref' reward needs a label budget >= 1")
 

@@ -48,9 +48,11 @@ class StepReward:
     answers.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, conservative_k: float = 0.0) -> None:
         self.model = None
         self._evaluator = None
+        #: The reward is ``mean - k * spread`` of the ensemble (``pebble.conservative_k``).
+        self.conservative_k = float(conservative_k)
 
     def update(self, model) -> None:
         self.model = model
@@ -68,14 +70,13 @@ class StepReward:
         if self.model is None:
             return 0.0
         if self._evaluator is not None:
-            return float(
-                self._evaluator.reward(
-                    np.ascontiguousarray(state, np.float32),
-                    np.ascontiguousarray(action, np.float32),
-                )[0]
+            mean, spread = self._evaluator.reward(
+                np.ascontiguousarray(state, np.float32),
+                np.ascontiguousarray(action, np.float32),
             )
-        mean, _ = self.model.reward(state[None], action[None])
-        return float(mean[0])
+            return float(mean) - self.conservative_k * float(spread)
+        mean, spread = self.model.reward(state[None], action[None])
+        return float(mean[0]) - self.conservative_k * float(spread[0])
 
 
 class CompositeReward(gymnasium.Wrapper):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import math
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -62,6 +63,8 @@ METRIC_FIELDS = (
     "reward/total",
     "pref_model/accuracy",
     "pref_model/loss",
+    "reward/true_corr",
+    "reward/spread",
     "steps_per_s",
     "wall_s",
 )
@@ -81,6 +84,10 @@ class LoopState:
     unsup_done: bool = False
     last_fit: dict[str, float] = field(default_factory=dict)
     wall_s: float = 0.0
+    #: The exploitation diagnostic of the last round (`PebbleCallback.diagnose`).
+    diagnostic: dict[str, float] = field(default_factory=dict)
+    exploit_streak: int = 0
+    warnings: list[str] = field(default_factory=list)
 
 
 class StateEntropyReward:
@@ -290,6 +297,57 @@ class PebbleCallback(BaseCallback):
         if self.labels_used() > 0 and (asked or self.state.refits == 0 or self._new_labels()):
             self.refit()
         self._finish_unsup()
+        if self.state.refits:
+            self.diagnose()
+
+    def diagnose(self) -> dict[str, float]:
+        """The exploitation diagnostic over the recent episodes of the pool.
+
+        ``reward/true_corr``: Spearman rank correlation between the learned and the true
+        return of the episodes (sim only: a real robot has no true return; NaN when either is
+        constant). ``reward/spread``: the ensemble's mean spread along them, the proxy that
+        needs no true return. A learned return that rises while the true one falls for
+        ``pebble.exploit_rounds`` rounds in a row is a warning, in the log and the summary.
+        """
+        from scipy.stats import spearmanr
+
+        cfg = self.config.pebble
+        episodes = list(self.pool)[-cfg.diagnostic_episodes :]
+        if len(episodes) < 2:
+            return {}
+        learned, true, spreads = [], [], []
+        for ep in episodes:
+            mean, spread = self.pref_model.reward(ep.state[:-1], ep.action)
+            learned.append(float(mean.sum()))
+            spreads.append(float(spread.mean()))
+            true.append(float(np.nansum(ep.reward)))
+        corr = float("nan")
+        if np.ptp(learned) > 0 and np.ptp(true) > 0:
+            corr = float(spearmanr(learned, true).statistic)
+        now = {
+            "true_corr": corr,
+            "spread": float(np.mean(spreads)),
+            "learned_return": float(np.mean(learned)),
+            "true_return": float(np.mean(true)),
+        }
+        before = self.state.diagnostic
+        if before and self.labels_used() > 0:
+            exploiting = (
+                now["learned_return"] > before["learned_return"]
+                and now["true_return"] < before["true_return"]
+            )
+            self.state.exploit_streak = self.state.exploit_streak + 1 if exploiting else 0
+            if self.state.exploit_streak == cfg.exploit_rounds:
+                msg = (
+                    f"env step {self.num_timesteps}: the learned return rose while the true "
+                    f"return fell for {cfg.exploit_rounds} rounds in a row (learned "
+                    f"{now['learned_return']:.1f}, true {now['true_return']:.1f}): the policy "
+                    "may exploit the learned reward (more labels, pebble.conservative_k)"
+                )
+                self.state.warnings.append(msg)
+                print(f"robopref train: warning: {msg}", file=sys.stderr, flush=True)
+        self.state.diagnostic = now
+        return now
 
     def _answer(self) -> None:
         if self.teacher is None:  # a person labels in the UI; wait a little if asked to
@@ -344,8 +402,11 @@ class PebbleCallback(BaseCallback):
         if buffer is None or not hasattr(buffer, "relabel"):
             return 0
 
+        k = self.config.pebble.conservative_k
+
         def pref(states, actions):
-            return self.pref_model.reward(states, actions)[0]
+            mean, spread = self.pref_model.reward(states, actions)
+            return mean - k * spread if k else mean
 
         return buffer.relabel(pref, self.composite.task_weight, self.composite.pref_weight)
 
@@ -378,6 +439,8 @@ class PebbleCallback(BaseCallback):
             **{f"reward/{k}": mean(f"reward/{k}") for k in ("task", "pref", "shaping", "total")},
             "pref_model/accuracy": self.state.last_fit.get("accuracy", float("nan")),
             "pref_model/loss": self.state.last_fit.get("loss", float("nan")),
+            "reward/true_corr": self.state.diagnostic.get("true_corr", float("nan")),
+            "reward/spread": self.state.diagnostic.get("spread", float("nan")),
             "steps_per_s": (self.num_timesteps - self._steps_at_t0) / max(elapsed, 1e-9),
             "wall_s": self.state.wall_s + elapsed,
         }

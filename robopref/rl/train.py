@@ -343,7 +343,7 @@ def train(
     try:
         demos = read_demos(config) if ckpt is None else []  # a resumed buffer has them
         potential = build_potential(config, run, log)
-        step_reward = StepReward()
+        step_reward = StepReward(config.pebble.conservative_k)
         env, composite = make_train_env(config, step_reward, potential, None, seed=config.seed)
         state_dim = _state_dim(env)
         act_dim = int(env.action_space.shape[0])
@@ -422,7 +422,22 @@ def train(
     # The printed line keeps the documented keys; the file adds the loop's own speed (env
     # steps/s inside model.learn, checkpoints and refits included) for benchmarks.
     rate = (model.num_timesteps - done) / learn_s if learn_s else None
-    write_json(run.summary, {**summary, "learn_steps_per_s": rate})
+    by_label = store.counts().by_label
+    write_json(
+        run.summary,
+        {
+            **summary,
+            "learn_steps_per_s": rate,
+            # How many answers could teach the reward: a teacher that skips everything
+            # leaves training on the other terms, and this says so.
+            "queries": callback.state.queries,
+            "labels_by_answer": {k: int(v) for k, v in sorted(by_label.items()) if v},
+            "diagnostic": {k: finite_or_none(v) for k, v in callback.state.diagnostic.items()},
+            "warnings": list(callback.state.warnings),
+        },
+    )
+    for warning in callback.state.warnings:
+        log(f"robopref train: warning: {warning}")
     store.close()
     return summary
 

@@ -39,6 +39,8 @@ def test_defaults_files_and_overrides_stack(tmp_path):
         ({"reward": "pref+pref"}, "reward: bad spec"),
         ({"labels": 0}, "labels: a 'pref' reward needs a label budget"),
         ({"shaping.scale": float("nan")}, "shaping.scale: must be finite"),
+        ({"pebble.conservative_k": -1.0}, "pebble.conservative_k: must be >= 0"),
+        ({"pebble.labels_per_round": 200}, "pebble.labels_per_round: 200 per round is more"),
     ],
 )
 def test_bad_keys_and_values_name_the_key(overrides, message):

@@ -104,3 +104,34 @@ def test_curves_line_runs_up_at_common_steps_and_give_the_final_ratio(tmp_path):
     assert rows[0]["env_steps"] == rows[1]["env_steps"] == [1000, 2000]
     assert rows[0]["true_return"] == [10.0, 20.0] and rows[1]["true_return"] == [5.0, 10.0]
     assert rows[-1]["final_return_ratio"] == {a: 1.0, b: pytest.approx(0.25)}
+
+
+def test_the_conservative_step_reward_subtracts_k_spreads():
+    model = PreferenceRewardModel(5, 4, PreferenceRewardConfig(hidden=(16,), ensemble_size=3))
+    step = StepReward(conservative_k=2.0)
+    step.update(model)
+    rng = np.random.default_rng(0)
+    s, a = rng.normal(size=(20, 5)).astype(np.float32), rng.normal(size=(20, 4)).astype(np.float32)
+    mean, spread = model.reward(s, a)
+    assert (spread > 0).all()
+    np.testing.assert_allclose([step(s[i], a[i]) for i in range(20)], mean - 2 * spread, atol=1e-4)
+
+
+def test_reset_of_a_jax_critic_keeps_the_actor(tiny):
+    import jax
+
+    from robopref.rl.rlpd import RLPD
+
+    env, _ = make_train_env(tiny(), StepReward(), None, None, seed=0)
+    model = RLPD("MultiInputPolicy", env, policy_kwargs={"net_arch": [8]}, seed=0)
+    model.policy.qf_state = model.policy.qf_state.replace(
+        params=jax.tree_util.tree_map(lambda p: p + 1.0, model.policy.qf_state.params)
+    )
+    actor = model.policy.actor_state
+    critic = model.policy.qf_state.params
+    reset_critic(model)
+    leaves = jax.tree_util.tree_leaves
+    new = model.policy.qf_state
+    assert not any(np.allclose(a, b) for a, b in zip(leaves(critic), leaves(new.params)))
+    assert all(np.array_equal(a, b) for a, b in zip(leaves(new.params), leaves(new.target_params)))
+    assert model.policy.actor_state is actor

@@ -248,3 +248,65 @@ def test_resume_of_something_that_is_not_a_run(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path)]) == 2
     assert "has no config.json" in capsys.readouterr().err
     assert os.listdir(tmp_path) == []
+
+
+def test_every_round_logs_the_exploitation_diagnostic_and_the_summary_counts_answers(tiny):
+    summary = train(tiny(**{"pebble.conservative_k": 0.5}))
+    run = RunPaths.of(summary["run"])
+    rows = _metrics(run)
+    corr = [float(r["reward/true_corr"]) for r in rows if r["reward/true_corr"] not in ("", "nan")]
+    spread = [float(r["reward/spread"]) for r in rows if r["reward/spread"] not in ("", "nan")]
+    assert spread and all(s >= 0 for s in spread)
+    assert all(-1 <= c <= 1 for c in corr)
+    full = json.loads(run.summary.read_text())
+    assert sum(full["labels_by_answer"].values()) == full["queries"] >= summary["labels_used"]
+    assert set(full["diagnostic"]) == {"true_corr", "spread", "learned_return", "true_return"}
+    assert full["warnings"] == []
+
+
+@pytest.mark.parametrize("answer", ["skip", "equal"])
+def test_a_teacher_that_never_prefers_leaves_training_going(tiny, answer):
+    summary = train(tiny(**{"teacher.name": answer, f"teacher.eps_{answer}": 1e9}))
+    full = json.loads(RunPaths.of(summary["run"]).summary.read_text())
+    assert summary["env_steps"] == 300
+    assert full["labels_by_answer"] == {answer: full["queries"]} and full["queries"] > 0
+    # "skip" teaches nothing and spends no budget; "equal" is a label (0.5 each way).
+    assert summary["labels_used"] == (0 if answer == "skip" else full["queries"])
+
+
+def test_the_warning_fires_when_learned_return_rises_and_true_return_falls(tiny, capsys):
+    from robopref.rl.pebble import LoopState, PebbleCallback
+
+    callback = PebbleCallback.__new__(PebbleCallback)
+    callback.config = tiny(**{"pebble.exploit_rounds": 2})
+    callback.state = LoopState()
+    callback.labels_used = lambda: 10
+    callback.num_timesteps = 1234
+
+    class Model:  # the learned reward pays for time in the episode, whatever happens
+        def reward(self, states, actions):
+            return np.full(len(actions), self.per_step), np.full(len(actions), 0.1)
+
+    from robopref.data import Episode
+
+    def episode(true):
+        return Episode(
+            state=np.zeros((6, 3), np.float32),
+            action=np.zeros((5, 2), np.float32),
+            reward=np.array([true, 0, 0, 0, 0], np.float32),
+            success=np.zeros(5, bool),
+            timestamp=np.arange(6, dtype=np.float64),
+            metadata={"task": "panda-reach"},
+        )
+
+    callback.pref_model = Model()
+    for learned, true in [(1.0, 5.0), (2.0, 4.0), (3.0, 3.0), (4.0, 2.0)]:
+        callback.pref_model.per_step = learned
+        callback.pool = [episode(true), episode(true + 1)]
+        now = callback.diagnose()
+        assert now["true_corr"] != now["true_corr"]  # NaN: every learned return is equal
+    assert (
+        len(callback.state.warnings) == 1
+        and "rose while the true return fell" in (callback.state.warnings[0])
+    )
+    assert "env step 1234" in capsys.readouterr().err
