@@ -47,7 +47,8 @@ bench: setup
 	bench/train.sh
 	bench/ui.sh
 	bench/feedback.sh
-	bench/panda.sh
+	bench/reach_ablation.sh
+	bench/learning.sh reach lift push
 
 clean:
 	rm -rf $(VENV) build *.egg-info robopref/evaluator/*.so

@@ -3,7 +3,9 @@
 # (rlpd, scripted demonstrations, oracle preference labels, PRM shaping), SEEDS seeds each,
 # JOBS at a time; each finished run's small summary goes to bench/results/<group>/ and the
 # README table is made from those files (python -m robopref.benchmarks.results table DIR).
-# Usage: bench/learning.sh [group ...]   groups: reach (default), reach-sac, lift, push.
+# Usage: bench/learning.sh [group ...]   groups: reach (default), reach-sac, reach-mistake,
+# reach-stochastic (teacher noise), lift, lift-sparse, lift-prm (shaping ablation), lift-rand
+# (domain randomization, then evaluated in PyBullet), push, pick-place. STEPS: lift/push/...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MUJOCO_GL=${MUJOCO_GL:-egl}
@@ -12,14 +14,23 @@ JOBS=${JOBS:-2}
 OUT=${OUT:-runs/bench-learning}
 BIN=.venv/bin
 groups=("${@:-reach}")
-common="--no-progress --teacher oracle --eval-episodes 20 --set log_every=500"
+common="--no-progress --eval-episodes 20 --set log_every=500"
+reach="--task panda-reach --reward sparse+pref+prm --labels 50 --steps 5000 --demos 10 \
+--query-every 500 --segment-length 20 --set learner.learning_starts=500"
+lift="--task panda-lift --labels 200 --steps ${STEPS:-50000} --algo rlpd --demos 10 \
+--query-every 2500 --segment-length 25 --set learner.learning_starts=1000"
 declare -A FLAGS=(
-  [reach]="--task panda-reach --reward sparse+pref+prm --labels 50 --steps 5000 --algo rlpd \
---demos 10 --query-every 500 --segment-length 20 --set learner.learning_starts=500"
-  [reach-sac]="--task panda-reach --reward sparse+pref+prm --labels 50 --steps 5000 --algo sac \
---demos 10 --query-every 500 --segment-length 20 --set learner.learning_starts=500"
-  [lift]="--task panda-lift --reward sparse+pref+prm --labels 200 --steps ${STEPS:-50000} \
---algo rlpd --demos 10 --query-every 2500 --segment-length 25 --set learner.learning_starts=1000"
+  [reach]="$reach --algo rlpd --set learner.gradient_steps=2"
+  [reach-sac]="$reach --algo sac --set learner.gradient_steps=2"
+  [reach-mistake]="$reach --algo rlpd --set learner.gradient_steps=2 --teacher mistake"
+  [reach-stochastic]="$reach --algo rlpd --set learner.gradient_steps=2 --teacher stochastic"
+  [lift-sparse]="$lift --reward sparse"
+  [lift-prm]="$lift --reward sparse+prm"
+  [lift-rand]="$lift --reward sparse+pref+prm --set env.randomize=true"
+  [pick-place]="--task panda-pick-place --reward sparse+pref+prm --labels 200 \
+--steps ${STEPS:-100000} --algo rlpd --demos 10 --query-every 2500 --segment-length 25 \
+--set learner.learning_starts=1000"
+  [lift]="$lift --reward sparse+pref+prm"
   [push]="--task panda-push --reward sparse+pref+prm --labels 200 --steps ${STEPS:-50000} \
 --algo rlpd --demos 10 --query-every 2500 --segment-length 25 --set learner.learning_starts=1000"
 )
@@ -28,8 +39,12 @@ for g in ${groups[*]}; do
   for s in $SEEDS; do
     dir=$OUT/$g-s$s
     rm -rf "$dir"
+    post=""
+    case $g in  # a randomized MuJoCo run is also judged in the PyBullet twin
+      *-rand) post="&& $BIN/robopref eval $dir --backend bullet --episodes 20 --no-video > $dir-bullet.json";;
+    esac
     echo "$BIN/robopref train $common ${FLAGS[$g]} --seed $s --run-dir $dir > $dir.json 2> $dir.log \
-&& $BIN/python -m robopref.benchmarks.results summarize $dir --name $g --out bench/results/$g"
+&& $BIN/python -m robopref.benchmarks.results summarize $dir --name $g --out bench/results/$g $post"
   done
 done | xargs -P "$JOBS" -I{} bash -c {}
 for g in ${groups[*]}; do

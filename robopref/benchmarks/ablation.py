@@ -19,6 +19,9 @@ Variants (cumulative unless said):
 * ``goal-tcp``: the goal - TCP vector added to the state, in metres;
 * ``decimetres``: the relative vectors in decimetres (the state ``sim`` now gives);
 * ``no-termination``: episodes run to the time limit; success is rewarded on every step;
+* ``action-6cm``: + the controller's ``max_step`` doubled (an action of 1 asks for 6 cm; the
+  position servos realize about 1.1 cm per step at 3 cm, so this tests the effective action
+  scale; not adopted: it changes what the hardware bridge commands);
 * ``obs-norm``: + running observation normalization (rlpd's option; kept off);
 * ``rlpd``: our learner (JAX, LayerNorm critics) on the ``no-termination`` setup;
 * ``rlpd-utd2``: + 2 updates per env step;
@@ -52,6 +55,7 @@ BASE = {
     "normalize": False,
     "utd": 1,
     "demos": 0,
+    "max_step": 0.03,
 }
 STEPS_OF = [
     ("issue-baseline", {}),
@@ -61,6 +65,7 @@ STEPS_OF = [
     ("no-termination", {"terminate": False}),
 ]
 BRANCHES = [
+    ("action-6cm", {"max_step": 0.06}),
     ("obs-norm", {"learner": "rlpd", "normalize": True}),
     ("rlpd", {"learner": "rlpd"}),
     ("rlpd-utd2", {"learner": "rlpd", "utd": 2}),
@@ -118,7 +123,14 @@ def make_env(variant: dict[str, Any]):
             dense = -float(np.linalg.norm(p["tcp"] - p["goal_pos"])) + 10.0 * sparse
             return self._obs(obs), dense, term, trunc, info
 
-    base = sim.make("panda-reach", cameras=(), terminate_on_success=variant["terminate"])
+    from sim.controller import ControllerConfig
+
+    base = sim.make(
+        "panda-reach",
+        cameras=(),
+        terminate_on_success=variant["terminate"],
+        controller=ControllerConfig(max_step=variant["max_step"]),
+    )
     return Probe(base)
 
 
@@ -209,6 +221,7 @@ def run_variant(name: str, seed: int, steps: int = STEPS) -> dict[str, Any]:
         curve.append([(k + 1) * EVAL_EVERY, success, round(ret, 3)])
     return {
         "name": name,
+        "rank": list(variants()).index(name),  # the table's row order
         "task": "panda-reach",
         "reward": "dense (privileged probe)",
         "teacher": None,

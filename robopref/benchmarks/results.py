@@ -113,9 +113,10 @@ def load_summaries(directory: str | Path) -> list[dict[str, Any]]:
 
 
 def table(summaries: list[dict[str, Any]], by: str = "name") -> list[str]:
-    """Markdown rows, one per group of summaries sharing ``by`` (in first-seen order)."""
+    """Markdown rows, one per group of summaries sharing ``by``, in ``rank`` order where the
+    summaries have one, else in first-seen order."""
     groups: dict[str, list[dict]] = defaultdict(list)
-    for s in summaries:
+    for s in sorted(summaries, key=lambda s: s.get("rank", 0)):
         groups[str(s[by])].append(s)
     rows = [
         "| run | seeds | final success | final return | env steps to 80% success |",

@@ -296,7 +296,14 @@ def test_the_warning_fires_when_learned_return_rises_and_true_return_falls(tiny,
             reward=np.array([true, 0, 0, 0, 0], np.float32),
             success=np.zeros(5, bool),
             timestamp=np.arange(6, dtype=np.float64),
-            metadata={"task": "panda-reach"},
+            metadata={
+                "task": "panda-reach",
+                "source": "policy",
+                "backend": "mujoco",
+                "seed": 0,
+                "robot": "franka_panda",
+                "control_hz": 20.0,
+            },
         )
 
     callback.pref_model = Model()
