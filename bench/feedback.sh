@@ -1,29 +1,57 @@
 #!/usr/bin/env bash
-# Feedback efficiency on dmc:walker-walk (state, SAC, oracle teacher): SAC on the true reward
-# against PEBBLE with 100, 500 and 1,000 labels, all at the same env steps; then the return of
-# each run against env steps, side by side (robopref.benchmarks.train curves).
-# STEPS (default 20000) and JOBS (runs at once, default 2) scale it.
+# Feedback efficiency on dm_control (state, oracle teacher, the rlpd learner for every run):
+# SAC on the true reward against PEBBLE with 100, 500 and 1,000 labels, and SURF and QPA at
+# 100 labels, all at the same env steps. Each finished run's summary goes to
+# bench/results/feedback/; the README table and curves plot are made from those files
+# (python -m robopref.benchmarks.results feedback bench/results/feedback --plot ...).
+# Usage: bench/feedback.sh [run ...]  runs: <task>/<name>, e.g. walker-walk/pebble-500;
+# default: every run on both tasks. STEPS (default 50000), JOBS (default 2), SEEDS ("0").
+# The ablations: RESULTS=bench/results/feedback-ablation bench/feedback.sh \
+#   walker-walk/progress-teacher walker-walk/spread-labels walker-walk/raw-inputs ...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MUJOCO_GL=${MUJOCO_GL:-egl}
-STEPS=${STEPS:-20000}
+STEPS=${STEPS:-50000}
 JOBS=${JOBS:-2}
+SEEDS=${SEEDS:-0}
 OUT=${OUT:-runs/bench-feedback}
+RESULTS=${RESULTS:-bench/results/feedback}
 BIN=.venv/bin
-common=(--task dmc:walker-walk --steps "$STEPS" --segment-length 50 --eval-episodes 5
-        --no-progress --set learner.learning_starts=1000 --set checkpoint_every=100000)
-pebble=(--reward pref --teacher oracle --unsup-steps 2000 --query-every 2000
-        --selector disagreement)
-runs=("sac-true:--reward sparse"
-      "pebble-100:${pebble[*]} --labels 100"
-      "pebble-500:${pebble[*]} --labels 500"
-      "pebble-1000:${pebble[*]} --labels 1000")
-rm -rf "$OUT"; mkdir -p "$OUT"
+common="--steps $STEPS --segment-length 50 --eval-episodes 5 --no-progress --algo rlpd \
+--set learner.learning_starts=1000 --set checkpoint_every=1000000"
+pebble="--reward pref --teacher oracle --unsup-steps 2000 --query-every 2000 --selector disagreement"
+declare -A FLAGS=(
+  [sac-true]="--reward sparse"
+  [pebble-100]="$pebble --labels 100"
+  [pebble-500]="$pebble --labels 500"
+  [pebble-1000]="$pebble --labels 1000"
+  [surf-100]="$pebble --labels 100 --set pebble.pseudo_ratio=10 --set pebble.crop=5"
+  [qpa-100]="$pebble --labels 100 --selector uniform --set pebble.pool_episodes=10 \
+--set learner.recent_fraction=0.5 --set pebble.crop=5"
+  # Ablations of pebble-500, one change each (README, "Why PEBBLE collapsed"); run them
+  # with RESULTS=bench/results/feedback-ablation.
+  [progress-teacher]="$pebble --labels 500 --set teacher.signal=progress"
+  [spread-labels]="$pebble --labels 500 --set pebble.labels_per_round=21"
+  [raw-inputs]="$pebble --labels 500 --set pebble.reward_normalize=false"
+  [no-bootstrap]="$pebble --labels 500 --set pebble.reward_bootstrap=false"
+  [conservative]="$pebble --labels 500 --set pebble.conservative_k=1"
+  [unsup-9000]="$pebble --labels 500 --unsup-steps 9000"
+)
+default=()
+for task in walker-walk cheetah-run; do
+  for name in sac-true pebble-100 pebble-500 pebble-1000; do default+=("$task/$name"); done
+done
+default+=(walker-walk/surf-100 walker-walk/qpa-100)
+runs=("${@:-${default[@]}}")
+mkdir -p "$OUT"
 for spec in "${runs[@]}"; do
-  name=${spec%%:*}; flags=${spec#*:}
-  # shellcheck disable=SC2086
-  echo "$BIN/robopref train ${common[*]} $flags --run-dir $OUT/$name > $OUT/$name.json 2> $OUT/$name.log"
+  task=${spec%%/*}; name=${spec#*/}
+  for s in $SEEDS; do
+    dir=$OUT/$task-$name-s$s
+    rm -rf "$dir"
+    echo "$BIN/robopref train --task dmc:$task $common ${FLAGS[$name]} --seed $s --run-dir $dir \
+> $dir.json 2> $dir.log && $BIN/python -m robopref.benchmarks.results summarize $dir --name $name \
+--out $RESULTS/$task"
+  done
 done | xargs -P "$JOBS" -I{} bash -c {}
-cat "$OUT"/*.json
-$BIN/python -m robopref.benchmarks.train curves "$OUT"/sac-true "$OUT"/pebble-100 \
-  "$OUT"/pebble-500 "$OUT"/pebble-1000
+$BIN/python -m robopref.benchmarks.results feedback "$RESULTS" --plot "$RESULTS/curves.png"

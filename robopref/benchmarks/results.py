@@ -7,6 +7,7 @@ success, return]`` rows, from ``metrics.csv``) and ``config`` (the resolved tree
 
     python -m robopref.benchmarks.results summarize runs/a runs/b --out bench/results/reach
     python -m robopref.benchmarks.results table bench/results/reach
+    python -m robopref.benchmarks.results feedback bench/results/feedback --plot out.png
 
 ``table`` groups files by everything but the seed (or by ``--by KEY``), and prints one
 Markdown row per group: the mean and the spread (sample std) of the final figures over the
@@ -106,7 +107,7 @@ def _mean_spread(values: list[float | None]) -> str:
 
 
 def load_summaries(directory: str | Path) -> list[dict[str, Any]]:
-    paths = sorted(Path(directory).glob("*.json"))
+    paths = sorted(Path(directory).rglob("*.json"))  # a task per subdirectory, or flat
     if not paths:
         raise ValueError(f"no summaries (*.json) in {directory}")
     return [json.loads(p.read_text()) for p in paths]
@@ -133,6 +134,78 @@ def table(summaries: list[dict[str, Any]], by: str = "name") -> list[str]:
     return rows
 
 
+def _best_and_last(curve: list[list]) -> tuple[float | None, float | None]:
+    returns = [r for _, _, r in curve if r is not None]
+    return (max(returns), returns[-1]) if returns else (None, None)
+
+
+def feedback_table(summaries: list[dict[str, Any]], reference: str = "sac-true") -> list[str]:
+    """Markdown rows for the feedback-efficiency benchmark, one per task and group.
+
+    ``of reference``: the group's mean final evaluation return over the mean of the
+    ``reference`` group of the same task (SAC on the true reward). ``end / best``: the last
+    logged training return over the best logged one, the collapse check (a policy that
+    exploits its learned reward rises, then falls).
+    """
+    by_task: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for s in sorted(summaries, key=lambda s: (s["task"], s.get("rank", 0), s["name"])):
+        by_task[s["task"]][s["name"]].append(s)
+    rows = [
+        "| task | run | seeds | labels | final return | of " + reference + " | end / best |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for task, groups in by_task.items():
+        ref = [m["final_return"] for m in groups.get(reference, []) if m["final_return"]]
+        ref_mean = statistics.mean(ref) if ref else None
+        for name, members in groups.items():
+            finals = [m["final_return"] for m in members if m["final_return"] is not None]
+            ratio = f"{statistics.mean(finals) / ref_mean:.2f}" if finals and ref_mean else "n/a"
+            kept = []
+            for m in members:
+                best, last = _best_and_last(m["curve"])
+                if best:
+                    kept.append(last / best)
+            end_best = f"{statistics.mean(kept):.2f}" if kept else "n/a"
+            labels = statistics.mean(m["labels"] for m in members)
+            rows.append(
+                f"| {task} | {name} | {len(members)} | {labels:.0f} "
+                f"| {_mean_spread([m['final_return'] for m in members])} | {ratio} | {end_best} |"
+            )
+    return rows
+
+
+def plot_curves(summaries: list[dict[str, Any]], out: str | Path) -> Path:
+    """One panel per task: training return against env steps for every group (seed mean)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers and in CI
+    import matplotlib.pyplot as plt
+
+    tasks = sorted({s["task"] for s in summaries})
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 3.6), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        groups: dict[str, list[dict]] = defaultdict(list)
+        for s in sorted(summaries, key=lambda s: (s.get("rank", 0), s["name"])):
+            if s["task"] == task:
+                groups[s["name"]].append(s)
+        for name, members in groups.items():
+            steps = sorted(set.intersection(*({c[0] for c in m["curve"]} for m in members)))
+            by = [{c[0]: c[2] for c in m["curve"]} for m in members]
+            mean = [statistics.mean(b[t] for b in by if b[t] is not None) for t in steps]
+            ax.plot(steps, mean, label=f"{name} ({len(members)} seed{'s' * (len(members) > 1)})")
+        ax.set_title(task)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("true return (last 10 training episodes)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m robopref.benchmarks.results")
     sub = p.add_subparsers(dest="what", required=True)
@@ -143,10 +216,19 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("table", help="a Markdown table of a directory of summaries")
     s.add_argument("directory")
     s.add_argument("--by", default="name")
+    s = sub.add_parser("feedback", help="the feedback-efficiency table, relative to SAC")
+    s.add_argument("directory")
+    s.add_argument("--reference", default="sac-true")
+    s.add_argument("--plot", help="also write the curves of every group to this PNG")
     args = p.parse_args(argv)
     if args.what == "summarize":
         for r in args.runs:
             print(write_summary(summarize(r, args.name), args.out))
+    elif args.what == "feedback":
+        summaries = load_summaries(args.directory)
+        print("\n".join(feedback_table(summaries, args.reference)))
+        if args.plot:
+            print(plot_curves(summaries, args.plot))
     else:
         print("\n".join(table(load_summaries(args.directory), args.by)))
     return 0

@@ -498,10 +498,56 @@ class PreferenceRewardModel:
             self._net.in_std.copy_(torch.as_tensor(std, dtype=torch.float32))
 
     # ------------------------------------------------------------------ training
-    def _returns(self, x: torch.Tensor) -> torch.Tensor:
-        """``x (E, M, L, in)`` segments -> ``(E, M)`` predicted returns (sum of rewards)."""
+    def _returns(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``x (E, M, L, in)`` segments -> ``(E, M)`` predicted returns (sum of rewards).
+
+        ``mask (E, M, L)`` of 0/1 keeps only some steps of each segment (temporal cropping).
+        """
         e, m, length, d = x.shape
-        return self._net(x.reshape(e, m * length, d)).reshape(e, m, length).sum(-1)
+        r = self._net(x.reshape(e, m * length, d)).reshape(e, m, length)
+        return (r if mask is None else r * mask).sum(-1)
+
+    @staticmethod
+    def crop_masks(
+        shape: tuple[int, int], length: int, crop: int, gen: np.random.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """SURF's temporal cropping: for each pair, A and B keep a window of the same random
+        length in ``[length - 2 * crop, length]``, each at its own random offset.
+
+        SURF stores segments ``crop`` steps longer at both ends and crops to ``length +- crop``;
+        our queried segments are exactly ``length`` long (the teacher judged those steps), so
+        the window shrinks from ``length`` instead. Returns float masks ``(E, M, L)``.
+        """
+        e, m = shape
+        keep = gen.integers(max(1, length - 2 * crop), length + 1, size=(e, m))
+        steps = np.arange(length)
+        masks = []
+        for _ in range(2):
+            start = gen.integers(0, length - keep + 1)
+            masks.append((steps >= start[..., None]) & (steps < (start + keep)[..., None]))
+        return torch.from_numpy(masks[0]).float(), torch.from_numpy(masks[1]).float()
+
+    def _pseudo_loss(
+        self,
+        ua: torch.Tensor,
+        ub: torch.Tensor,
+        idx: torch.Tensor,
+        threshold: float,
+        crop: int,
+        gen: np.random.Generator,
+    ) -> torch.Tensor:
+        """SURF's semi-supervised term per member: each member labels the unlabelled pairs
+        ``idx (E, U)`` it is confident about (``max(P, 1 - P) >= threshold`` on the whole
+        segments) and is trained to agree with itself on (cropped) views of them."""
+        xa, xb = ua[idx], ub[idx]
+        with torch.no_grad():
+            p = torch.sigmoid(self._returns(xa) - self._returns(xb))
+            confident = (torch.maximum(p, 1 - p) >= threshold).float()
+            target = (p > 0.5).float()
+        masks = self.crop_masks(tuple(idx.shape), xa.shape[2], crop, gen) if crop else (None,) * 2
+        logits = self._returns(xa, masks[0]) - self._returns(xb, masks[1])
+        loss = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+        return (loss * confident).mean(1)
 
     def _pair_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         cfg = self.config
@@ -520,6 +566,11 @@ class PreferenceRewardModel:
         epochs: int | None = None,
         rng: np.random.Generator | int | None = None,
         stop_accuracy: float | None = None,
+        *,
+        crop: int = 0,
+        unlabeled: PreferenceBatch | None = None,
+        pseudo_threshold: float = 0.95,
+        pseudo_weight: float = 1.0,
     ) -> dict[str, float]:
         """Fits every member to the labelled pairs (continuing from the current weights).
 
@@ -537,6 +588,13 @@ class PreferenceRewardModel:
                 (over members and minibatches, as they were trained) reaches this, as
                 B-Pref's ``train_reward`` does at 0.97: refits in a PEBBLE loop then cost
                 a few epochs instead of all of them. None: always run ``epochs``.
+            crop: temporal cropping (SURF, QPA's data augmentation): every minibatch
+                compares random windows of ``L - 2 * crop`` to ``L`` steps of each pair
+                (`crop_masks`), a new draw each time; 0: whole segments.
+            unlabeled: SURF's unlabelled pairs (labels ignored): each member pseudo-labels
+                the ones it predicts with confidence >= ``pseudo_threshold`` and adds their
+                loss, weighted by ``pseudo_weight``, drawing as many per minibatch as
+                labelled pairs. None: labelled pairs only.
 
         Returns:
             Metrics by name, for logging: ``pref_model/loss`` and ``pref_model/accuracy``
@@ -555,6 +613,20 @@ class PreferenceRewardModel:
             raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
         gen = self._rng if rng is None else np.random.default_rng(rng)  # a Generator passes through
         xa, xb, label, weight = self._check_batch(batch)
+        if isinstance(crop, bool) or not isinstance(crop, int) or not 0 <= crop < xa.shape[1]:
+            raise ValueError(f"crop must be an int in [0, {xa.shape[1]}), got {crop!r}")
+        if not 0.5 <= pseudo_threshold <= 1 or pseudo_weight < 0:
+            raise ValueError(
+                f"pseudo_threshold must be in [0.5, 1] and pseudo_weight >= 0, got "
+                f"{pseudo_threshold!r} and {pseudo_weight!r}"
+            )
+        if unlabeled is not None:
+            ua, ub, _, _ = self._check_batch(unlabeled)
+            if ua.shape[1] != xa.shape[1]:
+                raise ValueError(
+                    f"unlabeled: segments of {ua.shape[1]} steps, labelled ones {xa.shape[1]}"
+                )
+            ua_t, ub_t = torch.from_numpy(ua), torch.from_numpy(ub)
         live = np.flatnonzero(weight > 0)
         if live.size == 0:
             raise ValueError("train: the batch has no pair with a positive weight")
@@ -577,8 +649,13 @@ class PreferenceRewardModel:
             epoch_acc = []
             for start in range(0, n, cfg.batch_size):
                 idx = order[:, start : start + cfg.batch_size]
-                member_loss, member_acc = self._member_losses(xa_t, xb_t, y_t, w_t, idx)
+                masks = self.crop_masks(tuple(idx.shape), xa.shape[1], crop, gen) if crop else None
+                member_loss, member_acc = self._member_losses(xa_t, xb_t, y_t, w_t, idx, masks)
                 epoch_acc.append(member_acc)
+                if unlabeled is not None and pseudo_weight > 0:
+                    u_idx = torch.from_numpy(gen.integers(0, len(ua), size=tuple(idx.shape)))
+                    pseudo = self._pseudo_loss(ua_t, ub_t, u_idx, pseudo_threshold, crop, gen)
+                    member_loss = member_loss + pseudo_weight * pseudo
                 loss = member_loss.sum()
                 if not torch.isfinite(loss):
                     raise NonFiniteRewardError(
@@ -611,9 +688,11 @@ class PreferenceRewardModel:
         y: torch.Tensor,
         w: torch.Tensor,
         idx: torch.Tensor,
+        masks: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Weighted mean loss and accuracy per member over pairs ``idx (E, M)``."""
-        logits = self._returns(xa[idx]) - self._returns(xb[idx])
+        ma, mb = masks if masks is not None else (None, None)
+        logits = self._returns(xa[idx], ma) - self._returns(xb[idx], mb)
         yi, wi = y[idx], w[idx]
         loss = (self._pair_loss(logits, yi) * wi).sum(1) / wi.sum(1).clamp_min(1e-12)
         decisive = ((yi != 0.5) & (wi > 0)).float()

@@ -40,6 +40,8 @@ class RelabelingReplayBuffer(DictReplayBuffer):
         #: Demonstrations, sampled apart (`attach_demos`); None: online data only.
         self.demos: RelabelingReplayBuffer | None = None
         self.demo_fraction = 0.0
+        #: QPA's hybrid experience replay (`recent`): share and window of recent draws.
+        self.recent_fraction, self.recent_steps = 0.0, 1
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -62,6 +64,15 @@ class RelabelingReplayBuffer(DictReplayBuffer):
         if demos.size() == 0:
             raise ValueError("the demonstration buffer is empty")
         self.demos, self.demo_fraction = demos, float(fraction)
+
+    def recent(self, fraction: float, steps: int) -> None:
+        """Draws ``fraction`` of every minibatch from the last ``steps`` transitions (QPA's
+        hybrid experience replay), the rest uniformly (and the demonstrations' share)."""
+        if not 0.0 <= fraction < 1.0 or steps < 1:
+            raise ValueError(
+                f"recent replay: fraction in [0, 1) and steps >= 1, got {fraction}, {steps}"
+            )
+        self.recent_fraction, self.recent_steps = float(fraction), int(steps)
 
     def relabel(
         self,
@@ -94,7 +105,17 @@ class RelabelingReplayBuffer(DictReplayBuffer):
         # Before the first online transition (learning_starts 0) the demos fill the batch.
         if self.size() == 0 and self.demos is not None:
             n_demo = batch_size
-        samples = super().sample(batch_size - n_demo, env) if n_demo < batch_size else None
+        n_recent = int(round(batch_size * self.recent_fraction)) if self.size() else 0
+        n_recent = min(n_recent, batch_size - n_demo)
+        n_uniform = batch_size - n_demo - n_recent
+        samples = super().sample(n_uniform, env) if n_uniform else None
+        if n_recent:
+            # The newest transitions sit just before ``pos`` (a ring buffer, one env). The
+            # global RNG, as SB3's own sampling: `set_random_seed` seeds both.
+            window = min(self.recent_steps, self.size())
+            back = np.random.randint(1, window + 1, size=n_recent)  # noqa: NPY002
+            recent = self._get_samples((self.pos - back) % self.buffer_size, env=env)
+            samples = recent if samples is None else _concat(samples, recent)
         if n_demo:
             demo = DictReplayBuffer.sample(self.demos, n_demo, env)
             samples = demo if samples is None else _concat(samples, demo)

@@ -94,6 +94,12 @@ class LearnerConfig:
     measured to slow reach down (README ablation), the state's units are chosen instead."""
     demo_fraction: float = 0.5
     """Share of every minibatch drawn from the demonstrations (RLPD's symmetric sampling)."""
+    recent_fraction: float = 0.0
+    """Share of every minibatch drawn from the last ``recent_steps`` transitions (QPA's
+    hybrid experience replay: 0.5), so the critic keeps up with the current policy's states,
+    where the preference queries come from; 0: uniform replay."""
+    recent_steps: int = 10_000
+    """Window of the recent draws (QPA: its query pool of 10 episodes of 1,000 steps)."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +136,7 @@ class PebbleConfig:
     """A refit stops once an epoch's training accuracy reaches this (B-Pref); 1.0: never."""
     reward_input: str = "state_action"
     human_wait_s: float = 0.0
+    """Human teacher: seconds a round waits for its labels before training goes on."""
     conservative_k: float = 0.0
     """Train on ``mean - k * spread`` of the ensemble (imitation's ``AddSTDRewardWrapper``):
     where the members disagree the policy is not paid for what the labels never showed."""
@@ -137,7 +144,23 @@ class PebbleConfig:
     """Recent episodes the exploitation diagnostic ranks each round (``reward/true_corr``)."""
     exploit_rounds: int = 3
     """Rounds in a row of learned return rising while true return falls before a warning."""
-    """Human teacher: seconds a round waits for its labels before training goes on."""
+    reward_bootstrap: bool = True
+    """Each member fits its own resample of the labels (Christiano et al.); B-Pref: False
+    (every member sees every label, in its own order)."""
+    reward_normalize: bool = True
+    """Standardize the reward model's inputs by the labelled segments' statistics; B-Pref:
+    raw inputs."""
+    crop: int = 0
+    """Temporal cropping of labelled pairs in every refit minibatch (SURF's and QPA's data
+    augmentation): windows of ``segment_length - 2 * crop`` to ``segment_length`` steps at
+    independent offsets; 0: off. SURF: 5."""
+    pseudo_ratio: int = 0
+    """SURF: unlabelled pairs drawn per query asked (kept for later refits), pseudo-labelled
+    by each member where it is confident; 0: off. SURF: 10."""
+    pseudo_threshold: float = 0.95
+    """SURF: confidence ``max(P, 1 - P)`` a pseudo-label needs."""
+    pseudo_weight: float = 1.0
+    """SURF: weight of the pseudo-labelled loss (``lambda_u``)."""
 
 
 @dataclass(frozen=True)
@@ -146,7 +169,9 @@ class TeacherConfig:
 
     name: str = "oracle"
     signal: str = "auto"
-    """``reward``, ``progress`` or ``auto`` (progress where the task has it)."""
+    """``reward``, ``progress`` or ``auto``: progress on the Panda tasks (a potential: how
+    much of the task is done), the dense task reward on dm_control
+    (`robopref.rl.pebble.teacher_signal`)."""
     beta: float = -1.0
     """Overrides of the preset's B-Pref parameters; negative: keep the preset's."""
     gamma: float = -1.0
@@ -270,6 +295,10 @@ _MINIMUM = {
     "pebble.conservative_k": 0,
     "pebble.diagnostic_episodes": 2,
     "pebble.exploit_rounds": 1,
+    "pebble.crop": 0,
+    "pebble.pseudo_ratio": 0,
+    "pebble.pseudo_weight": 0,
+    "learner.recent_steps": 1,
     "shaping.prm_episodes": 3,
     "shaping.prm_steps": 1,
 }
@@ -311,6 +340,23 @@ def validate(config: TrainConfig) -> None:
         )
     if lc.algo == "rlpd" and lc.policy_input != "state":
         raise ConfigError("learner.policy_input: rlpd learns from the state vector only")
+    if not 0 <= lc.recent_fraction < 1:
+        raise ConfigError(f"learner.recent_fraction: must be in [0, 1), got {lc.recent_fraction}")
+    if config.demos.strip() and lc.demo_fraction + lc.recent_fraction >= 1:
+        raise ConfigError(
+            f"learner.recent_fraction: with learner.demo_fraction={lc.demo_fraction} no share "
+            f"of the minibatch is left for uniform replay; keep their sum below 1"
+        )
+    pc = config.pebble
+    if 2 * pc.crop >= pc.segment_length:
+        raise ConfigError(
+            f"pebble.crop: {pc.crop} steps off each end leave nothing of a "
+            f"pebble.segment_length={pc.segment_length} segment; use crop < segment_length / 2"
+        )
+    if not 0.5 <= pc.pseudo_threshold <= 1:
+        raise ConfigError(
+            f"pebble.pseudo_threshold: must be in [0.5, 1], got {pc.pseudo_threshold}"
+        )
     if not 0 <= lc.demo_fraction < 1:
         raise ConfigError(f"learner.demo_fraction: must be in [0, 1), got {lc.demo_fraction}")
     if config.demos.strip():

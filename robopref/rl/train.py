@@ -152,6 +152,8 @@ def make_pref_model(config: TrainConfig, state_dim: int, act_dim: int):
             lr=cfg.reward_lr,
             epochs=cfg.reward_epochs,
             input=cfg.reward_input,
+            bootstrap=cfg.reward_bootstrap,
+            normalize_inputs=cfg.reward_normalize,
             seed=config.seed,
         ),
         name="pref",
@@ -357,6 +359,8 @@ def train(
                 log(f"{run.root}: no checkpoint yet; starting the run from the beginning")
             model = make_learner(config, env, state_dim, run)
             add_demos(config, model, composite, potential, demos, log)
+        if config.learner.recent_fraction and hasattr(model, "replay_buffer"):
+            model.replay_buffer.recent(config.learner.recent_fraction, config.learner.recent_steps)
     except Exception:
         if not resuming:  # nothing trained: the same command can be run again once fixed
             run.config.unlink(missing_ok=True)

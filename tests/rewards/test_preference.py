@@ -536,3 +536,80 @@ def test_frame_option_bad_input():
     seg.frames = {}
     with pytest.raises(ValueError, match="no 'front' frames"):
         batch_from_segments([seg], [seg], ["a"], view="front")
+
+
+# --------------------------------------------------------------------------------------
+# SURF: temporal cropping and pseudo-labels
+# --------------------------------------------------------------------------------------
+
+
+def test_crop_masks_keep_one_window_of_equal_length_per_pair():
+    gen = np.random.default_rng(0)
+    ma, mb = PreferenceRewardModel.crop_masks((3, 200), L, 4, gen)
+    assert ma.shape == mb.shape == (3, 200, L)
+    kept_a, kept_b = ma.sum(-1), mb.sum(-1)
+    assert torch.equal(kept_a, kept_b)  # A and B are compared over as many steps
+    assert kept_a.min() >= L - 8 and kept_a.max() == L and kept_a.min() < L
+    for m in (ma, mb):  # one contiguous window each: exactly one rising edge
+        edges = (m[..., 1:] - m[..., :-1] == 1).sum(-1) + m[..., 0]
+        assert (edges == 1).all()
+    starts = ma.argmax(-1)
+    assert len(torch.unique(starts)) > 1 and not torch.equal(ma, mb)  # offsets vary
+
+
+def test_training_with_crops_still_learns_the_reward(data):
+    model = PreferenceRewardModel(D, A, dataclasses.replace(SMALL, epochs=12))
+    model.train(data["train"], crop=3)
+    assert accuracy(model, data["test"]) >= 0.9  # measured 0.96
+
+
+def test_pseudo_labels_train_each_member_toward_its_confident_predictions():
+    # SURF's term is self-training: pairs a member is already sure of become training
+    # targets, so the members grow surer on the unlabelled pairs than labels alone make them.
+    rng = np.random.default_rng(3)
+    few, pool = oracle_pairs(rng, 16), oracle_pairs(rng, 300)
+    unlabeled = pool._replace(label=np.full(300, 0.5, np.float32))  # labels are not used
+    cfg = PreferenceRewardConfig(hidden=(32, 32), batch_size=16, epochs=80)
+    base = PreferenceRewardModel(D, A, cfg)
+    base.train(few, rng=0)
+    semi = PreferenceRewardModel(D, A, cfg)
+    semi.train(few, rng=0, unlabeled=unlabeled, pseudo_threshold=0.7)
+
+    def sureness(model):
+        return float(np.abs(model._member_preferences(unlabeled) - 0.5).mean())
+
+    assert sureness(semi) > sureness(base) + 0.02, (sureness(base), sureness(semi))
+    assert accuracy(semi, pool) >= 0.8  # and what it grew sure of is mostly right
+
+
+def test_pseudo_weight_zero_is_training_without_unlabeled_pairs(data):
+    unlabeled = oracle_pairs(np.random.default_rng(9), 50)
+    a = PreferenceRewardModel(D, A, SMALL)
+    a.train(data["train"], epochs=2, rng=1)
+    b = PreferenceRewardModel(D, A, SMALL)
+    b.train(data["train"], epochs=2, rng=1, unlabeled=unlabeled, pseudo_weight=0.0)
+    c = PreferenceRewardModel(D, A, SMALL)
+    c.train(data["train"], epochs=2, rng=1, unlabeled=unlabeled, pseudo_threshold=0.5)
+    obs, act = steps(data["test"])
+    assert np.array_equal(a.reward(obs, act)[0], b.reward(obs, act)[0])
+    assert not np.array_equal(a.reward(obs, act)[0], c.reward(obs, act)[0])
+
+
+def test_bad_crop_and_pseudo_settings_are_errors_that_leave_the_model_alone(trained, data):
+    model, _ = trained
+    obs, act = steps(data["test"])
+    before = model.reward(obs, act)[0]
+    short = oracle_pairs(np.random.default_rng(1), 4)
+    short = short._replace(
+        obs_a=short.obs_a[:, :5],
+        act_a=short.act_a[:, :5],
+        obs_b=short.obs_b[:, :5],
+        act_b=short.act_b[:, :5],
+    )
+    with pytest.raises(ValueError, match="crop must be an int in"):
+        model.train(data["train"], crop=L)
+    with pytest.raises(ValueError, match="pseudo_threshold"):
+        model.train(data["train"], unlabeled=data["test"], pseudo_threshold=0.3)
+    with pytest.raises(ValueError, match="unlabeled: segments of 5 steps"):
+        model.train(data["train"], unlabeled=short)
+    assert np.array_equal(before, model.reward(obs, act)[0])

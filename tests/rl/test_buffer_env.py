@@ -131,3 +131,26 @@ def test_demonstrations_are_half_of_every_minibatch_and_are_relabelled_too():
     empty = _buffer(n=0)
     with pytest.raises(ValueError, match="empty"):
         online.attach_demos(empty, 0.5)
+
+
+def test_recent_replay_draws_its_share_from_the_newest_transitions():
+    buf = _buffer(n=60)  # a ring of 64: the newest 10 are the slots just before pos (60)
+    buf.rewards[:60, 0] = np.arange(60)  # a transition's reward is its age order
+    buf.recent(0.5, steps=10)
+    np.random.seed(0)  # noqa: NPY002 (SB3 samples with the global RNG)
+    rewards = buf.sample(200).rewards[:, 0].numpy()
+    uniform, recent = rewards[:100], rewards[100:]
+    assert recent.min() >= 50 and recent.max() <= 59 and len(set(recent)) > 5
+    assert uniform.min() < 50  # the rest is still drawn from the whole buffer
+    with pytest.raises(ValueError, match="recent replay"):
+        buf.recent(1.0, steps=10)
+    with pytest.raises(ValueError, match="recent replay"):
+        buf.recent(0.5, steps=0)
+
+
+def test_recent_replay_wraps_around_the_ring():
+    buf = _buffer(n=70)  # 70 adds to a ring of 64: pos is 6, the newest are 0..5 and 60..63
+    buf.rewards[:, 0] = np.arange(64)
+    buf.recent(0.5, steps=8)
+    rewards = set(buf.sample(400).rewards[200:, 0].numpy().tolist())
+    assert rewards <= {62.0, 63.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0} and len(rewards) >= 6

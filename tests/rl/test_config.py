@@ -41,6 +41,17 @@ def test_defaults_files_and_overrides_stack(tmp_path):
         ({"shaping.scale": float("nan")}, "shaping.scale: must be finite"),
         ({"pebble.conservative_k": -1.0}, "pebble.conservative_k: must be >= 0"),
         ({"pebble.labels_per_round": 200}, "pebble.labels_per_round: 200 per round is more"),
+        ({"pebble.crop": 13}, "pebble.crop: 13 steps off each end"),
+        ({"pebble.crop": -1}, "pebble.crop: must be >= 0"),
+        ({"pebble.pseudo_ratio": -2}, "pebble.pseudo_ratio: must be >= 0"),
+        ({"pebble.pseudo_threshold": 0.2}, "pebble.pseudo_threshold: must be in [0.5, 1]"),
+        ({"pebble.pseudo_weight": -0.5}, "pebble.pseudo_weight: must be >= 0"),
+        ({"learner.recent_fraction": 1.0}, "learner.recent_fraction: must be in [0, 1)"),
+        ({"learner.recent_steps": 0}, "learner.recent_steps: must be >= 1"),
+        (
+            {"demos": "5", "learner": {"recent_fraction": 0.5}},
+            "learner.recent_fraction: with learner.demo_fraction=0.5 no share",
+        ),
     ],
 )
 def test_bad_keys_and_values_name_the_key(overrides, message):

@@ -9,6 +9,7 @@ import pytest
 
 from robopref.benchmarks import ablation
 from robopref.benchmarks.results import (
+    feedback_table,
     load_summaries,
     main,
     steps_to,
@@ -81,3 +82,40 @@ def test_ablation_variants_change_one_thing_at_a_time_and_rebuild_old_states():
     np.testing.assert_array_equal(old[:31], state[:31])
     assert ablation._state(state, "goal-tcp-m").shape == (40,)
     assert ablation._state(state, "new") is state
+
+
+def _dmc(name, task, seed, final, returns, labels=0):
+    curve = [[1000 * (i + 1), None, r] for i, r in enumerate(returns)]
+    return {
+        "name": name,
+        "task": task,
+        "seed": seed,
+        "final_return": final,
+        "labels": labels,
+        "final_success": None,
+        "curve": curve,
+    }
+
+
+def test_the_feedback_table_is_relative_to_sac_and_flags_collapse(tmp_path, capsys):
+    summaries = [
+        _dmc("sac-true", "dmc:walker-walk", 0, 400.0, [10, 200, 400]),
+        _dmc("sac-true", "dmc:walker-walk", 1, 600.0, [10, 300, 600]),
+        _dmc("pebble-100", "dmc:walker-walk", 0, 250.0, [10, 300, 150], labels=100),
+        _dmc("sac-true", "dmc:cheetah-run", 0, 200.0, [5, 100, 200]),
+        _dmc("pebble-100", "dmc:cheetah-run", 0, 180.0, [5, 90, 180], labels=100),
+    ]
+    rows = feedback_table(summaries)
+    walker = [r for r in rows if "walker" in r]
+    assert "| dmc:walker-walk | sac-true | 2 | 0 | 500.00 ± 141.42 | 1.00 | 1.00 |" in walker
+    # 250 of SAC's mean 500; its training return fell from 300 to 150: half of its best.
+    assert "| dmc:walker-walk | pebble-100 | 1 | 100 | 250.00 ± 0.00 | 0.50 | 0.50 |" in walker
+    assert "| dmc:cheetah-run | pebble-100 | 1 | 100 | 180.00 ± 0.00 | 0.90 | 1.00 |" in rows
+    for s in summaries:
+        (tmp_path / s["task"][4:]).mkdir(exist_ok=True)
+        (tmp_path / s["task"][4:] / f"{s['name']}-s{s['seed']}.json").write_text(json.dumps(s))
+    png = tmp_path / "curves.png"
+    assert main(["feedback", str(tmp_path), "--plot", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("| dmc:") == 4 and png.stat().st_size > 5000
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -317,3 +317,85 @@ def test_the_warning_fires_when_learned_return_rises_and_true_return_falls(tiny,
         and "rose while the true return fell" in (callback.state.warnings[0])
     )
     assert "env step 1234" in capsys.readouterr().err
+
+
+def test_an_oracle_on_dm_control_judges_by_the_task_reward(tiny):
+    # dm_control's progress is the step's own reward, not a potential: a teacher judging by
+    # its gain labelled walker-walk at chance. Every oracle label must match the true return.
+    from robopref.data import EpisodeStore
+    from robopref.preferences import LabelStore
+    from robopref.preferences.teachers import segment_rewards
+
+    summary = train(
+        tiny(
+            task="dmc:walker-walk",
+            labels=30,
+            **{"env.max_steps": 60, "pebble.query_every": 60, "pebble.labels_per_round": 10},
+        )
+    )
+    run = RunPaths.of(summary["run"])
+    store = EpisodeStore(run.episodes)
+    labels = [lab for lab in LabelStore(run.labels).labels() if lab.label in ("a", "b")]
+    assert len(labels) >= 10
+
+    def true(ref):
+        return segment_rewards(store.load(ref.episode_id), ref.start, ref.length).sum()
+
+    agree = [(lab.label == "a") == (true(lab.seg_a) > true(lab.seg_b)) for lab in labels]
+    assert all(agree), f"{sum(agree)} of {len(agree)} labels agree with the true return"
+
+
+def test_teacher_signal_auto_is_progress_only_where_progress_is_a_potential():
+    from robopref.data import Episode
+    from robopref.rl.pebble import teacher_signal
+
+    def episode(task, progress):
+        return Episode(
+            state=np.zeros((3, 2), np.float32),
+            action=np.zeros((2, 1), np.float32),
+            reward=np.zeros(2, np.float32),
+            success=np.zeros(2, bool),
+            timestamp=np.arange(3, dtype=np.float64),
+            progress=None if progress is None else np.zeros(3, np.float32),
+            metadata={
+                "task": task,
+                "source": "policy",
+                "backend": "mujoco",
+                "seed": 0,
+                "robot": "r",
+                "control_hz": 20.0,
+            },
+        )
+
+    assert teacher_signal("auto", episode("panda-lift", True)) == "progress"
+    assert teacher_signal("auto", episode("dmc:walker-walk", True)) == "reward"
+    assert teacher_signal("auto", episode("panda-lift", None)) == "reward"
+    assert teacher_signal("progress", episode("dmc:walker-walk", True)) == "progress"
+
+
+def test_surf_and_qpa_options_reach_the_refits_and_the_replay(tiny, monkeypatch):
+    from robopref.rewards.preference import PreferenceRewardModel
+    from robopref.rl.buffer import RelabelingReplayBuffer
+
+    fits, draws = [], []
+    real_train, real_sample = PreferenceRewardModel.train, RelabelingReplayBuffer.sample
+
+    def train_spy(self, batch, *args, **kwargs):
+        u = kwargs.get("unlabeled")
+        fits.append((len(batch.label), 0 if u is None else len(u.label), kwargs.get("crop")))
+        return real_train(self, batch, *args, **kwargs)
+
+    def sample_spy(self, batch_size, env=None):
+        draws.append(self.recent_fraction)
+        return real_sample(self, batch_size, env)
+
+    monkeypatch.setattr(PreferenceRewardModel, "train", train_spy)
+    monkeypatch.setattr(RelabelingReplayBuffer, "sample", sample_spy)
+    summary = train(
+        tiny(**{"pebble.pseudo_ratio": 3, "pebble.crop": 2, "learner.recent_fraction": 0.5})
+    )
+    assert summary["env_steps"] == 300 and len(fits) >= 2
+    # Three unlabelled pairs per query asked, kept across rounds; crops in every refit.
+    assert all(u == 3 * n for n, u, _ in fits) and fits[-1][1] > fits[0][1]
+    assert {c for _, _, c in fits} == {2}
+    assert draws and set(draws) == {0.5}
