@@ -518,8 +518,10 @@ class PreferenceRewardModel:
         our queried segments are exactly ``length`` long (the teacher judged those steps), so
         the window shrinks from ``length`` instead. Returns float masks ``(E, M, L)``.
         """
+        if not 0 <= 2 * crop < length:
+            raise ValueError(f"crop must be in [0, {length} / 2), got {crop!r}")
         e, m = shape
-        keep = gen.integers(max(1, length - 2 * crop), length + 1, size=(e, m))
+        keep = gen.integers(length - 2 * crop, length + 1, size=(e, m))
         steps = np.arange(length)
         masks = []
         for _ in range(2):
@@ -613,8 +615,12 @@ class PreferenceRewardModel:
             raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
         gen = self._rng if rng is None else np.random.default_rng(rng)  # a Generator passes through
         xa, xb, label, weight = self._check_batch(batch)
-        if isinstance(crop, bool) or not isinstance(crop, int) or not 0 <= crop < xa.shape[1]:
-            raise ValueError(f"crop must be an int in [0, {xa.shape[1]}), got {crop!r}")
+        if isinstance(crop, bool) or not isinstance(crop, int) or not 0 <= 2 * crop < xa.shape[1]:
+            # The same rule as the config's pebble.crop: a window keeps at least one step.
+            raise ValueError(
+                f"crop must be an int in [0, {xa.shape[1]} / 2) for {xa.shape[1]}-step "
+                f"segments, got {crop!r}"
+            )
         if not 0.5 <= pseudo_threshold <= 1 or pseudo_weight < 0:
             raise ValueError(
                 f"pseudo_threshold must be in [0.5, 1] and pseudo_weight >= 0, got "

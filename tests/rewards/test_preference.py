@@ -553,6 +553,8 @@ def test_crop_masks_keep_one_window_of_equal_length_per_pair():
     for m in (ma, mb):  # one contiguous window each: exactly one rising edge
         edges = (m[..., 1:] - m[..., :-1] == 1).sum(-1) + m[..., 0]
         assert (edges == 1).all()
+    with pytest.raises(ValueError, match=r"crop must be in \[0, 15 / 2\)"):
+        PreferenceRewardModel.crop_masks((1, 2), L, 8, gen)
     starts = ma.argmax(-1)
     assert len(torch.unique(starts)) > 1 and not torch.equal(ma, mb)  # offsets vary
 
@@ -608,6 +610,8 @@ def test_bad_crop_and_pseudo_settings_are_errors_that_leave_the_model_alone(trai
     )
     with pytest.raises(ValueError, match="crop must be an int in"):
         model.train(data["train"], crop=L)
+    with pytest.raises(ValueError, match=r"crop must be an int in \[0, 15 / 2\)"):
+        model.train(data["train"], crop=(L + 1) // 2)  # 8 off each end of 15 steps
     with pytest.raises(ValueError, match="pseudo_threshold"):
         model.train(data["train"], unlabeled=data["test"], pseudo_threshold=0.3)
     with pytest.raises(ValueError, match="unlabeled: segments of 5 steps"):
