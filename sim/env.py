@@ -236,11 +236,13 @@ class PandaTaskEnv(gym.Env):
             "clip_count": self._clip_count,
             "time": self.backend.time(),
             # Privileged, sim only: for scripted experts and evaluation, never for policies.
+            # Copies: a caller keeps (and may write to) what it is given, and ``s.goal`` is
+            # the env's live goal; gymnasium's env checker tests that no two calls share data.
             "privileged": {
-                "tcp": s.tcp,
-                "object_pos": s.object_pos,
-                "goal_pos": s.goal,
-                "finger_width": s.finger_width,
-                "grasped": s.grasped,
+                "tcp": s.tcp.copy(),
+                "object_pos": s.object_pos.copy(),
+                "goal_pos": s.goal.copy(),
+                "finger_width": float(s.finger_width),
+                "grasped": bool(s.grasped),
             },
         }

@@ -1,8 +1,8 @@
 /* robopref.evaluator._evaluator: the reward kernels and their thin CPython binding.
  *
  * An `Evaluator` is built from the bytes of an RPE blob (format: robopref/evaluator/blob.py,
- * whose checks this parser repeats: a blob it does not understand raises ValueError, never
- * crashes). Loading copies the weights into one aligned arena, repacked for the kernels:
+ * whose checks this parser repeats, the overflow rule of heads.py included: a blob it does
+ * not understand raises ValueError, never crashes). Loading copies the weights into one aligned arena, repacked for the kernels:
  * a layer with 8 or more outputs is stored as panels of PANEL columns (in x 64 floats, the
  * last panel rounded up to a multiple of 8 and zero-padded), so a matrix-vector product
  * streams each panel once with 8 vector accumulators; a narrower layer (the ensemble's
@@ -975,6 +975,85 @@ static const Kernels *pick_kernels(const char *name) {
     return NULL;
 }
 
+/* ------------------------------------------------------------------------------ overflow rule */
+
+/* heads.py's overflow rule (its module doc): a head is refused when the worst case of one of
+ * its float32 sums, by interval arithmetic on unit-scale inputs, exceeds MAX_BOUND; where the
+ * sums stay below it, no order of their terms overflows, so every kernel and the NumPy twin
+ * give the same answer. Checked once, at load, in double, on the arena's weights. */
+#define MAX_BOUND 0x1p100
+#define OVERFLOW_TEXT "can overflow float32 (worst case over 2^100 on unit-scale inputs: a " \
+                      "diverged or corrupt head?)"
+
+/* W[i][o] of a layer in the kernel layout (see the top comment). */
+static float weight_at(const Layer *ly, int i, int o) {
+    if (ly->out < 8) return ly->w[(size_t)o * ly->in + i];
+    const int c = o / PANEL * PANEL, width = ly->out - c >= PANEL ? PANEL : (ly->out - c + 7) / 8 * 8;
+    return ly->w[(size_t)ly->in * c + (size_t)i * width + (o - c)];
+}
+
+/* Runs the bound through layers[0:n] from input bounds u (scratch v); -1 with the error set. */
+static int mlp_bound(const char *what, const Layer *layer, int n, int act, double *u, double *v) {
+    for (int l = 0; l < n; l++) {
+        const Layer *ly = &layer[l];
+        for (int o = 0; o < ly->out; o++) {
+            double s = fabs((double)ly->b[o]);
+            for (int i = 0; i < ly->in; i++) s += fabs((double)weight_at(ly, i, o)) * u[i];
+            if (!(s <= MAX_BOUND)) return fail("%s: layer %d " OVERFLOW_TEXT, what, l);
+            v[o] = act == ACT_TANH && l + 1 < n && s > 1.0 ? 1.0 : s;
+        }
+        double *t = u;
+        u = v;
+        v = t;
+    }
+    return 0;
+}
+
+static int check_overflow(const Evaluator *ev) {
+    double *u = PyMem_Malloc(2 * MAX_DIM * sizeof(double)), *v = u + MAX_DIM;
+    int rc = -1;
+    if (!u) { PyErr_NoMemory(); return -1; }
+    if (ev->seen >> SEC_PREFERENCE & 1) {
+        const Pref *p = &ev->pref;
+        char what[64];
+        for (int e = 0; e < p->members; e++) {
+            for (int i = 0; i < p->in; i++) u[i] = 1.0;
+            PyOS_snprintf(what, sizeof what, "preference section: member %d", e);
+            if (mlp_bound(what, p->layer + e * p->layers, p->layers, p->activation, u, v)) goto done;
+        }
+    }
+    if (ev->seen >> SEC_PRM & 1) {
+        const Prm *p = &ev->prm;
+        const int V = p->views, D = p->dim;
+        double mean = 0.0, var = 0.0, top = 0.0;
+        for (int vi = 0; vi < V; vi++) {
+            double score = 0.0;
+            for (int d = 0; d < D; d++)
+                score += (1.0 + fabs((double)p->embed[(size_t)vi * D + d])) * fabs((double)p->query[d]);
+            if (!(score <= MAX_BOUND)) { fail("PRM section: attention scores " OVERFLOW_TEXT); goto done; }
+        }
+        for (int d = 0; d < D; d++) { /* v[d]: the largest |f + e| of feature d over the views */
+            v[d] = 0.0;
+            for (int vi = 0; vi < V; vi++) {
+                const double m = 1.0 + fabs((double)p->embed[(size_t)vi * D + d]);
+                v[d] = m > v[d] ? m : v[d];
+            }
+            mean += v[d];
+            top = v[d] > top ? v[d] : top;
+        }
+        if (!(mean <= MAX_BOUND)) { fail("PRM section: LayerNorm mean " OVERFLOW_TEXT); goto done; }
+        for (int d = 0; d < D; d++) var += (v[d] + top) * (v[d] + top);
+        if (!(var <= MAX_BOUND)) { fail("PRM section: LayerNorm variance " OVERFLOW_TEXT); goto done; }
+        for (int d = 0; d < D; d++) /* LayerNorm's output, whatever the features */
+            u[d] = sqrt((double)D) * fabs((double)p->norm_w[d]) + fabs((double)p->norm_b[d]);
+        if (mlp_bound("PRM section", p->layer, p->layers, p->activation, u, v)) goto done;
+    }
+    rc = 0;
+done:
+    PyMem_Free(u);
+    return rc;
+}
+
 static PyObject *Evaluator_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"data", "kernel", NULL};
     Py_buffer data;
@@ -991,7 +1070,8 @@ static PyObject *Evaluator_new(PyTypeObject *type, PyObject *args, PyObject *kwd
         goto fail;
     }
     Parse fill = {.arena = (char *)(((uintptr_t)ev->raw + 63) & ~(uintptr_t)63), .views = ps.views};
-    if (parse_blob(&fill, ev, data.buf, (size_t)data.len) || !(ev->info = build_info(ev, ps.views)))
+    if (parse_blob(&fill, ev, data.buf, (size_t)data.len) || check_overflow(ev) ||
+        !(ev->info = build_info(ev, ps.views)))
         goto fail;
     Py_XDECREF(ps.views);
     PyBuffer_Release(&data);

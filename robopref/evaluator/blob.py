@@ -31,8 +31,10 @@ Payloads (``sizes`` are the layer widths ``in, h1, ..., out``; ``W`` ``(in, out)
 
 A reader refuses anything else: another magic or version, a size that disagrees with the
 data, a bad checksum, an unknown or repeated section, nonzero reserved bytes, a payload whose
-size does not match its shapes, shapes beyond the limits in `heads`, non-finite numbers.
-The C extension parses the same bytes with the same checks.
+size does not match its shapes, shapes beyond the limits in `heads`, non-finite numbers,
+and heads whose float32 sums could overflow (the overflow rule in `heads`: where such a head
+loaded, the C kernels and the NumPy twin could disagree). The C extension parses the same
+bytes with the same checks.
 """
 
 from __future__ import annotations

@@ -13,6 +13,24 @@ Two heads and the shaping constants travel in an evaluator blob (DESIGN.md contr
 
 The limits below are part of the format: the C evaluator keeps its per-call scratch on the
 stack (no allocation per call, and thread-safe), so no layer may be wider than `MAX_DIM`.
+
+**Overflow rule.** The heads compute in float32, and whether a float32 sum of terms of
+mixed sign overflows depends on the order of its terms, which differs between the C
+kernels (AVX2, generic) and NumPy. A head whose sums can reach float32's range therefore
+gives a number on one backend and "non-finite output" on another (issue 15: a PRM weight of
+2e38). So a head is refused (by the writer and by both readers, the C parser included) when
+the worst case of any of its sums, by interval arithmetic on unit-scale inputs (normalized
+state and action, or view features, of magnitude <= 1), exceeds `MAX_BOUND` = 2^100:
+
+* preference member: each layer's ``|b| + |W|^T u`` (``u`` = 1 at the input; tanh caps at 1);
+* PRM attention: each view's score sum ``|q| . (1 + |e_v|)``, the LayerNorm mean
+  ``sum_d max_v (1 + |e_vd|)`` and variance ``sum_d (M_d + max M)^2``;
+* PRM MLP: as a member, from the LayerNorm output, which is bounded by
+  ``sqrt(D) |norm_weight| + |norm_bias|`` whatever the features are.
+
+The PRM MLP then never overflows, on any input; elsewhere every bound grows at most linearly
+with the input scale, so no sum can overflow on inputs up to 2^27 times unit scale, where
+the backends agree. A trained head's bounds are many orders of magnitude below 2^100.
 Only NumPy is imported here.
 """
 
@@ -29,6 +47,7 @@ __all__ = [
     "INPUTS",
     "MAX_DIM",
     "OUTPUT_ACTIVATIONS",
+    "check_overflow",
     "check_preference_head",
     "check_prm_head",
     "check_shaping",
@@ -48,6 +67,11 @@ MAX_LAYERS = 16
 MAX_MEMBERS = 64
 MAX_VIEWS = 64
 MAX_NAME_BYTES = 255
+#: Largest worst-case magnitude of a head's float32 sums on unit-scale inputs (module doc).
+MAX_BOUND = 2.0**100
+_OVERFLOW = (
+    "can overflow float32 (worst case over 2^100 on unit-scale inputs: a diverged or corrupt head?)"
+)
 
 
 def _choice(where: str, value: Any, valid: Sequence[str]) -> str:
@@ -103,6 +127,53 @@ def _layers(where: str, weights: Any, biases: Any, lead: tuple[int, ...]) -> lis
     return sizes
 
 
+def _check_bound(where: str, bound: np.ndarray | float) -> None:
+    if not float(np.max(bound)) <= MAX_BOUND:
+        raise ValueError(f"{where} {_OVERFLOW}")
+
+
+def _check_mlp_bounds(
+    where: str, weights: list[np.ndarray], biases: list[np.ndarray], act: str, u: np.ndarray
+) -> None:
+    """The overflow rule over one MLP whose input magnitudes are at most ``u``."""
+    last = len(weights) - 1
+    for i, (w, b) in enumerate(zip(weights, biases)):
+        u = np.abs(b.astype(np.float64)) + np.abs(w.astype(np.float64)).T @ u
+        _check_bound(f"{where}: layer {i}", u)
+        if act == "tanh" and i < last:
+            u = np.minimum(u, 1.0)
+
+
+def check_overflow(head: dict[str, Any], kind: str) -> None:
+    """Applies the overflow rule (module doc) to a checked ``"preference"`` or ``"prm"`` head.
+
+    Raises:
+        ValueError: naming the head and the part whose sums could overflow.
+    """
+    if kind == "preference":
+        for e in range(head["weights"][0].shape[0]):
+            _check_mlp_bounds(
+                f"preference head: member {e}",
+                [w[e] for w in head["weights"]],
+                [b[e] for b in head["biases"]],
+                head["activation"],
+                np.ones(head["weights"][0].shape[1]),
+            )
+        return
+    embed = 1.0 + np.abs(head["view_embed"].astype(np.float64))  # |f + e| on unit-scale f
+    _check_bound(
+        "PRM head: attention scores", embed @ np.abs(head["attn_query"].astype(np.float64))
+    )
+    m = embed.max(0)  # the pooled features are a convex combination of the views'
+    _check_bound("PRM head: LayerNorm mean", m.sum())
+    _check_bound("PRM head: LayerNorm variance", ((m + m.max()) ** 2).sum())
+    dim = len(head["attn_query"])
+    u = math.sqrt(dim) * np.abs(head["norm_weight"].astype(np.float64)) + np.abs(
+        head["norm_bias"].astype(np.float64)
+    )
+    _check_mlp_bounds("PRM head", head["weights"], head["biases"], head["activation"], u)
+
+
 def check_preference_head(head: dict[str, Any], obs_dim: int | None = None) -> dict[str, Any]:
     """Validates a preference ensemble head; returns a normalized copy (float32 arrays).
 
@@ -140,7 +211,7 @@ def check_preference_head(head: dict[str, Any], obs_dim: int | None = None) -> d
     std = _array("preference head: input_std", std, (in_dim,))
     if not (std > 0).all():
         raise ValueError("preference head: input_std must be > 0 everywhere")
-    return {
+    checked = {
         "weights": [
             _array(f"preference head: weights[{i}]", w, (members, a, b))
             for i, (w, a, b) in enumerate(zip(weights, sizes[:-1], sizes[1:]))
@@ -157,6 +228,8 @@ def check_preference_head(head: dict[str, Any], obs_dim: int | None = None) -> d
         "obs_dim": obs_dim,
         "act_dim": in_dim - obs_dim,
     }
+    check_overflow(checked, "preference")
+    return checked
 
 
 def check_prm_head(head: dict[str, Any]) -> dict[str, Any]:
@@ -190,7 +263,7 @@ def check_prm_head(head: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"PRM head: norm_eps must be a number, got {eps!r}")
     if not (math.isfinite(eps) and eps > 0):
         raise ValueError(f"PRM head: norm_eps must be finite and > 0, got {eps!r}")
-    return {
+    checked = {
         "views": list(views),
         "view_embed": _array("PRM head: view_embed", head["view_embed"], (n_views, dim)),
         "attn_query": _array("PRM head: attn_query", head["attn_query"], (dim,)),
@@ -208,6 +281,8 @@ def check_prm_head(head: dict[str, Any]) -> dict[str, Any]:
         "activation": act,
         "bin_centers": _array("PRM head: bin_centers", head["bin_centers"], (sizes[-1],)),
     }
+    check_overflow(checked, "prm")
+    return checked
 
 
 def check_shaping(gamma: Any, scale: Any = 1.0) -> tuple[float, float]:

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import numbers
+import unicodedata
 from typing import IO, Any, NamedTuple
 
 from robopref.data.episode import _NAME_RE
@@ -25,6 +26,13 @@ EXPORT_FIELDS = (
     "a_episode", "a_start", "a_length", "b_episode", "b_start", "b_length",
 )  # fmt: skip
 _INT_FIELDS = ("id", "query_id", "a_start", "a_length", "b_start", "b_length")
+#: Largest int SQLite stores (a signed 64-bit INTEGER); ids, starts, lengths and k are checked.
+MAX_INT = 2**63 - 1
+#: Longest annotator, source, selector or client label id, in characters.
+MAX_TEXT = 256
+# Unicode categories refused in names: controls (Cc: NUL, ESC, CR, LF, DEL, C1), surrogates
+# (Cs: a lone one is not text), line and paragraph separators (Zl, Zp).
+_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
 
 
 class LabelStoreError(ValueError):
@@ -107,20 +115,43 @@ class Counts:
     by_label: dict[str, int]
 
 
+def _shown(v: Any, limit: int = 80) -> str:
+    """``repr(v)`` cut to ``limit`` characters: an error message quotes, it does not echo."""
+    text = repr(v)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
 def check_int(name: str, v: Any, low: int) -> int:
-    """``v`` as an int ``>= low`` (NumPy ints too; bools refused)."""
+    """``v`` as an int in ``low .. MAX_INT`` (NumPy ints too; bools refused).
+
+    The upper bound is SQLite's: a larger int cannot be bound to a statement at all
+    (``OverflowError``), so it is refused here with the field's name.
+    """
     if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
-        raise LabelStoreError(f"{name} must be an int >= {low}, got {v!r}")
+        raise LabelStoreError(f"{name} must be an int >= {low}, got {_shown(v)}")
+    if v > MAX_INT:
+        raise LabelStoreError(f"{name} must be an int <= {MAX_INT} (2**63 - 1), got {_shown(v)}")
     return int(v)
 
 
 def check_text(name: str, v: Any) -> str:
-    """``v`` as a non-empty name (annotator, source, selector, client label id)."""
-    # Surrounding whitespace would make "alice" and "alice " two annotators.
-    if not isinstance(v, str) or not v.strip() or v != v.strip() or len(v) > 256:
+    """``v`` as a non-empty name (annotator, source, selector, client label id).
+
+    Refused: non-str, empty, longer than `MAX_TEXT`, surrounding whitespace (it would make
+    "alice" and "alice " two annotators), control characters (NUL, escape, newlines, ...:
+    they corrupt logs, CSV exports and the page), and lone surrogates (not text: SQLite and
+    every encoder refuse them).
+    """
+    if not isinstance(v, str) or not v.strip() or v != v.strip() or len(v) > MAX_TEXT:
         raise LabelStoreError(
-            f"{name} must be a non-empty str of at most 256 characters without surrounding "
-            f"whitespace, got {v!r}"
+            f"{name} must be a non-empty str of at most {MAX_TEXT} characters without "
+            f"surrounding whitespace, got {_shown(v)}"
+        )
+    bad = next((c for c in v if unicodedata.category(c) in _FORBIDDEN_CATEGORIES), None)
+    if bad is not None:
+        kind = "a lone surrogate" if unicodedata.category(bad) == "Cs" else "a control character"
+        raise LabelStoreError(
+            f"{name} must be printable text; it contains {kind} ({bad!r}): {_shown(v)}"
         )
     return v
 

@@ -19,6 +19,10 @@ Endpoints (JSON; errors are ``{"error": message}`` with a 4xx status, and write 
 ``GET /media/{name}``       a clip of the run's clip cache (Range requests for seeking)
 =========================== ===================================================================
 
+Every request body is capped at `robopref.ui.security.MAX_BODY_BYTES` (413 above it); ids
+past SQLite's 64-bit range and names with control characters or lone surrogates are a 400
+(the label store's checks, `robopref.preferences.records`).
+
 Handlers are plain functions (FastAPI runs them on its thread pool): the label store is
 synchronous SQLite, one connection per thread. Nothing here trains a model (DESIGN.md: the
 UI must not train in the request path); labels reach the trainer through the store.

@@ -11,6 +11,10 @@
   the request's own origin, a ``Sec-Fetch-Site`` header must say ``same-origin``, and the body
   must be ``application/json`` (which a cross-site form cannot send without a CORS preflight
   the server never grants). Non-browser clients send neither header and pass on the token.
+* **Body size** (every request): a body over `MAX_BODY_BYTES` is refused with 413, by its
+  ``Content-Length`` before any of it is read, and (chunked, or a lying length) as soon as
+  the bytes received pass the cap. The API's bodies are a few hundred bytes; without a cap a
+  client could make the server hold any amount in memory before the app refused it.
 * **Media**: `safe_clip_path` serves only regular files inside the run's clip cache.
 
 The middleware is plain ASGI rather than Starlette's ``BaseHTTPMiddleware``, which costs a
@@ -31,6 +35,9 @@ from urllib.parse import parse_qs
 from robopref.ui.config import UIConfig
 
 TOKEN_COOKIE = "robopref_token"
+#: Largest request body accepted, bytes. The largest valid one (a label with a 256-character
+#: annotator and client label id, every character \u-escaped) is under 4 KiB.
+MAX_BODY_BYTES = 16 * 1024
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 # A clip file name: what `ClipCache.clip_name` makes, nothing else (no separators, no dots
 # at the start, only the two clip suffixes).
@@ -129,8 +136,64 @@ async def _send_json(send: Callable[[Any], Awaitable[None]], status: int, messag
     await send({"type": "http.response.body", "body": body})
 
 
+def _too_large() -> str:
+    return f"request body too large: at most {MAX_BODY_BYTES} bytes"
+
+
+def _declared_length_problem(length: str | None) -> tuple[int, str] | None:
+    """A 400 or 413 for a malformed or too large ``Content-Length``; None when it is fine."""
+    if length is None:
+        return None
+    length = length.strip()
+    if not length.isdigit() or not length.isascii():
+        return 400, f"malformed Content-Length header {length[:40]!r}"
+    if int(length) > MAX_BODY_BYTES:
+        return 413, _too_large()
+    return None
+
+
+class _ClientGone(Exception):
+    """The client disconnected before its body was complete."""
+
+
+async def _read_capped(receive: Callable[[], Awaitable[Any]]) -> bytes | None:
+    """The request body, or None as soon as more than `MAX_BODY_BYTES` have arrived.
+
+    Raises:
+        _ClientGone: the client disconnected mid-body (the app is then never called).
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise _ClientGone
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
+    """An ASGI ``receive`` that gives ``body`` whole, then waits on the real one (disconnect)."""
+    pending = True
+
+    async def replay() -> Any:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
 class AccessMiddleware:
-    """Host check, token check and same-origin check in front of the app (see module doc)."""
+    """Host, token, same-origin and body-size checks in front of the app (see module doc)."""
 
     def __init__(self, app: ASGIApp, config: UIConfig) -> None:
         self.app = app
@@ -170,6 +233,21 @@ class AccessMiddleware:
             if problem:
                 await _send_json(send, *problem)
                 return
+        problem = _declared_length_problem(headers.get("content-length"))
+        if problem:
+            await _send_json(send, *problem)
+            return
+        if scope["method"] not in _SAFE_METHODS:
+            # Read the body here, capped, and hand the app the bytes: no handler ever sees
+            # (or waits on) more than MAX_BODY_BYTES.
+            try:
+                body = await _read_capped(receive)
+            except _ClientGone:
+                return
+            if body is None:
+                await _send_json(send, 413, _too_large())
+                return
+            receive = _replay(body, receive)
         await self.app(scope, receive, send)
 
     @staticmethod

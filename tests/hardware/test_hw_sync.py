@@ -53,26 +53,87 @@ def test_bad_construction_and_unknown_stream():
         ApproximateTimeSync(["a"], 0.1).add("b", 1.0, None)
 
 
-@settings(max_examples=200, deadline=None)
-@given(
-    st.lists(
-        st.tuples(st.sampled_from(["js", "front", "wrist"]), st.floats(0, 10, allow_nan=False)),
-        max_size=80,
-    ),
-    st.floats(0, 0.5),
-)
-def test_emitted_sets_are_within_slop_and_strictly_newer(events, slop):
-    s = ApproximateTimeSync(["js", "front", "wrist"], slop)
-    last = {k: -np.inf for k in s.streams}
+STREAMS = ("js", "front", "wrist")
+QUEUE = 4  # small, so that the queue's bound is exercised too
+
+
+@st.composite
+def arrivals(draw):
+    """Interleaved streams with mostly rising, jittered stamps (as sensors give; sets form
+    often), now and then a stamp anywhere in [0, 10] (often an older one), a repeat, or a
+    non-finite one: every branch of `add` is reached."""
+    t, events = 0.0, []
+    for _ in range(draw(st.integers(0, 80))):
+        stream, kind = draw(st.sampled_from(STREAMS)), draw(st.integers(0, 24))
+        if kind == 0:
+            stamp = draw(st.sampled_from([math.nan, math.inf, -math.inf]))
+        elif kind == 1:
+            stamp = draw(st.floats(0, 10))
+        elif kind == 2 and events:
+            stamp = events[-1][1]
+        else:
+            t += draw(st.sampled_from([0.0, 0.002, 0.004, 0.01]))
+            stamp = t + draw(st.sampled_from([0.0, 0.002, -0.002, 0.007, 0.013]))
+        events.append((stream, stamp))
+    return events
+
+
+@settings(max_examples=300, deadline=None)
+@given(arrivals(), st.one_of(st.sampled_from([0.0, 0.005, 0.01]), st.floats(0, 0.03)))
+def test_every_message_is_counted_and_sets_are_emitted_exactly_when_the_policy_says(events, slop):
+    """Checked on every call, a set or None: a discarded message is counted under its reason
+    and changes nothing else; an accepted one is queued, and a set is emitted exactly when
+    the nearest queued message of every stream (the module's policy) lies within slop of
+    the others, with stamps strictly newer than any used before."""
+    s = ApproximateTimeSync(STREAMS, slop, queue_size=QUEUE)
+    queued = {k: [] for k in STREAMS}  # what the synchronizer must hold, oldest first
+    last = {k: -math.inf for k in STREAMS}
+    used = {k: -math.inf for k in STREAMS}
+    emitted = 0
     for stream, t in events:
+        c = s.counters
+        before = (c.non_finite, c.duplicate, c.out_of_order, dict(c.per_stream), c.emitted)
         out = s.add(stream, t, (stream, t))
-        if out is None:
+        after = (c.non_finite, c.duplicate, c.out_of_order, dict(c.per_stream), c.emitted)
+        if not t > last[stream]:  # NaN, inf, -inf, a repeat or an older stamp: discarded
+            assert out is None
+            reason = 0 if not math.isfinite(t) else 1 if t == last[stream] else 2
+            want = list(before)
+            want[reason] += 1
+            assert list(after) == want, (stream, t)
+            assert s.last_stamp(stream) == last[stream]
             continue
-        assert out.spread <= slop
+        if not math.isfinite(t):  # +inf is newer than anything, and still refused
+            assert out is None and after[0] == before[0] + 1
+            continue
+        assert after[3][stream] == before[3][stream] + 1 and after[:3] == before[:3]
+        assert s.last_stamp(stream) == t
+        last[stream] = t
+        queued[stream] = (queued[stream] + [t])[-QUEUE:]
+        # The policy: the arrival, and the nearest queued message of every other stream
+        # (ties: the older, as min() over the queue picks).
+        nearest = {
+            k: t if k == stream else min(q, key=lambda u: abs(u - t))
+            for k, q in queued.items()
+            if q
+        }
+        fits = len(nearest) == len(STREAMS) and (
+            max(nearest.values()) - min(nearest.values()) <= slop
+        )
+        if out is None:
+            assert not fits, (nearest, slop)
+            assert after[4] == before[4]
+            continue
+        assert fits and out.stamps == nearest, (out.stamps, nearest)
+        assert out.items == {k: (k, v) for k, v in nearest.items()}
+        assert out.spread <= slop and out.stamp == max(nearest.values())
         for k, v in out.stamps.items():
-            assert out.items[k] == (k, v)
-            assert v > last[k]  # every stream moves forward: no stamp is used twice
-            last[k] = v
+            assert v > used[k]  # every stream moves forward: no stamp is used twice
+            used[k] = v
+            queued[k] = [u for u in queued[k] if u > v]  # everything up to it is dropped
+        emitted += 1
+        assert after[4] == before[4] + 1
+    assert s.counters.emitted == emitted
 
 
 # --- the DDS adapter's state phase lock (hardware.clock.StatePhaseLock) -----------------------

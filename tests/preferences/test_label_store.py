@@ -88,6 +88,10 @@ BAD_QUERIES = {
     "string score": (SEG_A, SEG_B, "uniform", "high", 1),
     "k zero": (SEG_A, SEG_B, "uniform", None, 0),
     "k bool": (SEG_A, SEG_B, "uniform", None, True),
+    "start past int64": (("ep1", 2**63, 10), SEG_B, "uniform", None, 1),
+    "k past int64": (SEG_A, SEG_B, "uniform", None, 2**64),
+    "selector with NUL": (SEG_A, SEG_B, "uni\x00form", None, 1),
+    "selector lone surrogate": (SEG_A, SEG_B, "uni\ud800", None, 1),
 }
 
 
@@ -173,6 +177,19 @@ BAD_LABELS = {
     "empty source": dict(source=""),
     "empty client id": dict(client_label_id=""),
     "negative query id": dict(query_id=-1),
+    # Issue 15: these reached SQLite and raised OverflowError / UnicodeEncodeError, or stored.
+    "query id past int64": dict(query_id=2**63),
+    "annotator with NUL": dict(annotator="al\x00ice"),
+    "annotator with newline": dict(annotator="al\nice"),
+    "annotator with escape": dict(annotator="\x1b[2Jalice"),
+    "annotator with DEL": dict(annotator="alice\x7f"),
+    "annotator with C1 control": dict(annotator="al\x85ice"),
+    "annotator with line separator": dict(annotator="al\u2028ice"),
+    "annotator lone surrogate": dict(annotator="\ud800"),
+    "annotator too long": dict(annotator="a" * 257),
+    "client id lone surrogate": dict(client_label_id="id\udc80"),
+    "client id with NUL": dict(client_label_id="id\x00"),
+    "source with tab": dict(source="ui\tx"),
 }
 
 
@@ -183,8 +200,33 @@ def test_bad_label_is_refused_and_nothing_is_written(store, change):
     before = snapshot(store)
     args = dict(query_id=qid, label="b", annotator="alice", client_label_id=None, source="ui")
     args.update(change)
-    with pytest.raises(ValueError):
+    with pytest.raises(LabelStoreError):
         store.add_label(**args)
+    assert snapshot(store) == before
+
+
+def test_names_may_be_any_printable_text(store):
+    qid = store.add_query(SEG_A, SEG_B, "uniform", k=3)
+    for name in ("Zoë Ångström", "山田 太郎", 'o\'brien "ob"', "a" * 256, "🤖 teacher:oracle"):
+        assert store.add_label(qid, "skip", name, source="ui").label.annotator == name
+    assert store.get_query(qid).n_labels == 0  # skips
+    with pytest.raises(UnknownQueryError):
+        store.get_query(2**63 - 1)  # the largest storable id is a valid question
+
+
+@pytest.mark.parametrize("annotator", ["a\x00b", "\ud800", "x\x1b", "", "b" * 257])
+def test_reads_and_undo_refuse_bad_annotators_with_the_store_error(store, annotator):
+    qid = store.add_query(SEG_A, SEG_B, "uniform")
+    store.add_label(qid, "a", "bob", source="ui")
+    before = snapshot(store)
+    with pytest.raises(LabelStoreError, match="annotator"):
+        store.next_query(annotator)
+    with pytest.raises(LabelStoreError, match="annotator"):
+        store.undo_last(annotator)
+    with pytest.raises(LabelStoreError, match=r"exclude\[\] must be an int <="):
+        store.next_query("bob", exclude=[2**63])
+    with pytest.raises(LabelStoreError, match="query_id must be an int <="):
+        store.get_query(2**64)
     assert snapshot(store) == before
 
 

@@ -226,9 +226,20 @@ def test_two_backends_coexist(make):
 
 
 def test_close_is_idempotent(make):
-    b = make()
+    import pybullet as p
+
+    b, other = make(), make()
+    cid, other_cid = b._client._client, other._client._client
+    assert cid != other_cid and p.isConnected(physicsClientId=cid)
     b.close()
-    b.close()
+    assert not p.isConnected(physicsClientId=cid)  # its physics server is gone
+    b.close()  # a second close is a no-op, not an error
+    assert not p.isConnected(physicsClientId=cid)
+    # Closing one backend leaves another one's simulation running.
+    assert p.isConnected(physicsClientId=other_cid)
+    _reset(other)
+    other.step()
+    assert other.time() == pytest.approx(other.control_dt)
 
 
 def test_same_seed_same_episode_after_any_other():

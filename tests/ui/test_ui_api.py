@@ -179,12 +179,43 @@ def test_the_same_client_label_id_is_stored_once(client, run):
         ({"query_id": 1, "annotator": "alice"}, 422, "label: Field required"),
         ({"query_id": 1, "label": "a", "annotator": "alice", "x": 1}, 422, "x: Extra inputs"),
         ([1, "a", "alice"], 422, "body"),
+        # Issue 15: ids past SQLite's 64-bit INTEGER and lone surrogates were a 500.
+        (
+            {"query_id": 2**63, "label": "a", "annotator": "alice"},
+            400,
+            "query_id must be an int <=",
+        ),
+        (
+            {"query_id": 2**70, "label": "a", "annotator": "alice"},
+            400,
+            "query_id must be an int <=",
+        ),
+        (b'{"query_id": 1, "label": "a", "annotator": "\\ud800"}', 400, "lone surrogate"),
+        (b'{"query_id": 1, "label": "a", "annotator": "al\\udfffce"}', 400, "lone surrogate"),
+        (
+            b'{"query_id": 1, "label": "a", "annotator": "alice", "client_label_id": "\\ud800"}',
+            400,
+            "client_label_id must be printable text",
+        ),
+        ({"query_id": 1, "label": "a", "annotator": "al\x00ice"}, 400, "control character"),
+        ({"query_id": 1, "label": "a", "annotator": "al\nice"}, 400, "control character"),
+        ({"query_id": 1, "label": "a", "annotator": "al\x1b[31mice"}, 400, "control character"),
+        ({"query_id": 1, "label": "a", "annotator": "al\x7fice"}, 400, "control character"),
+        ({"query_id": 1, "label": "a", "annotator": "x" * 257}, 400, "at most 256 characters"),
+        (
+            {"query_id": 1, "label": "a", "annotator": "alice", "client_label_id": "c\x00"},
+            400,
+            "control character",
+        ),
     ],
 )
 def test_bad_labels_are_refused_with_a_message_and_write_nothing(
     client, run, body, status, message
 ):
-    r = client.post("/api/label", json=body)
+    if isinstance(body, bytes):  # JSON text a client library would not make (lone surrogates)
+        r = client.post("/api/label", content=body, headers=JSON)
+    else:
+        r = client.post("/api/label", json=body)
     assert r.status_code == status
     assert message in r.json()["error"]
     assert stored(run) == []
@@ -227,6 +258,29 @@ def test_get_query(client):
     missing = client.get("/api/query/42")
     assert missing.status_code == 404 and "no query with id 42" in missing.json()["error"]
     assert client.get("/api/query/x").status_code == 422
+    # Past SQLite's 64-bit INTEGER: a 400 naming the bound, not an OverflowError's 500.
+    for big in (2**63, 2**64 + 5):
+        r = client.get(f"/api/query/{big}")
+        assert r.status_code == 400, r.text
+        assert "query_id must be an int <= 9223372036854775807" in r.json()["error"]
+    assert client.get(f"/api/query/{2**63 - 1}").status_code == 404  # the largest id is valid
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"annotator": "\\ud800"}', "lone surrogate"),
+        (b'{"annotator": "al\\u0000ice"}', "control character"),
+        (b'{"annotator": "alice\\r"}', "annotator must be"),
+        (b'{"annotator": "al\\u0007ice"}', "control character"),
+        (('{"annotator": "' + "y" * 300 + '"}').encode(), "at most 256 characters"),
+    ],
+)
+def test_undo_refuses_bad_annotators_and_undoes_nothing(client, run, body, message):
+    assert label(client, 1, "a").status_code == 200
+    r = client.post("/api/undo", content=body, headers=JSON)
+    assert r.status_code == 400 and message in r.json()["error"]
+    assert stored(run) == [(1, "a", "alice", "ui")]
 
 
 @pytest.mark.parametrize(
@@ -237,6 +291,10 @@ def test_get_query(client):
         ({"annotator": "alice", "exclude": "1,x"}, 400, "comma-separated query ids"),
         ({"annotator": "alice", "exclude": "-3"}, 400, "ids are >= 0"),
         ({"annotator": "alice", "exclude": ",".join(["1"] * 101)}, 400, "at most 100"),
+        ({"annotator": "alice", "exclude": str(2**63)}, 400, "exclude[] must be an int <="),
+        ({"annotator": "al\x00ice"}, 400, "control character"),
+        ({"annotator": "al\x1bice"}, 400, "control character"),
+        ({"annotator": "z" * 257}, 400, "at most 256 characters"),
     ],
 )
 def test_next_refuses_bad_parameters(client, params, status, message):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -10,10 +11,17 @@ from fastapi.testclient import TestClient
 from robopref.preferences import LabelStore
 from robopref.ui.app import create_app
 from robopref.ui.config import UIConfig, is_loopback
-from robopref.ui.security import TOKEN_COOKIE, MediaPathError, host_name, safe_clip_path
+from robopref.ui.security import (
+    MAX_BODY_BYTES,
+    TOKEN_COOKIE,
+    MediaPathError,
+    host_name,
+    safe_clip_path,
+)
 
 TOKEN = "s3cret-token_0123456789"
 LABEL = {"query_id": 1, "label": "a", "annotator": "alice"}
+JSON_TYPE = {"Content-Type": "application/json"}
 
 
 def n_labels(run) -> int:
@@ -164,8 +172,6 @@ def test_the_token_is_not_taken_from_the_query_string_of_api_calls(token_client)
     ],
 )
 def test_cross_origin_writes_are_refused(client, run, headers, status):
-    import json
-
     all_headers = {"Content-Type": "application/json", **headers}
     r = client.post("/api/label", content=json.dumps(LABEL), headers=all_headers)
     assert r.status_code == status
@@ -227,3 +233,114 @@ def test_media_outside_the_clip_cache_is_refused(client, run, tmp_path, path, st
     assert r.status_code == status
     assert "error" in r.json()
     assert b"not yours" not in r.content and b"SQLite" not in r.content
+
+
+# ---------------------------------------------------------------- body size
+def _padded_label(size: int) -> bytes:
+    """A valid label body of exactly ``size`` bytes (JSON whitespace pads it)."""
+    body = json.dumps(LABEL).encode()
+    return body[:-1] + b" " * (size - len(body)) + b"}"
+
+
+def test_a_body_over_the_cap_is_a_413_and_stores_nothing(client, run):
+    # Issue 15: a 10 MB body was read whole and parsed before it was refused.
+    r = client.post("/api/label", content=_padded_label(10_000_000), headers=JSON_TYPE)
+    assert r.status_code == 413 and f"at most {MAX_BODY_BYTES} bytes" in r.json()["error"]
+    r = client.post("/api/label", content=_padded_label(MAX_BODY_BYTES + 1), headers=JSON_TYPE)
+    assert r.status_code == 413
+    r = client.post("/api/undo", content=b" " * 100_000 + b"{}", headers=JSON_TYPE)
+    assert r.status_code == 413
+    assert n_labels(run) == 0
+    # A body of exactly the cap is served.
+    r = client.post("/api/label", content=_padded_label(MAX_BODY_BYTES), headers=JSON_TYPE)
+    assert r.status_code == 200, r.text
+    assert n_labels(run) == 1
+
+
+async def _call(app, method: str, chunks: list[bytes], headers: list[tuple[bytes, bytes]]):
+    """Calls the ASGI ``app`` with a body streamed in ``chunks``; returns (status, body,
+    number of chunks the server pulled)."""
+    pulled = 0
+    sent: list[dict] = []
+
+    async def receive():
+        nonlocal pulled
+        if pulled < len(chunks):
+            pulled += 1
+            return {"type": "http.request", "body": chunks[pulled - 1],
+                    "more_body": pulled < len(chunks)}  # fmt: skip
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+        "scheme": "http", "path": "/api/label", "raw_path": b"/api/label", "query_string": b"",
+        "root_path": "", "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8765),
+        "headers": [(b"host", b"127.0.0.1:8765"), (b"content-type", b"application/json"),
+                    *headers],
+    }  # fmt: skip
+    await app(scope, receive, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return start["status"], json.loads(body), pulled
+
+
+def test_a_streamed_body_is_cut_off_at_the_cap(run):
+    import anyio
+
+    app = create_app(UIConfig(run.root))
+    # 10 MB in 4 KiB chunks without a Content-Length (chunked transfer encoding).
+    chunk = 4096
+    big = _padded_label(10_000_000)
+    chunks = [big[i : i + chunk] for i in range(0, len(big), chunk)]
+    status, body, pulled = anyio.run(_call, app, "POST", chunks, [])
+    assert status == 413 and "too large" in body["error"]
+    # It stopped reading as soon as the cap was passed, not at the end of the body.
+    assert pulled == MAX_BODY_BYTES // chunk + 1 < len(chunks)
+    assert n_labels(run) == 0
+    # The same body in pieces, under the cap, is put back together for the app.
+    small = _padded_label(3000)
+    pieces = [small[i : i + 7] for i in range(0, len(small), 7)]
+    status, body, _ = anyio.run(_call, app, "POST", pieces, [])
+    assert status == 200 and body["label"]["annotator"] == "alice"
+    assert n_labels(run) == 1
+
+
+@pytest.mark.parametrize(
+    ("length", "status"), [(b"10000000", 413), (b"-1", 400), (b"1e3", 400), (b"\xb2", 400)]
+)
+def test_a_bad_or_too_large_content_length_is_refused_before_reading(run, length, status):
+    import anyio
+
+    app = create_app(UIConfig(run.root))
+    for method in ("POST", "GET"):
+        got, body, pulled = anyio.run(
+            _call, app, method, [json.dumps(LABEL).encode()], [(b"content-length", length)]
+        )
+        assert (got, pulled) == (status, 0), method  # refused on the header alone
+        assert "Content-Length" in body["error"] or "too large" in body["error"]
+    assert n_labels(run) == 0
+
+
+def test_a_real_server_answers_413_on_the_declared_length_alone(run):
+    import socket
+
+    from ui_helpers import thread_server
+
+    with thread_server(UIConfig(run.root)) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(
+                b"POST /api/label HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 10000000\r\n\r\n"
+            )  # and no body: the answer must not wait for 10 MB
+            reply = b""
+            while b"\r\n\r\n" not in reply:
+                data = s.recv(4096)
+                if not data:
+                    break
+                reply += data
+    assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
+    assert n_labels(run) == 0
