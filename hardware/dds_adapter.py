@@ -3,9 +3,12 @@
 ROS 2 (rmw_cyclonedds) puts topic ``/a/b`` on the DDS topic ``rt/a/b`` with the type
 ``pkg::msg::dds_::Name_`` (:mod:`hardware.idl`), so these endpoints talk to real ROS 2
 nodes on Cyclone DDS in the same domain (``ROS_DOMAIN_ID``). QoS follows ROS 2's profiles:
-sensor data (images, joint states in) is best effort, keep last; commands, diagnostics and
-the e-stop are reliable, keep last 10 (a best-effort reader matches a reliable writer, not
-the other way round, so the bridge's sensor readers accept either).
+sensor data (images, joint states in) is best effort, keep last; commands and diagnostics
+are reliable, keep last 10. A best-effort reader matches a reliable writer, not the other
+way round (ROS 2 docs, "Quality of Service settings", QoS compatibilities), so the sensor
+readers accept either, and the e-stop is read twice: by a reliable reader, which recovers
+a lost sample of a reliable publisher, and by a best-effort one, the only kind a
+best-effort publisher (a sensor-data-QoS teleop or safety node) matches.
 
 Single-threaded by design: :meth:`BridgeDdsAdapter.run` waits on a DDS ``WaitSet`` until
 data arrives or the next control period is due, takes everything pending, stamps its
@@ -40,6 +43,7 @@ from hardware import idl, messages
 from hardware.bridge_config import DIAGNOSTICS_TOPIC, ESTOP_TOPIC
 from hardware.clock import StatePhaseLock
 from hardware.errors import MessageError
+from hardware.gripper_state import GripperStateJoin
 from hardware.robots import COMPRESSED_IMAGE, JOINT_TRAJECTORY, RobotConfig
 from hardware.samples import JointCommand
 
@@ -199,10 +203,11 @@ class DdsCommandSink:
 class BridgeDdsAdapter:
     """Feeds a :class:`hardware.bridge.Bridge` from DDS and runs it at its control rate.
 
-    Subscribes the robot's joint states and the bridge's cameras (sensor QoS), the e-stop
-    topic (``std_msgs/Bool``; ``true`` latches the bridge's e-stop, which only
-    ``Bridge.reset_estop()`` releases), and publishes ``diagnostic_msgs/DiagnosticArray``
-    on ``/diagnostics`` once a second.
+    Subscribes the robot's joint states (and its gripper's, where the driver publishes
+    them apart: :mod:`hardware.gripper_state`) and the bridge's cameras (sensor QoS), the
+    e-stop topic (``std_msgs/Bool``, reliable and best-effort readers; ``true`` latches the
+    bridge's e-stop, which only ``Bridge.reset_estop()`` releases), and publishes
+    ``diagnostic_msgs/DiagnosticArray`` on ``/diagnostics`` once a second.
     """
 
     def __init__(self, node: DdsNode, bridge, diagnostics_period: float = 1.0):
@@ -211,12 +216,20 @@ class BridgeDdsAdapter:
         self.names = robot.arm_joints
         self.optional = robot.gripper_joints
         self.joint_states = node.reader(robot.joint_state_topic, idl.JointState_, sensor_qos(20))
+        g = robot.gripper
+        self.gripper_states = self.gripper_join = None
+        if g is not None and g.state_topic is not None:
+            self.gripper_states = node.reader(g.state_topic, idl.JointState_, sensor_qos(5))
+            self.gripper_join = GripperStateJoin(g.joints)
         self.cameras = {}
         for cam in robot.cameras:
             if cam.name in bridge.cameras:
                 kind = idl.CompressedImage_ if cam.msg_type == COMPRESSED_IMAGE else idl.Image_
                 self.cameras[cam.name] = (node.reader(cam.topic, kind, sensor_qos(2)), kind)
-        self.estop = node.reader(ESTOP_TOPIC, idl.Bool_, reliable_qos())
+        self.estops = (
+            node.reader(ESTOP_TOPIC, idl.Bool_, reliable_qos()),
+            node.reader(ESTOP_TOPIC, idl.Bool_, sensor_qos(10)),
+        )
         self.diagnostics = node.writer(DIAGNOSTICS_TOPIC, idl.DiagnosticArray_, reliable_qos())
         self.diagnostics_period = diagnostics_period
         self._next_diag = -np.inf
@@ -228,9 +241,18 @@ class BridgeDdsAdapter:
         """Takes every pending message into the bridge; returns how many were accepted."""
         b, n = self.bridge, 0
         now = b.clock.now()
-        for s in take_valid(self.estop):
-            if messages.bool_from_msg(s):
-                b.estop("e-stop topic")
+        for reader in self.estops:
+            for s in take_valid(reader):
+                if messages.bool_from_msg(s):
+                    b.estop("e-stop topic")
+        if self.gripper_states is not None:
+            for s in take_valid(self.gripper_states):
+                try:
+                    g = messages.joint_state_from_msg(s, self.gripper_join.joints)
+                except MessageError as e:
+                    self._reject(e)
+                    continue
+                self.gripper_join.update(g, now)
         first, self._primed = not self._primed, True
         for s in take_valid(self.joint_states):
             if not first:  # the first take holds history queued before the bridge ran
@@ -240,6 +262,8 @@ class BridgeDdsAdapter:
             except MessageError as e:
                 self._reject(e)
                 continue
+            if self.gripper_join is not None:
+                sample = self.gripper_join.join(sample, now)
             b.on_joint_state(sample, now)
             n += 1
         for cam, (reader, kind) in self.cameras.items():

@@ -98,10 +98,15 @@ def stamp_to_seconds(stamp, *, allow_zero: bool = False) -> float:
     """A ``builtin_interfaces/Time`` (or ``Duration``) in seconds.
 
     Raises:
-        MessageError: for ``nanosec`` outside [0, 1e9), a negative time, or a zero (unset)
-            stamp unless ``allow_zero``.
+        MessageError: for a missing or non-integer ``sec`` or ``nanosec``, ``nanosec``
+            outside [0, 1e9), a negative time, or a zero (unset) stamp unless ``allow_zero``.
     """
-    sec, nsec = int(stamp.sec), int(stamp.nanosec)
+    try:
+        sec, nsec = int(stamp.sec), int(stamp.nanosec)
+    except (AttributeError, TypeError, ValueError, OverflowError) as e:
+        raise MessageError(
+            f"stamp is not a builtin_interfaces/Time with integer sec and nanosec ({e})"
+        ) from None
     if not 0 <= nsec < 1_000_000_000:
         raise MessageError(f"stamp nanosec {nsec} outside [0, 1e9)")
     if sec < 0:
@@ -133,7 +138,9 @@ def _header(types: MessageTypes, stamp: float, frame_id: str = ""):
 # --- arrays and names -----------------------------------------------------------------------
 
 
-def _float_array(what: str, values, n: int, *, allow_empty: bool) -> np.ndarray | None:
+def _float_array(
+    what: str, values, n: int, *, allow_empty: bool, finite: bool = True
+) -> np.ndarray | None:
     try:
         a = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as e:
@@ -144,18 +151,38 @@ def _float_array(what: str, values, n: int, *, allow_empty: bool) -> np.ndarray 
         return None
     if a.size != n:
         raise MessageError(f"{what}: {a.size} values for {n} joint names")
-    if not np.isfinite(a).all():
+    if finite and not np.isfinite(a).all():
         raise MessageError(f"{what}: contains NaN or inf: {a.tolist()}")
     return a
 
 
-def map_names(what: str, got: Sequence, required: Sequence[str], optional: Sequence[str] = ()):
+def map_names(
+    what: str,
+    got: Sequence,
+    required: Sequence[str],
+    optional: Sequence[str] = (),
+    *,
+    ignore_unknown: bool = False,
+):
     """Indices into ``got`` of ``required`` then of the ``optional`` names present.
 
+    Args:
+        ignore_unknown: Skip names neither required nor optional instead of refusing them.
+
     Raises:
-        MessageError: for non-str, duplicate, unknown or missing names.
+        MessageError: for names that are not a sequence (None, a bare string), non-str,
+            duplicate or missing names, and unknown ones unless ``ignore_unknown``.
     """
-    got = list(got)
+    # A hand-built or half-filled message may carry None (or one string) where a list of
+    # names belongs; list() would raise TypeError (or split the string into letters).
+    if isinstance(got, str | bytes):
+        raise MessageError(f"{what}: joint names must be a sequence of strings, got {got!r}")
+    try:
+        got = list(got)
+    except TypeError:
+        raise MessageError(
+            f"{what}: joint names must be a sequence of strings, got {got!r}"
+        ) from None
     if not all(isinstance(g, str) for g in got):
         raise MessageError(f"{what}: joint names must be strings, got {got!r}")
     dup = sorted({g for g in got if got.count(g) > 1})
@@ -163,7 +190,7 @@ def map_names(what: str, got: Sequence, required: Sequence[str], optional: Seque
         raise MessageError(f"{what}: duplicate joint names {dup}")
     allowed = set(required) | set(optional)
     unknown = [g for g in got if g not in allowed]
-    if unknown:
+    if unknown and not ignore_unknown:
         raise MessageError(f"{what}: unknown joints {unknown}; expected {list(allowed)}")
     missing = [r for r in required if r not in got]
     if missing:
@@ -179,18 +206,32 @@ def joint_state_from_msg(msg, names: Sequence[str], optional: Sequence[str] = ()
     """A :class:`JointStateSample` for ``names`` (all required) plus any ``optional`` ones.
 
     The message may list the joints in any order; an empty ``velocity`` is allowed (None).
+    Joints it names beyond those are ignored: ``joint_state_publisher`` re-publishes every
+    movable URDF joint (ros/joint_state_publisher ``joint_state_publisher.py``, mimic and
+    gripper joints included), so a whole-message refusal would drop every state of an arm
+    with, say, its gripper loaded. Every array must still hold one value per name, but
+    only the joints returned must be finite.
 
     Raises:
-        MessageError: for unknown, missing or duplicate names, length mismatches,
-            non-finite values or a bad stamp.
+        MessageError: for names that are not a list of strings (None included), missing or
+            duplicate names, length mismatches, non-finite values or a bad or missing stamp.
     """
-    idx, order = map_names("JointState", msg.name, names, optional)
+    idx, order = map_names("JointState", msg.name, names, optional, ignore_unknown=True)
     n = len(msg.name)
-    pos = _float_array("JointState.position", msg.position, n, allow_empty=False)
-    vel = _float_array("JointState.velocity", msg.velocity, n, allow_empty=True)
-    _float_array("JointState.effort", msg.effort, n, allow_empty=True)
+    arrays = {
+        key: _float_array(
+            f"JointState.{key}", getattr(msg, key), n, allow_empty=empty, finite=False
+        )
+        for key, empty in (("position", False), ("velocity", True), ("effort", True))
+    }
+    # Only the joints used must be finite: xarm_ros2's gripper states carry NaN velocities
+    # (xarm_api/src/xarm_driver.cpp), which joint_state_publisher passes on in /joint_states.
+    for key, a in arrays.items():
+        if a is not None and not np.isfinite(a[idx]).all():
+            raise MessageError(f"JointState.{key}: contains NaN or inf: {a[idx].tolist()}")
+    pos, vel = arrays["position"], arrays["velocity"]
     return JointStateSample(
-        stamp=stamp_to_seconds(msg.header.stamp),
+        stamp=stamp_to_seconds(getattr(getattr(msg, "header", None), "stamp", None)),
         names=order,
         position=pos[idx],
         velocity=None if vel is None else vel[idx],

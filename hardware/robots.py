@@ -90,7 +90,7 @@ class CameraConfig:
 
 @dataclass(frozen=True)
 class GripperConfig:
-    """A parallel gripper seen as joints in ``/joint_states``.
+    """A parallel gripper seen as joints in a ``sensor_msgs/JointState`` stream.
 
     Attributes:
         joints: Finger joint names; their positions sum to the finger width.
@@ -98,11 +98,16 @@ class GripperConfig:
         command_topic: Forward position controller topic (one value: the per-finger
             target), or None where the driver commands the gripper otherwise (e.g.
             franka_gripper's actions), in which case the bridge sends no gripper command.
+        state_topic: The gripper's own ``JointState`` topic where the driver publishes the
+            fingers apart from the arm (franka_gripper's ``~/joint_states``); the adapters
+            join its latest fingers onto each arm state (:mod:`hardware.gripper_state`).
+            None: the fingers come in the robot's ``joint_state_topic``.
     """
 
     joints: tuple[str, ...]
     open_position: float
     command_topic: str | None = None
+    state_topic: str | None = None
 
     def __post_init__(self) -> None:
         if not self.joints or len(set(self.joints)) != len(self.joints):
@@ -111,6 +116,8 @@ class GripperConfig:
             raise ValueError(f"gripper open_position must be > 0, got {self.open_position}")
         if self.command_topic is not None:
             _check_topic("gripper command_topic", self.command_topic)
+        if self.state_topic is not None:
+            _check_topic("gripper state_topic", self.state_topic)
 
 
 @dataclass(frozen=True)
@@ -131,6 +138,9 @@ class RobotConfig:
             shared controller needs (a key of :data:`KINEMATIC_MODELS`: ``"panda"``,
             ``"ur5e"``, ``"xarm6"``), or None for an arm without a model here: such a robot
             can be monitored but not driven by a policy.
+        model_joints: The kinematic model's names of ``arm_joints``, in the same order,
+            where the driver names the same chain otherwise (the FR3's ``fr3_joint1..7``
+            are the Panda model's ``panda_joint1..7``); None: the same names.
         sources: Where the numbers come from.
     """
 
@@ -144,6 +154,7 @@ class RobotConfig:
     gripper: GripperConfig | None = None
     cameras: tuple[CameraConfig, ...] = ()
     kinematics: str | None = None
+    model_joints: tuple[str, ...] | None = None
     sources: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -171,6 +182,11 @@ class RobotConfig:
             raise ValueError(
                 f"{self.name}: kinematics {self.kinematics!r}; valid: {sorted(KINEMATIC_MODELS)}"
             )
+        if self.model_joints is not None and len(self.model_joints) != len(self.arm_joints):
+            raise ValueError(
+                f"{self.name}: {len(self.model_joints)} model_joints for "
+                f"{len(self.arm_joints)} arm joints"
+            )
 
     @property
     def n_arm(self) -> int:
@@ -193,12 +209,42 @@ class RobotConfig:
                 f"cannot drive it yet; robots with one: {have}"
             )
         spec = KINEMATIC_MODELS[self.kinematics]()
-        if tuple(spec.arm_joints) != self.arm_joints:
+        expected = self.model_joints or self.arm_joints
+        if tuple(spec.arm_joints) != expected:
             raise ValueError(
-                f"{self.name}: arm joints {self.arm_joints} differ from the model's "
+                f"{self.name}: arm joints {expected} differ from the model's "
                 f"{tuple(spec.arm_joints)}"
             )
         return spec
+
+    def summary(self) -> dict:
+        """The config as plain JSON values (``robopref robots`` prints one per robot)."""
+        g = self.gripper
+        return {
+            "name": self.name,
+            "driver": self.driver,
+            "joint_names": list(self.arm_joints),
+            "lower": list(self.limits.lower),
+            "upper": list(self.limits.upper),
+            "velocity": list(self.limits.velocity),
+            "acceleration": list(self.limits.acceleration),
+            "state_topic": self.joint_state_topic,
+            "command_topic": self.command_topic,
+            "command_type": self.command_type,
+            "gripper": None
+            if g is None
+            else {
+                "joints": list(g.joints),
+                "open_position": g.open_position,
+                "command_topic": g.command_topic,
+                "state_topic": g.state_topic,
+            },
+            "cameras": [
+                {"name": c.name, "topic": c.topic, "type": c.msg_type} for c in self.cameras
+            ],
+            "kinematics": self.kinematics,
+            "sources": list(self.sources),
+        }
 
 
 def _spec(name: str):

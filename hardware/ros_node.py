@@ -1,8 +1,11 @@
 """The bridge as an rclpy node, for machines with ROS 2 installed (the robot's PC).
 
 Thin, after ros2/demos: parameters declared with defaults, subscriptions, one timer at the
-control rate, and the standard ``main()`` handling Ctrl-C. Every conversion is a function
-of :mod:`hardware.messages` (the same ones the Cyclone DDS adapter uses, fed rclpy's
+control rate, and the standard ``main()`` handling Ctrl-C and a launch shutdown
+(``rclpy.executors.ExternalShutdownException``). The timers run on the steady clock: a
+node's default clock is ROS time, which with ``use_sim_time:=true`` stands still until
+``/clock`` publishes, and the control loop must never wait on that. Every conversion is a
+function of :mod:`hardware.messages` (the same ones the Cyclone DDS adapter uses, fed rclpy's
 message classes through :func:`rclpy_message_types`); all logic is the bridge core's.
 
 rclpy is imported only when a node is made, so this module imports anywhere; without ROS 2
@@ -19,6 +22,7 @@ from collections.abc import Sequence
 
 from hardware import messages
 from hardware.errors import MessageError
+from hardware.gripper_state import GripperStateJoin
 
 MISSING_RCLPY = (
     "hardware.ros_node needs ROS 2's rclpy and message packages (sensor_msgs, std_msgs, "
@@ -109,7 +113,8 @@ class BridgeNode:
 
     def __init__(self, name: str = "robopref_bridge"):
         rclpy = require_rclpy()
-        from rclpy.qos import qos_profile_sensor_data
+        from rclpy.clock import Clock, ClockType
+        from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
         from hardware.bridge import Bridge, BridgeConfig
         from hardware.bridge_config import DIAGNOSTICS_TOPIC, ESTOP_TOPIC
@@ -172,21 +177,43 @@ class BridgeNode:
                 node.create_subscription(
                     kind, cam.topic, self._image_callback(cam.name, decode), qos_profile_sensor_data
                 )
-        node.create_subscription(types.Bool, ESTOP_TOPIC, self._on_estop, 10)
+        self.gripper_join = None
+        g = robot.gripper
+        if g is not None and g.state_topic is not None:
+            self.gripper_join = GripperStateJoin(g.joints)
+            node.create_subscription(
+                types.JointState, g.state_topic, self._on_gripper_state, qos_profile_sensor_data
+            )
+        # A reliable reader never matches a best-effort e-stop publisher; a best-effort one
+        # matches both but recovers no lost sample: subscribe with both (DDS QoS RxO rules).
+        for reliability in (ReliabilityPolicy.RELIABLE, ReliabilityPolicy.BEST_EFFORT):
+            qos = QoSProfile(depth=10, reliability=reliability)
+            node.create_subscription(types.Bool, ESTOP_TOPIC, self._on_estop, qos)
         self.diagnostics = node.create_publisher(types.DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
         bridge.connect()
         bridge.start()
-        node.create_timer(config.period, bridge.step)
-        node.create_timer(1.0, self._publish_diagnostics)
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        node.create_timer(config.period, bridge.step, clock=steady)
+        node.create_timer(1.0, self._publish_diagnostics, clock=steady)
 
     def _on_joint_state(self, msg) -> None:
         r = self.bridge.robot
         try:
-            self.bridge.on_joint_state(
-                messages.joint_state_from_msg(msg, r.arm_joints, r.gripper_joints)
-            )
+            sample = messages.joint_state_from_msg(msg, r.arm_joints, r.gripper_joints)
         except MessageError as e:
             self.bridge.reject(e)
+            return
+        if r.gripper is not None and r.gripper.state_topic is not None:
+            sample = self.gripper_join.join(sample, self.bridge.clock.now())
+        self.bridge.on_joint_state(sample)
+
+    def _on_gripper_state(self, msg) -> None:
+        try:
+            sample = messages.joint_state_from_msg(msg, self.gripper_join.joints)
+        except MessageError as e:
+            self.bridge.reject(e)
+            return
+        self.gripper_join.update(sample, self.bridge.clock.now())
 
     def _image_callback(self, camera: str, decode):
         def callback(msg) -> None:
@@ -208,14 +235,17 @@ class BridgeNode:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``ros2 run``-style entry point: spin the bridge node until Ctrl-C."""
+    """``ros2 run``-style entry point: spin the bridge node until Ctrl-C or until ``ros2
+    launch`` shuts the context down, then end the episode and shut down cleanly."""
     rclpy = require_rclpy()
+    from rclpy.executors import ExternalShutdownException
+
     rclpy.init(args=list(argv) if argv is not None else sys.argv)
     node = None
     try:
         node = BridgeNode()
         rclpy.spin(node.node)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
         if node is not None:

@@ -12,10 +12,13 @@ Arguments are applied after that file, so they win over it.
 
 Run from a shell where ROS 2 is sourced, with a ``python`` that imports robopref and rclpy::
 
-    ros2 launch launch/deploy.launch.py robot:=franka_panda python:=$PWD/.venv/bin/python \\
-        params_file:=launch/config/franka_panda.yaml record_dir:=runs/real/episodes
+    # a Franka Research 3 on current franka_ros2 (robot_type:=fr3, load_gripper:=true)
+    ros2 launch launch/deploy.launch.py robot:=fr3 python:=$PWD/.venv/bin/python \\
+        params_file:=launch/config/fr3.yaml record_dir:=runs/real/episodes
 
-    # a trained run on a UR5e (ur_robot_driver running, scaled_joint_trajectory_controller)
+    # a trained run on a UR5e (ur_robot_driver running; its trajectory controller follows
+    # the sourced ROS_DISTRO: scaled_joint_trajectory_controller up to Kilted,
+    # joint_trajectory_controller from Lyrical)
     ros2 launch launch/deploy.launch.py robot:=ur5e python:=$PWD/.venv/bin/python \\
         params_file:=launch/config/ur5e.yaml run:=runs/ur5e-reach record_dir:=runs/real/ur5e
 """
@@ -27,7 +30,7 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
 #: Robot configs registered in hardware/config (tests check this against the registry).
-ROBOTS = ["franka_panda", "panda_mujoco", "ur5e", "ur5e_forward_position", "xarm6"]
+ROBOTS = ["fr3", "franka_panda", "panda_mujoco", "ur5e", "ur5e_forward_position", "xarm6"]
 
 
 def generate_launch_description() -> LaunchDescription:

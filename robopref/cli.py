@@ -30,6 +30,15 @@ def _cmd_tasks(args) -> int:
     return 0
 
 
+def _cmd_robots(args) -> int:
+    # The CLI may import hardware/ (DESIGN.md); the library packages may not.
+    from hardware.robots import get_robot, list_robots
+
+    for name in args.names or list_robots():
+        print(json.dumps(get_robot(name).summary()), flush=True)
+    return 0
+
+
 def _cmd_rollout(args) -> int:
     from robopref.rollout import RolloutConfig, run_rollouts
 
@@ -140,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("tasks", help="list tasks, backends and cameras as JSON")
     s.set_defaults(func=_cmd_tasks)
+
+    s = sub.add_parser(
+        "robots", help="robot configs as JSON lines: joints, limits, topics, cameras"
+    )
+    s.add_argument("names", nargs="*", help="robot names (default: every registered robot)")
+    s.set_defaults(func=_cmd_robots)
 
     s = sub.add_parser("rollout", help="record episodes (and a clip per camera) of a policy")
     s.add_argument("--task", required=True, help="task name, see `robopref tasks`")

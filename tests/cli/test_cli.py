@@ -158,6 +158,30 @@ def test_hardware_commands_hand_over_their_command_line(capsys):
     assert "sim-robot" in out and "bridge" in out
 
 
+def test_robots_prints_one_json_line_per_robot_config(capsys):
+    from hardware.robots import get_robot, list_robots
+
+    assert main(["robots"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert [r["name"] for r in rows] == list_robots()
+    keys = {"joint_names", "lower", "upper", "velocity", "state_topic", "command_topic"}
+    for row in rows:
+        assert keys | {"command_type", "cameras", "gripper"} <= set(row)
+        cfg = get_robot(row["name"])
+        assert row["joint_names"] == list(cfg.arm_joints)
+        assert row["upper"] == list(cfg.limits.upper)
+        assert row["state_topic"] == cfg.joint_state_topic
+    xarm = next(r for r in rows if r["name"] == "xarm6")
+    assert xarm["upper"][2] == 0.19198 and xarm["state_topic"] == "/xarm/joint_states"
+    assert main(["robots", "fr3"]) == 0
+    (fr3,) = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
+    assert fr3["joint_names"][0] == "fr3_joint1"
+    assert fr3["gripper"]["state_topic"] == "/franka_gripper/joint_states"
+    assert main(["robots", "kuka"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown robot 'kuka'" in err and "xarm6" in err and "Traceback" not in err
+
+
 def test_export_writes_a_blob_the_c_evaluator_loads(tmp_path, capsys):
     import numpy as np
 

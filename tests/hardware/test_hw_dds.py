@@ -28,6 +28,7 @@ from hardware.dds_adapter import (
     dds_topic,
     loopback_config,
     reliable_qos,
+    sensor_qos,
     take_valid,
 )
 from hardware.robots import get_robot
@@ -115,6 +116,68 @@ def test_bridge_and_robot_endpoints_exchange_messages_in_one_process(monkeypatch
         assert "missing joints" in adapter.rejected[-1]
     finally:
         robot_node.close()
+        bridge_node.close()
+
+
+def test_a_best_effort_estop_publisher_latches_the_bridge(monkeypatch):
+    # DDS matches a best-effort writer only with a best-effort reader (ROS 2 QoS
+    # compatibilities); a teleop or safety node on sensor-data QoS must still stop the arm.
+    monkeypatch.setenv("CYCLONEDDS_URI", loopback_config())
+    domain = random_domain()
+    cfg = get_robot("panda_mujoco")
+    other, bridge_node = DdsNode(domain), DdsNode(domain)
+    try:
+        estop = other.writer(ESTOP_TOPIC, idl.Bool_, sensor_qos())
+        sink = DdsCommandSink(bridge_node, cfg, lead=0.05)
+        bridge = Bridge(cfg, hold_still, sink, config=BridgeConfig(cameras=()))
+        adapter = BridgeDdsAdapter(bridge_node, bridge)
+        bridge.connect()
+        bridge.start()
+
+        def publish():
+            estop.write(messages.bool_msg(True))
+            adapter.spin()
+
+        assert wait_for(lambda: bridge.estop_latch.active, 10, publish)
+        assert bridge.status is BridgeStatus.ESTOP
+    finally:
+        other.close()
+        bridge_node.close()
+
+
+def test_fr3_raw_arm_states_are_joined_with_franka_gripper_states_over_dds(monkeypatch):
+    # franka_ros2's layout: the arm on /franka/joint_states, the fingers on
+    # /franka_gripper/joint_states; the bridge reads both and sees the finger width.
+    monkeypatch.setenv("CYCLONEDDS_URI", loopback_config())
+    domain = random_domain()
+    cfg = get_robot("fr3")
+    driver, bridge_node = DdsNode(domain), DdsNode(domain)
+    try:
+        arm = driver.writer(cfg.joint_state_topic, idl.JointState_, reliable_qos())
+        fingers = driver.writer(cfg.gripper.state_topic, idl.JointState_, reliable_qos())
+        sink = DdsCommandSink(bridge_node, cfg, lead=0.05)
+        bridge = Bridge(cfg, hold_still, sink, config=BridgeConfig(cameras=()))
+        adapter = BridgeDdsAdapter(bridge_node, bridge)
+        bridge.connect()
+        bridge.start()
+        q = list(get_robot("fr3").robot_spec().home_q)
+
+        def publish_arm():
+            arm.write(messages.joint_state_msg(time.time(), cfg.arm_joints, q, [0.0] * 7))
+            adapter.spin()
+
+        # The arm alone lacks the fingers: refused, never taken.
+        assert wait_for(lambda: bridge.counters.rejected_messages > 0, 10, publish_arm)
+        assert bridge.joint_state_arrival is None
+
+        def publish_both():
+            fingers.write(messages.joint_state_msg(time.time(), cfg.gripper.joints, [0.03] * 2))
+            publish_arm()
+
+        assert wait_for(lambda: bridge.joint_state_arrival is not None, 10, publish_both)
+        assert bridge.get_observation()["state"][-1] == pytest.approx(0.06)
+    finally:
+        driver.close()
         bridge_node.close()
 
 

@@ -151,6 +151,29 @@ def test_joint_state_maps_by_name_in_any_order(order, data):
         assert s.velocity.tolist() == [dict(zip(order, vel))[n] for n in ARM + FINGERS]
 
 
+def test_joints_we_do_not_know_are_ignored_and_known_ones_still_required():
+    # joint_state_publisher re-publishes every movable URDF joint: an xArm's /joint_states
+    # with its gripper loaded carries the gripper's joints (and their NaN velocities, from
+    # xarm_api's gripper states) beside joint1..6.
+    xarm = tuple(f"joint{i}" for i in range(1, 7))
+    grip = ("drive_joint", "left_finger_joint", "right_outer_knuckle_joint")
+    names = grip[:1] + xarm[::-1] + grip[1:]
+    pos = [0.3] + list(np.arange(6.0)) + [0.3, 0.3]
+    vel = [float("nan")] + [0.1] * 6 + [float("nan")] * 2
+    m = idl.JointState_(
+        header=idl.Header_(idl.Time_(2, 0)), name=list(names), position=pos, velocity=vel
+    )
+    s = messages.joint_state_from_msg(wire(m), xarm)
+    assert s.names == xarm and s.position.tolist() == list(np.arange(6.0)[::-1])
+    assert s.velocity.tolist() == [0.1] * 6
+    # The Panda with its hand: fingers known (optional), a mimic joint not.
+    m = messages.joint_state_msg(1.0, ARM + FINGERS + ("panda_hand_tcp_joint",), [0.0] * 10)
+    assert messages.joint_state_from_msg(wire(m), ARM, FINGERS).names == ARM + FINGERS
+    # A gripper-only message is still not an arm state.
+    with pytest.raises(MessageError, match="missing joints"):
+        messages.joint_state_from_msg(wire(messages.joint_state_msg(1.0, grip, [0.0] * 3)), xarm)
+
+
 def test_optional_joints_may_be_absent():
     s = messages.joint_state_from_msg(
         wire(messages.joint_state_msg(1.0, ARM[::-1], np.arange(7.0))), ARM, FINGERS
@@ -162,7 +185,9 @@ def test_optional_joints_may_be_absent():
     "names, position, velocity, match",
     [
         (ARM[:6], [0.0] * 6, [], "missing joints"),
-        (ARM + ("elbow",), [0.0] * 8, [], "unknown joints"),
+        (ARM[:6] + ("elbow",), [0.0] * 7, [], "missing joints"),
+        (ARM + ("elbow",), [0.0] * 7, [], "7 values for 8"),
+        (ARM + ("elbow",), [0.0] * 8, [0.0] * 6 + [float("nan"), 0.0], "velocity: contains NaN"),
         (ARM[:6] + ARM[:1], [0.0] * 7, [], "duplicate"),
         (ARM, [0.0] * 6, [], "6 values for 7"),
         (ARM, [0.0] * 6 + [float("nan")], [], "NaN or inf"),
@@ -176,6 +201,59 @@ def test_malformed_joint_states_are_refused(names, position, velocity, match):
     )
     with pytest.raises(MessageError, match=match):
         messages.joint_state_from_msg(wire(m), ARM, FINGERS)
+
+
+def _hand_built_joint_state(**fields):
+    """A JointState as a node might build it by hand (no serialization to catch bad types)."""
+    m = idl.JointState_(
+        header=idl.Header_(idl.Time_(1, 0)), name=list(ARM), position=[0.0] * 7, velocity=[]
+    )
+    for key, value in fields.items():
+        setattr(m, key, value)
+    return m
+
+
+@pytest.mark.parametrize(
+    "fields, match",
+    [
+        # Issue 15: name=None raised TypeError from list(None), past every except clause.
+        ({"name": None}, "joint names must be a sequence of strings, got None"),
+        ({"name": 7}, "joint names must be a sequence of strings, got 7"),
+        ({"name": "panda_joint1"}, "joint names must be a sequence of strings"),
+        ({"name": b"panda_joint1"}, "joint names must be a sequence of strings"),
+        ({"name": [*ARM[:6], None]}, "joint names must be strings"),
+        ({"header": None}, "stamp is not a builtin_interfaces/Time"),
+        ({"header": idl.Header_(None)}, "stamp is not a builtin_interfaces/Time"),
+        ({"header": idl.Header_(idl.Time_(None, 0))}, "stamp is not a builtin_interfaces/Time"),
+        ({"position": None}, "JointState.position: expected a 1-D sequence"),
+    ],
+)
+def test_hand_built_joint_states_with_wrong_types_are_a_message_error(fields, match):
+    with pytest.raises(MessageError, match=match):
+        messages.joint_state_from_msg(_hand_built_joint_state(**fields), ARM, FINGERS)
+
+
+def test_the_rclpy_callback_rejects_a_nameless_joint_state_and_goes_on(clock):
+    # The node's subscription callback, run on a real bridge without rclpy: a malformed
+    # message is counted and kept as the bridge's last error, never raised into the executor.
+    from types import SimpleNamespace
+
+    from hw_helpers import hold_still, make_bridge
+
+    from hardware.ros_node import BridgeNode
+
+    bridge, _ = make_bridge(clock, hold_still)
+    node = SimpleNamespace(bridge=bridge)
+    BridgeNode._on_joint_state(node, _hand_built_joint_state(name=None))
+    assert bridge.counters.rejected_messages == 1
+    assert isinstance(bridge.last_error, MessageError) and "None" in str(bridge.last_error)
+    from sim.robot import PANDA
+
+    good = _hand_built_joint_state(
+        name=list(ARM + FINGERS), position=[*PANDA.home_q, 0.04, 0.04], velocity=[0.0] * 9
+    )
+    BridgeNode._on_joint_state(node, good)
+    assert bridge.counters.rejected_messages == 1  # a good one after it is taken
 
 
 # --- Image ----------------------------------------------------------------------------------

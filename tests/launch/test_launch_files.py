@@ -717,7 +717,14 @@ def test_example_robot_files_fit_their_robot(file):
     robot = get_robot(Path(file).stem)
     assert robot.name in launch("deploy.launch.py").arguments["robot"].choices
     params = params_of(CONFIG_DIR / file)
-    cams = [c for c in params.get("cameras", "").split(",") if c]
+    # An example rig file spells out what differs per rig; a missing key would silently
+    # fall back to the node's defaults (all cameras, no time limit, task "unspecified").
+    assert {"task", "cameras", "max_steps"} <= set(params), f"{file}: {sorted(params)}"
+    cams = params["cameras"].split(",")
+    assert cams and all(cams), f"{file}: cameras {params['cameras']!r}"
+    assert len(set(cams)) == len(cams), f"{file}: a camera listed twice"
     assert set(cams) <= {c.name for c in robot.cameras}, f"{file}: cameras {cams}"
-    assert params.get("max_steps", 0) >= 0
-    assert params.get("task", "x")
+    steps = params["max_steps"]
+    assert isinstance(steps, int) and not isinstance(steps, bool) and steps > 0, steps
+    task = params["task"]
+    assert isinstance(task, str) and task.strip() == task and task not in ("", "unspecified")
