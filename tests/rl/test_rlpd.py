@@ -59,6 +59,54 @@ def test_an_rlpd_run_with_demos_saves_loads_and_resumes(tiny):
     assert _buffer_of(run).demos.size() == demos.size()  # not added twice
 
 
+def test_the_numpy_actor_acts_as_the_jitted_one_and_is_not_saved(tiny, tmp_path):
+    import jax
+
+    from robopref.rl.env import make_task_env
+    from robopref.rl.rlpd import actor_arrays, numpy_action
+    from robopref.rl.train import make_learner
+
+    config = tiny(**RLPD, steps=200, reward="sparse")
+    env = make_task_env(config, cameras=())
+    model = make_learner(config, env, env.observation_space["state"].shape[0], None)
+    policy = model.policy
+    assert policy.numpy_actor
+    obs = np.random.default_rng(0).normal(size=(64, model._flat_dim())).astype(np.float32)
+    layers = actor_arrays(policy.actor_state)
+    jitted = np.asarray(policy.select_action(policy.actor_state, obs))
+    np.testing.assert_allclose(numpy_action(layers, obs, None), jitted, atol=1e-5)
+    # Samples: the same squashed Gaussian. With the noise the jitted actor drew, the same
+    # action; in distribution, the mean of many draws near the mode for a narrow policy.
+    dist = policy.actor_state.apply_fn(policy.actor_state.params, obs)
+    key = jax.random.PRNGKey(1)
+    sampled = np.asarray(dist.sample(seed=key))
+    noise = np.asarray(dist.distribution.sample(seed=key))  # before tanh
+    mean, std = np.asarray(dist.distribution.mean()), np.asarray(dist.distribution.stddev())
+    drawn = _NoiseFrom((noise - mean) / std)
+    np.testing.assert_allclose(numpy_action(layers, obs, drawn), sampled, atol=1e-4)
+    actions = numpy_action(layers, obs, np.random.default_rng(2))
+    assert actions.shape == jitted.shape and np.all(np.abs(actions) <= 1)
+    assert not np.allclose(actions, jitted)
+    # During learning the acting actor lives on the policy; a save made then must not keep
+    # it, or a loaded policy would act with a stale actor.
+    policy.acting_layers, policy.acting_rng = layers, np.random.default_rng(0)
+    model.save(tmp_path / "model.zip")
+    loaded = type(model).load(tmp_path / "model.zip")
+    assert loaded.policy.acting_layers is None and loaded.policy.acting_rng is None
+    assert policy.acting_layers is layers  # the live policy keeps acting
+
+
+class _NoiseFrom:
+    """A generator stand-in returning fixed standard-normal draws."""
+
+    def __init__(self, values):
+        self.values = values
+
+    def standard_normal(self, shape):
+        assert shape == self.values.shape
+        return self.values
+
+
 def test_an_ensemble_too_small_for_its_subset_and_a_utd_below_one_name_the_key():
     with pytest.raises(ConfigError, match="learner.critic_subset"):
         load_config(overrides={"learner.critics": 1, "learner.critic_subset": 2})
