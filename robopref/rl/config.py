@@ -134,6 +134,9 @@ class PebbleConfig:
     """Most epochs per refit."""
     reward_stop_accuracy: float = 0.97
     """A refit stops once an epoch's training accuracy reaches this (B-Pref); 1.0: never."""
+    refit_threads: int = 0
+    """torch threads of a refit; 0: every core this process may use (the learner waits for
+    the refit, so its cores are idle; a 100-label refit is most of a short run's time)."""
     reward_input: str = "state_action"
     human_wait_s: float = 0.0
     """Human teacher: seconds a round waits for its labels before training goes on."""
@@ -291,6 +294,7 @@ _MINIMUM = {
     "pebble.pool_episodes": 2,
     "pebble.ensemble_size": 1,
     "pebble.reward_epochs": 1,
+    "pebble.refit_threads": 0,
     "pebble.human_wait_s": 0,
     "pebble.conservative_k": 0,
     "pebble.diagnostic_episodes": 2,

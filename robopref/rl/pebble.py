@@ -21,8 +21,10 @@ checkpoints; `robopref.rl.train` owns setup and resume.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
+import os
 import sys
 import time
 from collections import deque
@@ -402,16 +404,17 @@ class PebbleCallback(BaseCallback):
         episodes = {i: self.episode_store.load(i) for i in ids}
         batch = batch_from_labels(labels, episodes)
         cfg = self.config.pebble
-        metrics = self.pref_model.train(
-            batch,
-            epochs=cfg.reward_epochs,
-            rng=self.rngs["refit"],
-            stop_accuracy=cfg.reward_stop_accuracy if cfg.reward_stop_accuracy < 1 else None,
-            crop=cfg.crop,
-            unlabeled=self.unlabeled if cfg.pseudo_ratio else None,
-            pseudo_threshold=cfg.pseudo_threshold,
-            pseudo_weight=cfg.pseudo_weight,
-        )
+        with torch_threads(cfg.refit_threads or usable_cores()):
+            metrics = self.pref_model.train(
+                batch,
+                epochs=cfg.reward_epochs,
+                rng=self.rngs["refit"],
+                stop_accuracy=cfg.reward_stop_accuracy if cfg.reward_stop_accuracy < 1 else None,
+                crop=cfg.crop,
+                unlabeled=self.unlabeled if cfg.pseudo_ratio else None,
+                pseudo_threshold=cfg.pseudo_threshold,
+                pseudo_weight=cfg.pseudo_weight,
+            )
         self.pref_model.save(self.run.reward / "pref.pt")
         self.step_reward.update(self.pref_model)
         self.state.refits += 1
@@ -485,6 +488,24 @@ class PebbleCallback(BaseCallback):
                 self.logger.record(f"robopref/{key}", value)
         self.logger.dump(self.num_timesteps)
         return row
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its affinity, e.g. under ``taskset``)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """torch's intra-op threads set to ``n`` inside the block, restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(n)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def teacher_signal(signal: str, episode: Episode) -> str:

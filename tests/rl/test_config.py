@@ -48,6 +48,7 @@ def test_defaults_files_and_overrides_stack(tmp_path):
         ({"pebble.pseudo_weight": -0.5}, "pebble.pseudo_weight: must be >= 0"),
         ({"learner.recent_fraction": 1.0}, "learner.recent_fraction: must be in [0, 1)"),
         ({"learner.recent_steps": 0}, "learner.recent_steps: must be >= 1"),
+        ({"pebble.refit_threads": -1}, "pebble.refit_threads: must be >= 0"),
         (
             {"demos": "5", "learner": {"recent_fraction": 0.5}},
             "learner.recent_fraction: with learner.demo_fraction=0.5 no share",

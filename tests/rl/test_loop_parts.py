@@ -135,3 +135,24 @@ def test_reset_of_a_jax_critic_keeps_the_actor(tiny):
     assert not any(np.allclose(a, b) for a, b in zip(leaves(critic), leaves(new.params)))
     assert all(np.array_equal(a, b) for a, b in zip(leaves(new.params), leaves(new.target_params)))
     assert model.policy.actor_state is actor
+
+
+def test_a_refit_runs_on_its_threads_and_gives_them_back(tiny, monkeypatch):
+    import torch
+
+    from robopref.rewards.preference import PreferenceRewardModel
+    from robopref.rl import pebble
+    from robopref.rl.train import train
+
+    seen = []
+    original = PreferenceRewardModel.train
+
+    def spy(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(PreferenceRewardModel, "train", spy)
+    train(tiny(steps=160, **{"pebble.refit_threads": 2, "learner.threads": 1}))
+    assert seen and set(seen) == {2}
+    assert torch.get_num_threads() == 1  # back to learner.threads for the per-step reward
+    assert pebble.usable_cores() >= 1
