@@ -3,9 +3,10 @@
 # (rlpd, scripted demonstrations, oracle preference labels, PRM shaping), SEEDS seeds each,
 # JOBS at a time; each finished run's small summary goes to bench/results/<group>/ and the
 # README table is made from those files (python -m robopref.benchmarks.results table DIR).
-# Usage: bench/learning.sh [group ...]   groups: reach (default), reach-sac, reach-mistake,
+# Usage: bench/learning.sh [group ...]   groups: reach (default), reach-utd4, reach-critics10,
+# reach-no-prm (recipe variants), reach-sac, reach-mistake,
 # reach-stochastic (teacher noise), lift, lift-sparse, lift-prm (shaping ablation), lift-rand
-# (domain randomization, then evaluated in PyBullet), push, pick-place. STEPS: lift/push/...
+# (domain randomization, then evaluated in PyBullet), push, push-sparse, push-prm, pick-place. STEPS: lift/push/...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MUJOCO_GL=${MUJOCO_GL:-egl}
@@ -19,8 +20,13 @@ reach="--task panda-reach --reward sparse+pref+prm --labels 50 --steps 5000 --de
 --query-every 500 --segment-length 20 --set learner.learning_starts=500"
 lift="--task panda-lift --labels 200 --steps ${STEPS:-50000} --algo rlpd --demos 10 \
 --query-every 2500 --segment-length 25 --set learner.learning_starts=1000"
+push="--task panda-push --labels 200 --steps ${STEPS:-50000} --algo rlpd --demos 10 \
+--query-every 2500 --segment-length 25 --set learner.learning_starts=1000"
 declare -A FLAGS=(
   [reach]="$reach --algo rlpd --set learner.gradient_steps=2"
+  [reach-utd4]="$reach --algo rlpd --set learner.gradient_steps=4"
+  [reach-critics10]="$reach --algo rlpd --set learner.gradient_steps=2 --set learner.critics=10"
+  [reach-no-prm]="${reach/sparse+pref+prm/sparse+pref} --algo rlpd --set learner.gradient_steps=2"
   [reach-sac]="$reach --algo sac --set learner.gradient_steps=2"
   [reach-mistake]="$reach --algo rlpd --set learner.gradient_steps=2 --teacher mistake"
   [reach-stochastic]="$reach --algo rlpd --set learner.gradient_steps=2 --teacher stochastic"
@@ -31,8 +37,9 @@ declare -A FLAGS=(
 --steps ${STEPS:-100000} --algo rlpd --demos 10 --query-every 2500 --segment-length 25 \
 --set learner.learning_starts=1000"
   [lift]="$lift --reward sparse+pref+prm"
-  [push]="--task panda-push --reward sparse+pref+prm --labels 200 --steps ${STEPS:-50000} \
---algo rlpd --demos 10 --query-every 2500 --segment-length 25 --set learner.learning_starts=1000"
+  [push]="$push --reward sparse+pref+prm"
+  [push-sparse]="$push --reward sparse"
+  [push-prm]="$push --reward sparse+prm"
 )
 mkdir -p "$OUT"
 for g in ${groups[*]}; do
