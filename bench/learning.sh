@@ -4,7 +4,7 @@
 # JOBS at a time; each finished run's small summary goes to bench/results/<group>/ and the
 # README table is made from those files (python -m robopref.benchmarks.results table DIR).
 # Usage: bench/learning.sh [group ...]   groups: reach (default), reach-utd4, reach-critics10,
-# reach-no-prm (recipe variants), reach-sac, reach-mistake,
+# reach-task5, reach-no-prm (recipe variants), reach-sac, reach-mistake,
 # reach-stochastic (teacher noise), lift, lift-sparse, lift-prm (shaping ablation), lift-rand
 # (domain randomization, then evaluated in PyBullet), push, push-sparse, push-prm, pick-place. STEPS: lift/push/...
 set -euo pipefail
@@ -26,6 +26,7 @@ declare -A FLAGS=(
   [reach]="$reach --algo rlpd --set learner.gradient_steps=2"
   [reach-utd4]="$reach --algo rlpd --set learner.gradient_steps=4"
   [reach-critics10]="$reach --algo rlpd --set learner.gradient_steps=2 --set learner.critics=10"
+  [reach-task5]="$reach --algo rlpd --set learner.gradient_steps=2 --set task_weight=5"
   [reach-no-prm]="${reach/sparse+pref+prm/sparse+pref} --algo rlpd --set learner.gradient_steps=2"
   [reach-sac]="$reach --algo sac --set learner.gradient_steps=2"
   [reach-mistake]="$reach --algo rlpd --set learner.gradient_steps=2 --teacher mistake"
