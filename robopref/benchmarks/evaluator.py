@@ -87,7 +87,8 @@ def _head_bytes(head: dict[str, Any]) -> int:
 def _preference_case(rng: np.random.Generator) -> dict[str, Any]:
     import torch
 
-    from robopref.rewards import PreferenceBatch, PreferenceRewardConfig, PreferenceRewardModel
+    from robopref.preferences import PreferenceBatch
+    from robopref.rewards import PreferenceRewardConfig, PreferenceRewardModel
 
     model = PreferenceRewardModel(OBS_DIM, config=PreferenceRewardConfig(input="state"))
     obs = rng.normal(0, 1, (16, 4, OBS_DIM)).astype(np.float32)

@@ -9,11 +9,18 @@ The PEBBLE-style loop (DESIGN.md contract 5) runs through this package:
    through `LabelStore.add_label`;
 4. the trainer reads `LabelStore.labels` and fits the reward model.
 
-Importing this package does not import torch: selectors build a `PreferenceBatch` (and so
-import torch) only when they score pairs with a model.
+Labels become training data as a `PreferenceBatch` (`batch_from_labels`,
+`batch_from_segments`, `labels_to_targets`), the type every preference model takes. Importing
+this package does not import torch, and nothing here imports `robopref.rewards`: the reward
+models depend on this package, not the other way round (DESIGN.md).
 """
 
-from robopref.preferences.batches import batch_from_labels
+from robopref.preferences.batches import (
+    PreferenceBatch,
+    batch_from_labels,
+    batch_from_segments,
+    labels_to_targets,
+)
 from robopref.preferences.records import (
     EXPORT_FIELDS,
     EXPORT_FORMATS,
@@ -55,7 +62,10 @@ from robopref.preferences.teachers import (
 )
 
 __all__ = [
+    "PreferenceBatch",
     "batch_from_labels",
+    "batch_from_segments",
+    "labels_to_targets",
     "EXPORT_FIELDS",
     "EXPORT_FORMATS",
     "LABELS",

@@ -17,7 +17,7 @@ from typing import IO, Any, NamedTuple
 
 from robopref.data.episode import _NAME_RE
 
-#: The label vocabulary of contract 5 (`robopref.rewards.LABELS` is this tuple).
+#: The label vocabulary of contract 5 (the store, the teachers and the batches share it).
 LABELS = ("a", "b", "equal", "skip")
 EXPORT_FORMATS = ("csv", "jsonl")
 #: Columns (CSV) and keys (JSONL) of `LabelStore.export`: `Label` with flattened segments.

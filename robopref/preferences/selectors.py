@@ -28,7 +28,7 @@ from robopref.preferences.records import QuerySpec, SegmentRef
 
 if TYPE_CHECKING:  # the batch type lives with the torch model; import it only when scoring
     from robopref.data import Episode
-    from robopref.rewards.preference import PreferenceBatch
+    from robopref.preferences.batches import PreferenceBatch
 
 
 class PreferenceScorer(Protocol):
@@ -100,7 +100,7 @@ class SegmentPool:
 
     def batch(self, idx_a: np.ndarray, idx_b: np.ndarray) -> PreferenceBatch:
         """An unlabelled `PreferenceBatch` (label 0.5) of pairs ``(idx_a[i], idx_b[i])``."""
-        from robopref.rewards.preference import PreferenceBatch  # imports torch
+        from robopref.preferences.batches import PreferenceBatch
 
         (obs_a, act_a), (obs_b, act_b) = self.arrays(idx_a), self.arrays(idx_b)
         return PreferenceBatch(obs_a, act_a, obs_b, act_b, np.full(len(obs_a), 0.5, np.float32))

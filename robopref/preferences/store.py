@@ -16,7 +16,7 @@ marks the file as a robopref label store):
 Rules:
 
 * **Skips.** As in B-Pref, "skip" means "not labelled": it trains nothing
-  (`robopref.rewards.labels_to_targets` drops it) and does not count towards ``k``. It does
+  (`robopref.preferences.labels_to_targets` drops it) and does not count towards ``k``. It does
   count as that annotator's answer: `LabelStore.next_query` will not show the query to them
   again, but other annotators still get it. A query is ``done`` once it has ``k`` non-skip
   labels. A query every annotator skipped stays open; it is never served to them again.

@@ -6,7 +6,8 @@ state-only model (a process reward model or a VLM scorer, giving a potential ``P
 enters training without changing the task's optimal policy (`shaping`, DESIGN.md contract 4);
 reward-model diagnostics such as the EPIC distance between two reward functions
 (`diagnostics`, and `compare` for recorded episodes); the preference reward model, an
-ensemble of per-step rewards ``r(obs, action)`` fit to pairwise labels (`preference`); the
+ensemble of per-step rewards ``r(obs, action)`` fit to pairwise labels (`preference`; the
+labelled pairs it trains on are `robopref.preferences.PreferenceBatch`); the
 multi-view process reward model, a progress potential from several cameras (`prm`, trained by
 `prm_train`); and the CLIP reward of VLM-RM (`vlm`). The model names are loaded on first use
 (module `__getattr__`), so ``import robopref.rewards`` does not import torch (the evaluator
@@ -20,19 +21,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from robopref.rewards.diagnostics import RewardFn, canonicalize, epic_distance, sample_marginals
+from robopref.rewards.model_file import ModelFormatError, NonFiniteRewardError
 from robopref.rewards.shaping import NonFinitePotentialError, PotentialShapingWrapper, shaping_terms
 
 if TYPE_CHECKING:
-    from robopref.rewards.preference import (
-        LABELS,
-        ModelFormatError,
-        NonFiniteRewardError,
-        PreferenceBatch,
-        PreferenceRewardConfig,
-        PreferenceRewardModel,
-        batch_from_segments,
-        labels_to_targets,
-    )
+    from robopref.rewards.preference import PreferenceRewardConfig, PreferenceRewardModel
     from robopref.rewards.prm import PRMConfig, PRMPrediction, ProcessRewardModel, hop_target
     from robopref.rewards.vlm import (
         ClipCheckpoint,
@@ -46,16 +39,7 @@ if TYPE_CHECKING:
         projection_matrix,
     )
 
-_PREFERENCE = (
-    "LABELS",
-    "ModelFormatError",
-    "NonFiniteRewardError",
-    "PreferenceBatch",
-    "PreferenceRewardConfig",
-    "PreferenceRewardModel",
-    "batch_from_segments",
-    "labels_to_targets",
-)
+_PREFERENCE = ("PreferenceRewardConfig", "PreferenceRewardModel")
 _PRM = ("PRMConfig", "PRMPrediction", "ProcessRewardModel", "hop_target")
 _VLM = (
     "ClipCheckpoint",
@@ -78,14 +62,12 @@ _LAZY = {
 __all__ = [
     "ClipCheckpoint",
     "ImageSettings",
-    "LABELS",
     "ModelFormatError",
     "NonFinitePotentialError",
     "NonFiniteRewardError",
     "PRMConfig",
     "PRMPrediction",
     "PotentialShapingWrapper",
-    "PreferenceBatch",
     "PreferenceRewardConfig",
     "PreferenceRewardModel",
     "ProcessRewardModel",
@@ -94,11 +76,9 @@ __all__ = [
     "VLMReward",
     "VLMRewardConfig",
     "VLMScore",
-    "batch_from_segments",
     "canonicalize",
     "epic_distance",
     "hop_target",
-    "labels_to_targets",
     "load_clip_checkpoint",
     "projected_reward",
     "projection_matrix",

@@ -85,7 +85,8 @@ def reward_fn(spec: str, table: _Table) -> Callable[..., np.ndarray]:
     path = Path(spec)
     if not path.is_file():
         raise ValueError(f"reward {spec!r}: not one of {list(BUILTIN)} nor a model file")
-    from robopref.rewards.preference import ModelFormatError, PreferenceRewardModel
+    from robopref.rewards.model_file import ModelFormatError
+    from robopref.rewards.preference import PreferenceRewardModel
     from robopref.rewards.prm import ProcessRewardModel
 
     try:

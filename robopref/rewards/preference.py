@@ -11,9 +11,6 @@ Datasets) use this model with an ensemble of MLPs (LeakyReLU hidden layers, a ta
 that bounds the per-step reward) whose disagreement picks the next queries. This module is
 that model (DESIGN.md contract 4: ``r(obs, action)`` with ensemble mean and spread):
 
-* `PreferenceBatch`: pairs of segments and their targets, as NumPy arrays.
-* `labels_to_targets` / `batch_from_segments`: contract-5 labels ("a", "b", "equal",
-  "skip") and `robopref.data.Episode` segments to a batch; "skip" pairs are dropped.
 * `PreferenceRewardConfig`: the typed, validated configuration.
 * `PreferenceRewardModel`: ``train``, ``reward``, ``reward_members``,
   ``predict_preference``, ``disagreement``, ``save``/``load`` and ``numpy_head`` (the
@@ -36,36 +33,25 @@ import dataclasses
 import logging
 import math
 import os
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robopref.preferences.records import LABELS
+from robopref.preferences.batches import PreferenceBatch
+from robopref.rewards.model_file import (
+    ModelFormatError,
+    NonFiniteRewardError,
+    read_model_file,
+    write_model_file,
+)
 
-if TYPE_CHECKING:
-    from robopref.data import Episode
-
-__all__ = [
-    "LABELS",
-    "ModelFormatError",
-    "NonFiniteRewardError",
-    "PreferenceBatch",
-    "PreferenceRewardConfig",
-    "PreferenceRewardModel",
-    "batch_from_segments",
-    "labels_to_targets",
-]
+__all__ = ["PreferenceRewardConfig", "PreferenceRewardModel"]
 
 logger = logging.getLogger(__name__)
-
-# The target each decisive label trains to; LABELS, contract 5's vocabulary, is the label
-# store's (torch-free, so the store and the UI need not import this module).
-_TARGETS = {"a": 1.0, "b": 0.0, "equal": 0.5}
 
 FORMAT_NAME = "robopref.preference_reward"
 FORMAT_VERSION = 1
@@ -82,146 +68,6 @@ _CHUNK_FRAMES = 256
 _VAR_EPS = 1e-6
 # Rows per forward pass at inference, to bound memory on large relabelling batches.
 _CHUNK_ROWS = 65_536
-
-
-def write_model_file(path: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
-    """Writes a model payload with ``torch.save`` atomically (temp file, fsync, rename).
-
-    Shared by every reward model; `read_model_file` reads it back.
-    """
-    from robopref.data.storage import atomic_path  # no torch there; shared crash-safe write
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-    return path
-
-
-def read_model_file(path: Path, format_name: str, version: int) -> dict[str, Any]:
-    """The payload of a model file written with ``torch.save``, checked for format and version.
-
-    Loads with ``weights_only=True`` (no pickled code runs). Shared by every reward model.
-
-    Raises:
-        FileNotFoundError: if there is no such file.
-        ModelFormatError: naming the file, if it is corrupt or truncated, of another format,
-            or of another version of ``format_name``.
-    """
-    with open(path, "rb") as f:
-        try:
-            obj = torch.load(f, map_location="cpu", weights_only=True)
-        except Exception as e:  # any parse failure of a damaged file: re-raised, typed
-            raise ModelFormatError(f"{path}: not a readable model file ({e})") from e
-    if not isinstance(obj, dict) or obj.get("format") != format_name:
-        found = obj.get("format") if isinstance(obj, dict) else type(obj).__name__
-        raise ModelFormatError(f"{path}: not a {format_name} file (format {found!r})")
-    if obj.get("version") != version:
-        raise ModelFormatError(
-            f"{path}: {format_name} version {obj.get('version')!r}; this reader "
-            f"understands version {version} only"
-        )
-    return obj
-
-
-class ModelFormatError(ValueError):
-    """A saved reward-model file is corrupt, truncated, not a model, or another version."""
-
-
-class NonFiniteRewardError(ValueError):
-    """A reward model produced NaN or inf; using it would silently poison the learner."""
-
-
-class PreferenceBatch(NamedTuple):
-    """Labelled pairs of segments of ``L`` steps (SB3-style typed batch).
-
-    Attributes:
-        obs_a: float32 ``(B, L, D)`` observations of segment A, one per step (the observation
-            an action was taken in: ``Episode.state[:-1]`` of a segment).
-        act_a: float32 ``(B, L, A)`` actions of segment A; may be None for a state-only model.
-        obs_b: float32 ``(B, L, D)``, as ``obs_a`` for segment B.
-        act_b: float32 ``(B, L, A)`` or None, as ``act_a`` for segment B.
-        label: float32 ``(B,)`` target probability that A is better: 1.0 (A), 0.0 (B), 0.5
-            (equal); other values in [0, 1] are soft targets (e.g. averaged annotators).
-        weight: optional float32 ``(B,)`` non-negative loss weight per pair (default 1).
-    """
-
-    obs_a: np.ndarray
-    act_a: np.ndarray | None
-    obs_b: np.ndarray
-    act_b: np.ndarray | None
-    label: np.ndarray
-    weight: np.ndarray | None = None
-
-
-def labels_to_targets(labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Maps contract-5 labels to Bradley-Terry targets.
-
-    Args:
-        labels: one of ``"a"``, ``"b"``, ``"equal"``, ``"skip"`` per pair.
-
-    Returns:
-        ``(targets, mask)``: float32 targets (1.0, 0.0, 0.5) and a bool mask that is False
-        for "skip". Skipped targets are NaN, so a forgotten mask fails `PreferenceBatch`
-        validation loudly instead of training a skipped pair as if it were "equal".
-
-    Raises:
-        ValueError: on a label outside the vocabulary, naming it and the valid ones.
-    """
-    if isinstance(labels, str):
-        raise ValueError(f"labels: expected a sequence of labels, got the string {labels!r}")
-    targets = np.full(len(labels), np.nan, dtype=np.float32)
-    mask = np.zeros(len(labels), dtype=bool)
-    for i, label in enumerate(labels):
-        if label not in LABELS:
-            raise ValueError(f"labels[{i}]: unknown label {label!r}; valid labels: {LABELS}")
-        if label != "skip":
-            targets[i], mask[i] = _TARGETS[label], True
-    return targets, mask
-
-
-def batch_from_segments(
-    segments_a: Sequence[Episode],
-    segments_b: Sequence[Episode],
-    labels: Sequence[str],
-    view: str | None = None,
-) -> PreferenceBatch:
-    """Builds a batch from pairs of `robopref.data.Episode` segments and their labels.
-
-    Step ``t`` pairs ``state[t]`` with ``action[t]`` (the last observation of a segment has no
-    action and is left out). Pairs labelled "skip" are dropped. With ``view``, the
-    observations are that camera's frames, flattened (for ``input="frames"`` models).
-
-    Raises:
-        ValueError: if the three sequences differ in length, segments differ in length
-            (a batch has one ``L``), or a label is unknown.
-    """
-    if not len(segments_a) == len(segments_b) == len(labels):
-        raise ValueError(
-            f"batch_from_segments: got {len(segments_a)} A segments, {len(segments_b)} B "
-            f"segments and {len(labels)} labels; expected one of each per pair"
-        )
-    targets, keep = labels_to_targets(labels)
-    pairs = [(a, b) for a, b, k in zip(segments_a, segments_b, keep) if k]
-    if not pairs:
-        raise ValueError("batch_from_segments: no pairs left after dropping 'skip' labels")
-    lengths = sorted({seg.length for pair in pairs for seg in pair})
-    if len(lengths) > 1:
-        raise ValueError(f"batch_from_segments: segments must share one length, got {lengths}")
-
-    def stack(which: int, field: str) -> np.ndarray:
-        if field == "state" and view is not None:
-            missing = [p[which].episode_id for p in pairs if view not in p[which].frames]
-            if missing:
-                raise ValueError(f"batch_from_segments: no {view!r} frames in {missing[:3]}")
-            rows = [p[which].frames[view].reshape(p[which].length + 1, -1) for p in pairs]
-        else:
-            rows = [getattr(p[which], field) for p in pairs]
-        return np.stack([r[: lengths[0]] for r in rows]).astype(np.float32)
-
-    return PreferenceBatch(
-        stack(0, "state"), stack(0, "action"), stack(1, "state"), stack(1, "action"), targets[keep]
-    )
 
 
 @dataclasses.dataclass(frozen=True)

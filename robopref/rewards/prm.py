@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robopref.rewards.preference import (
+from robopref.rewards.model_file import (
     ModelFormatError,
     NonFiniteRewardError,
     read_model_file,

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from scipy import stats
 
 from robopref.data import Episode
-from robopref.rewards.preference import NonFiniteRewardError
+from robopref.rewards.model_file import NonFiniteRewardError
 from robopref.rewards.prm import ProcessRewardModel, hop_target
 
 __all__ = [

@@ -46,7 +46,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from robopref.rewards.preference import NonFiniteRewardError
+from robopref.rewards.model_file import NonFiniteRewardError
 from robopref.rewards.vlm_clip import (
     ClipCheckpoint,
     ImageSettings,

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from robopref.rewards.preference import ModelFormatError
+from robopref.rewards.model_file import ModelFormatError
 
 if TYPE_CHECKING:
     from transformers import CLIPModel, PreTrainedTokenizerBase

@@ -15,7 +15,8 @@ from torch import nn
 
 from robopref.evaluator import heads
 from robopref.evaluator.blob import encode_blob
-from robopref.rewards import PreferenceBatch, PreferenceRewardConfig, PreferenceRewardModel
+from robopref.preferences import PreferenceBatch
+from robopref.rewards import PreferenceRewardConfig, PreferenceRewardModel
 
 TOL = 1e-5
 N = 10_000

@@ -23,7 +23,8 @@ from hardware.reward_hook import (
 from hardware.robots import get_robot
 from hardware.sim_robot import InProcessLink, run_closed_loop
 from robopref.evaluator import Evaluator, export_blob, export_models
-from robopref.rewards import PreferenceBatch, PreferenceRewardConfig, PreferenceRewardModel
+from robopref.preferences import PreferenceBatch
+from robopref.rewards import PreferenceRewardConfig, PreferenceRewardModel
 from robopref.rewards.prm import PRMConfig, ProcessRewardModel
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -77,7 +77,7 @@ class FakeModel:
 
 
 def test_pool_windows_match_episode_segments(episodes, pool):
-    from robopref.rewards import batch_from_segments
+    from robopref.preferences import batch_from_segments
 
     assert len(pool) == 6 * (20 - L + 1)
     assert pool.ref(0) == SegmentRef("ep0", 0, L)
@@ -292,7 +292,7 @@ def test_real_preference_reward_model(pool, real_model, name):
 
 def test_select_label_train_loop(tmp_path, episodes, pool, real_model):
     """Selector -> label store -> scripted teacher -> training batch, through the public API."""
-    from robopref.rewards import batch_from_segments
+    from robopref.preferences import batch_from_segments
 
     rng = np.random.default_rng(5)
     specs = select_queries("disagreement", pool, 20, rng, model=real_model)

@@ -11,7 +11,8 @@ from test_prm import TINY, synthetic_episode
 from robopref.cli import main
 from robopref.data import EpisodeStore
 from robopref.rewards.compare import compare_rewards
-from robopref.rewards.preference import ModelFormatError, PreferenceRewardModel
+from robopref.rewards.model_file import ModelFormatError
+from robopref.rewards.preference import PreferenceRewardModel
 from robopref.rewards.prm import PRMConfig, ProcessRewardModel
 
 

@@ -13,15 +13,12 @@ import pytest
 import torch
 
 from robopref.data import Episode
+from robopref.preferences import LABELS, PreferenceBatch, batch_from_segments, labels_to_targets
 from robopref.rewards import (
-    LABELS,
     ModelFormatError,
     NonFiniteRewardError,
-    PreferenceBatch,
     PreferenceRewardConfig,
     PreferenceRewardModel,
-    batch_from_segments,
-    labels_to_targets,
 )
 from robopref.rewards import preference as pref_module
 

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from robopref.rewards import NonFiniteRewardError, PotentialShapingWrapper
-from robopref.rewards.preference import ModelFormatError
+from robopref.rewards.model_file import ModelFormatError
 from robopref.rewards.vlm import (
     VLMReward,
     VLMRewardConfig,
