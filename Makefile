@@ -34,8 +34,10 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# ROBOPREF_REQUIRE_C=1: a missing C evaluator build fails the tests instead of training
+# warning and falling back to torch (robopref.rl.env).
 test: setup lint
-	$(BIN)/python -m pytest -q
+	ROBOPREF_REQUIRE_C=1 $(BIN)/python -m pytest -q
 
 bench: setup
 	bench/sim.sh

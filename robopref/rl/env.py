@@ -16,6 +16,8 @@ The wrapper stack, innermost first:
 from __future__ import annotations
 
 import math
+import os
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -39,13 +41,40 @@ class NonFiniteTermError(ValueError):
         self.term, self.value, self.step = term, value, step
 
 
+REQUIRE_C_ENV = "ROBOPREF_REQUIRE_C"
+_warned_no_c = False
+
+
+def _no_c_evaluator(error: ImportError) -> None:
+    """A missing C evaluator: one warning per process, or an error under ROBOPREF_REQUIRE_C=1.
+
+    The torch model gives the same reward, so training may go on; but it must never do so
+    unnoticed (the evaluator package promises no silent fallback), and CI must fail on it.
+    """
+    global _warned_no_c
+    hint = "build it with `make setup` or `pip install -e .` (needs a C compiler)"
+    if os.environ.get(REQUIRE_C_ENV) == "1":
+        raise RuntimeError(
+            f"the C reward evaluator is not built and {REQUIRE_C_ENV}=1: {hint} ({error})"
+        ) from error
+    if not _warned_no_c:
+        _warned_no_c = True
+        warnings.warn(
+            f"the C reward evaluator is not built ({error}); the preference reward runs on "
+            f"torch, about 15x slower per step: {hint}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
 class StepReward:
     """The preference reward of one step, through the C evaluator where it is built.
 
     After each refit the trainer calls `update` with the refit model; its head is exported to
     an in-memory blob and run by the C evaluator (about 15x faster than the torch ensemble
     per call, `robopref bench evaluator`). Without the compiled extension the torch model
-    answers.
+    answers, after one warning (it is the same reward, only slower); with
+    ``ROBOPREF_REQUIRE_C=1`` (set by ``make test``, so CI) a missing extension is an error.
     """
 
     def __init__(self, conservative_k: float = 0.0) -> None:
@@ -63,7 +92,8 @@ class StepReward:
         blob = encode_blob(preference=model.numpy_head(), obs_dim=model.obs_dim)
         try:
             self._evaluator = Evaluator.from_bytes(blob, name=f"{model.name} (refit)")
-        except ImportError:  # the C backend is not built: torch answers
+        except ImportError as e:  # the C backend is not built: torch answers
+            _no_c_evaluator(e)
             self._evaluator = None
 
     def __call__(self, state: np.ndarray, action: np.ndarray) -> float:

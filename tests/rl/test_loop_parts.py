@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
 
 import gymnasium
 import numpy as np
@@ -30,6 +31,40 @@ def test_the_step_reward_runs_the_refit_head_in_the_c_evaluator():
     want = model.reward(s, a)[0]
     got = [step(s[i], a[i]) for i in range(20)]
     np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def _without_c_build(monkeypatch):
+    from robopref.evaluator import Evaluator
+    from robopref.rl import env as env_module
+
+    def missing(*args, **kwargs):
+        raise ImportError("No module named 'robopref.evaluator._evaluator'")
+
+    monkeypatch.setattr(Evaluator, "from_bytes", missing)
+    monkeypatch.setattr(env_module, "_warned_no_c", False)
+
+
+def test_without_the_c_build_the_torch_model_answers_after_one_warning(monkeypatch):
+    _without_c_build(monkeypatch)
+    monkeypatch.delenv("ROBOPREF_REQUIRE_C", raising=False)
+    model = PreferenceRewardModel(5, 4, PreferenceRewardConfig(hidden=(16,), ensemble_size=3))
+    step = StepReward()
+    with pytest.warns(RuntimeWarning, match="C reward evaluator is not built"):
+        step.update(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a second refit does not warn again
+        step.update(model)
+    assert step._evaluator is None
+    s, a = np.ones((1, 5), np.float32), np.ones((1, 4), np.float32)
+    assert step(s[0], a[0]) == pytest.approx(float(model.reward(s, a)[0][0]), abs=1e-6)
+
+
+def test_without_the_c_build_training_fails_when_c_is_required(monkeypatch):
+    _without_c_build(monkeypatch)
+    monkeypatch.setenv("ROBOPREF_REQUIRE_C", "1")
+    model = PreferenceRewardModel(5, 4, PreferenceRewardConfig(hidden=(16,), ensemble_size=3))
+    with pytest.raises(RuntimeError, match="ROBOPREF_REQUIRE_C=1.*make setup"):
+        StepReward().update(model)
 
 
 def _filled_buffer(n=60, dim=3, seed=0):
