@@ -28,8 +28,13 @@ def _cmd_train_prm(args) -> int:
     from robopref.rewards.prm import PRMConfig, ProcessRewardModel
     from robopref.rewards.prm_train import frame_set, train_prm
 
+    augment = {k: getattr(args, k) for k in ("shift", "color_jitter")}
     config = PRMConfig(
-        views=_csv(args.views), steps=args.steps, batch_size=args.batch_size, seed=args.seed
+        views=_csv(args.views),
+        steps=args.steps,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        **{k: v for k, v in augment.items() if v is not None},  # None: PRMConfig's default
     )
     _threads(args.threads)
     episodes = load_episodes(args.episodes, args.task)
@@ -121,6 +126,14 @@ def add_commands(sub) -> None:
     s.add_argument("--steps", type=int, default=1500, help="gradient steps")
     s.add_argument("--batch-size", type=int, default=32, help="frame pairs per step")
     s.add_argument("--labels", default="progress", help="progress (privileged) or time")
+    s.add_argument(
+        "--shift", type=int, help="random-shift augmentation in pixels (default: the PRM config's)"
+    )
+    s.add_argument(
+        "--color-jitter",
+        type=float,
+        help="brightness, contrast and colour augmentation in [0, 1) (default: off)",
+    )
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     common(s)

@@ -92,6 +92,11 @@ class PRMConfig:
     """Weight of the hop head's squared error against the bins' cross-entropy."""
     shift: int = 4
     """Random-shift augmentation in pixels (DrQ, Kostrikov et al. 2021); 0 turns it off."""
+    color_jitter: float = 0.0
+    """Photometric augmentation in training (not at inference): each image's brightness and
+    contrast are scaled by factors in [1 - j, 1 + j] and each colour channel by one in
+    [1 - j/2, 1 + j/2], so the ranking does not hang on the exact light and colours of the
+    training renders (randomized scenes, another renderer, a real camera); 0 turns it off."""
     lr: float = 1e-3
     weight_decay: float = 1e-4
     batch_size: int = 32
@@ -119,6 +124,8 @@ class PRMConfig:
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+        if not (isinstance(self.color_jitter, int | float) and 0.0 <= self.color_jitter < 1.0):
+            raise ValueError(f"color_jitter must be in [0, 1), got {self.color_jitter!r}")
         if self.activation not in _ACTIVATIONS:
             raise ValueError(
                 f"activation: unknown {self.activation!r}; valid: {list(_ACTIVATIONS)}"

@@ -141,6 +141,21 @@ def _random_shift(x: torch.Tensor, pad: int, gen: torch.Generator) -> torch.Tens
     return F.grid_sample(x, base + shift, padding_mode="zeros", align_corners=False)
 
 
+def _color_jitter(x: torch.Tensor, strength: float, gen: torch.Generator) -> torch.Tensor:
+    """Random brightness, contrast and per-channel gain for each image of ``(N, 3, S, S)``
+    in [0, 1] (the photometric half of the augmentations CURL and RAD study)."""
+    n = x.shape[0]
+
+    def factor(*shape: int, spread: float) -> torch.Tensor:
+        return 1.0 + spread * (2.0 * torch.rand(n, *shape, generator=gen) - 1.0)
+
+    x = x * factor(1, 1, 1, spread=strength)  # brightness
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = (x - mean) * factor(1, 1, 1, spread=strength) + mean  # contrast
+    x = x * factor(3, 1, 1, spread=strength / 2)  # colour balance
+    return x.clamp_(0.0, 1.0)
+
+
 def _drop_views(mask: np.ndarray, p: float, rng: np.random.Generator) -> np.ndarray:
     """Drops each present view with probability ``p``, always keeping one per row."""
     if p == 0:
@@ -206,6 +221,8 @@ def train_prm(
             x = model.to_tensor(data.images[idx])
             if cfg.shift:
                 x = _random_shift(x.flatten(0, 1), cfg.shift, gen).view(x.shape)
+            if cfg.color_jitter:
+                x = _color_jitter(x.flatten(0, 1), cfg.color_jitter, gen).view(x.shape)
             z = net.fuse(net.encode(x), mask)
             y = label[idx]
             loss_bins = -(_two_hot(y, cfg.bins) * F.log_softmax(net.logits(z), -1)).sum(-1).mean()

@@ -15,13 +15,12 @@ import torch
 
 from robopref.cli import main
 from robopref.data import Episode, EpisodeStore
-from robopref.rewards.preference import (
-    ModelFormatError,
-    NonFiniteRewardError,
-    PreferenceRewardModel,
-)
+from robopref.rewards import prm_train
+from robopref.rewards.model_file import ModelFormatError, NonFiniteRewardError
+from robopref.rewards.preference import PreferenceRewardModel
 from robopref.rewards.prm import PRMConfig, ProcessRewardModel, hop_target
 from robopref.rewards.prm_train import (
+    _color_jitter,
     _two_hot,
     adapt_prm,
     evaluate_prm,
@@ -156,6 +155,44 @@ def test_bad_images_are_refused_and_other_sizes_resized(trained, held_out):
     )
 
 
+def test_color_jitter_changes_each_image_within_range_and_is_seeded():
+    x = torch.rand(6, 3, 12, 12, generator=torch.Generator().manual_seed(0)) * 0.8 + 0.1
+    out = _color_jitter(x.clone(), 0.4, torch.Generator().manual_seed(1))
+    again = _color_jitter(x.clone(), 0.4, torch.Generator().manual_seed(1))
+    assert torch.equal(out, again)
+    assert out.min() >= 0.0 and out.max() <= 1.0
+    # Every image changed, and by different amounts: factors are drawn per image.
+    change = (out - x).abs().mean(dim=(1, 2, 3))
+    assert (change > 1e-3).all() and change.std() > 1e-3
+    # The channels move apart: a colour-balance change, not only a brightness one.
+    ratio = out.mean(dim=(2, 3)) / x.mean(dim=(2, 3))
+    assert (ratio.std(dim=1) > 1e-3).any()
+
+
+def test_augmentation_runs_in_training_only(monkeypatch, held_out):
+    calls = {"jitter": 0, "shift": 0}
+    jitter, shift = prm_train._color_jitter, prm_train._random_shift
+
+    def counting(name, fn):
+        def wrapped(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+
+        return wrapped
+
+    monkeypatch.setattr(prm_train, "_color_jitter", counting("jitter", jitter))
+    monkeypatch.setattr(prm_train, "_random_shift", counting("shift", shift))
+    model = ProcessRewardModel(PRMConfig(**TINY, steps=3, color_jitter=0.3), task="synthetic")
+    train_prm(model, frame_set(model, held_out[:2]))
+    assert calls == {"jitter": 3, "shift": 3}
+    evaluate_prm(model, frame_set(model, held_out[:2]), subsets=[VIEWS])
+    model.potential_batch({v: held_out[0].frames[v] for v in VIEWS})
+    assert calls == {"jitter": 3, "shift": 3}  # inference sees the frames as they are
+    off = ProcessRewardModel(PRMConfig(**TINY, steps=2), task="synthetic")
+    train_prm(off, frame_set(off, held_out[:2]))
+    assert calls["jitter"] == 3  # off by default
+
+
 def test_hop_target_by_hand():
     np.testing.assert_allclose(
         hop_target([0.2, 0.6, 0.5, 0.0], [0.6, 0.3, 0.5, 1.0]), [0.4 / 0.8, -0.3 / 0.6, 0.0, 1.0]
@@ -255,6 +292,8 @@ def test_construction_leaves_global_rng_alone():
         (dict(view_dropout=1.0), "view_dropout"),
         (dict(lr=-1.0), "lr"),
         (dict(channels=(8, 8)), "channels"),
+        (dict(color_jitter=1.0), "color_jitter"),
+        (dict(color_jitter=-0.1), "color_jitter"),
     ],
 )
 def test_config_errors_name_the_field(bad, match):
