@@ -122,10 +122,12 @@ class RLPDPolicy(SACPolicy):
     @property
     def numpy_actor(self) -> bool:
         """Whether `numpy_action` computes this policy's actor (SBX's ReLU Gaussian one)."""
-        return type(self.actor) is SquashedGaussianActor and self.actor.activation_fn in (
-            flax.linen.relu,
-            jax.nn.relu,
-        )
+        fn = self.actor.activation_fn
+        # A loaded model's activation is a cloudpickled copy of jax.nn.relu, not the same
+        # object, so the name counts too (else a resumed run acts with the jitted actor,
+        # which queues behind the update in flight).
+        is_relu = fn in (flax.linen.relu, jax.nn.relu) or getattr(fn, "__name__", "") == "relu"
+        return type(self.actor) is SquashedGaussianActor and is_relu
 
     def normalize(self, flat: np.ndarray) -> np.ndarray:
         if self.obs_rms is None:

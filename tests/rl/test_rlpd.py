@@ -93,6 +93,7 @@ def test_the_numpy_actor_acts_as_the_jitted_one_and_is_not_saved(tiny, tmp_path)
     model.save(tmp_path / "model.zip")
     loaded = type(model).load(tmp_path / "model.zip")
     assert loaded.policy.acting_layers is None and loaded.policy.acting_rng is None
+    assert loaded.policy.numpy_actor  # a resumed run acts in NumPy too
     assert policy.acting_layers is layers  # the live policy keeps acting
 
 
