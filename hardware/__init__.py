@@ -7,6 +7,8 @@
 * :mod:`hardware.dds_adapter`: the bridge on Cyclone DDS (ROS 2 wire format, no ROS).
 * :mod:`hardware.sim_robot`: a MuJoCo stand-in arm (``robopref sim-robot``).
 * :mod:`hardware.run_policy`: a trained run as the policy (``--run``), checked against the arm.
+* :mod:`hardware.blob_policy`: an exported policy blob as the policy (``--policy-blob``), run by
+  the C evaluator without torch, its state layout checked against the arm's.
 
 Importing ``hardware`` loads none of them; names below are imported on first use.
 """

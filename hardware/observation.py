@@ -17,13 +17,20 @@ import numpy as np
 
 from hardware.errors import MessageError
 from hardware.samples import ImageSample, JointStateSample
-from sim.env import proprio_state
+from sim.env import proprio_state, state_layout
 from sim.scene import CAMERA_NAMES
 
 
 def state_dim(n_arm: int) -> int:
     """Length of the proprioceptive ``state``: q, qd, TCP position and finger width."""
     return 2 * n_arm + 4
+
+
+def robot_state_layout(robot) -> str:
+    """The layout of the ``state`` the bridge builds for ``robot`` (a `RobotConfig`): the
+    simulator's proprioceptive layout (`sim.env.state_layout`) of its arm, named by its
+    kinematic model, so an exported policy's layout is compared with it as text."""
+    return state_layout("proprio", robot.kinematics or robot.name, robot.n_arm)
 
 
 def observation_space(n_arm: int, cameras: Sequence[str], image_size: tuple[int, int]):

@@ -172,32 +172,55 @@ def choose_policy(
     robot: RobotConfig,
     *,
     run: str | os.PathLike[str] | None = None,
+    policy_blob: str | os.PathLike[str] | None = None,
     policy: str | None = None,
     policy_kwargs: dict | None = None,
     task: str | None = None,
     cameras: Sequence[str] | None = None,
     image_size: int | None = None,
 ) -> tuple[Policy, dict]:
-    """The bridge's policy from a run or a policy spec, and the :class:`BridgeConfig` fields
-    (``task``, ``cameras``, ``image_size``) that go with it; the command line and the rclpy
-    node both call this.
+    """The bridge's policy from a run, a policy blob or a policy spec, and the
+    :class:`BridgeConfig` fields (``task``, ``cameras``, ``image_size``) that go with it; the
+    command line and the rclpy node both call this.
 
     Args:
         robot: The robot config.
         run: A trained run directory, or None.
+        policy_blob: A policy exported to an evaluator blob (``robopref export --policy``),
+            run by the C evaluator without torch (:mod:`hardware.blob_policy`), or None.
         policy: ``hold``, ``reach`` or ``module:factory`` (:func:`hardware.policies.load_policy`);
             None: ``hold``, or the run's.
         policy_kwargs: Keyword arguments of ``policy``.
-        task: Episode task name; None: the run's, else ``"unspecified"``.
-        cameras: Cameras chosen by the operator; None: the run policy's, else all.
+        task: Episode task name; None: the run's or the blob's, else ``"unspecified"``.
+        cameras: Cameras chosen by the operator; None: the run policy's (none for a blob's
+            state policy), else all.
         image_size: Frame size; None: the run policy's, else 84.
 
     Raises:
-        ValueError: a run together with a policy, a frame size the run's policy does not
-            take, or a run that does not fit (:class:`RunMismatchError`,
-            :class:`robopref.runs.RunDirError`).
-        OSError: an unreadable run directory.
+        ValueError: a run or blob together with another policy, a frame size the run's
+            policy does not take, or a run or blob that does not fit
+            (:class:`RunMismatchError`, :class:`robopref.runs.RunDirError`,
+            :class:`hardware.blob_policy.PolicyBlobMismatchError`,
+            :class:`robopref.evaluator.BlobFormatError`).
+        OSError: an unreadable run directory or blob.
     """
+    if policy_blob:
+        if run or policy is not None or policy_kwargs:
+            raise ValueError(
+                f"the policy blob {policy_blob} gives the policy: drop the run, the policy "
+                "and its kwargs"
+            )
+        from hardware.blob_policy import load_policy_blob
+
+        chosen_blob = load_policy_blob(policy_blob, robot)
+        if task is not None and task != chosen_blob.task:
+            log.warning("task %s given for a policy trained on %s", task, chosen_blob.task)
+        fixed = {
+            "task": task or chosen_blob.task,
+            "cameras": tuple(cameras) if cameras is not None else (),  # it sees the state
+            "image_size": image_size or DEFAULT_IMAGE_SIZE,
+        }
+        return chosen_blob, fixed
     if not run:
         from hardware.policies import load_policy
 

@@ -64,6 +64,15 @@ def generate_launch_description() -> LaunchDescription:
             ),
         ),
         DeclareLaunchArgument(
+            "policy_blob",
+            default_value="",
+            description=(
+                "A state-based run's policy exported with `robopref export --policy RUN --out "
+                "policy.rpe`, run by the C evaluator without torch or the learner; its state "
+                "layout must be the robot's. Not with run or policy; empty: none"
+            ),
+        ),
+        DeclareLaunchArgument(
             "policy_kwargs",
             default_value="{}",
             description=(
@@ -154,6 +163,7 @@ def generate_launch_description() -> LaunchDescription:
                     LaunchConfiguration("policy_kwargs"), value_type=str
                 ),
                 "run": ParameterValue(LaunchConfiguration("run"), value_type=str),
+                "policy_blob": ParameterValue(LaunchConfiguration("policy_blob"), value_type=str),
                 "reward": ParameterValue(LaunchConfiguration("reward"), value_type=str),
                 "reward_encoder": ParameterValue(
                     LaunchConfiguration("reward_encoder"), value_type=str

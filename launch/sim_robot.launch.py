@@ -61,6 +61,15 @@ def generate_launch_description() -> LaunchDescription:
             ),
         ),
         DeclareLaunchArgument(
+            "policy_blob",
+            default_value="",
+            description=(
+                "A state-based run's policy exported with `robopref export --policy RUN --out "
+                "policy.rpe`, run by the C evaluator without torch or the learner; its state "
+                "layout must be the robot's. Not with run or policy; empty: none"
+            ),
+        ),
+        DeclareLaunchArgument(
             "policy_kwargs",
             default_value="{}",
             description="JSON keyword arguments of the policy, e.g. '{\"goal\": [0.5, 0.0, 0.3]}'",
@@ -160,6 +169,7 @@ def generate_launch_description() -> LaunchDescription:
                     LaunchConfiguration("policy_kwargs"), value_type=str
                 ),
                 "run": ParameterValue(LaunchConfiguration("run"), value_type=str),
+                "policy_blob": ParameterValue(LaunchConfiguration("policy_blob"), value_type=str),
                 "cameras": ParameterValue(LaunchConfiguration("cameras"), value_type=str),
                 "control_hz": ParameterValue(LaunchConfiguration("control_hz"), value_type=float),
                 "max_steps": ParameterValue(LaunchConfiguration("max_steps"), value_type=int),

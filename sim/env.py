@@ -30,6 +30,33 @@ RELATIVE_SCALE = 10.0
 STATE_MODES = ("full", "proprio")
 
 
+def state_fields(mode: str = "proprio", n_arm: int = 7) -> tuple[tuple[str, int], ...]:
+    """The fields of ``state`` in order, with their sizes, for an arm of ``n_arm`` joints.
+
+    Raises:
+        ValueError: for an unknown ``mode``.
+    """
+    if mode not in STATE_MODES:
+        raise ValueError(f"unknown state mode {mode!r}; valid: {STATE_MODES}")
+    fields = [("q", n_arm), ("qd", n_arm), ("tcp", 3), ("finger_width", 1)]
+    if mode == "full":  # as `PandaTaskEnv._observation` appends them
+        fields += [("object_pos", 3), ("object_quat", 4), ("object_vel", 3), ("goal", 3)]
+        fields += [(f"{RELATIVE_SCALE:g}*({d})", 3) for d in ("object-tcp", "goal-object")]
+        fields += [(f"{RELATIVE_SCALE:g}*(goal-tcp)", 3)]
+    return tuple(fields)
+
+
+def state_layout(mode: str = "proprio", robot: str = "panda", n_arm: int = 7) -> str:
+    """``state``'s layout as one line: the arm its joints belong to, the mode, each field.
+
+    Exported policies carry it (``robopref export --policy``) and the hardware bridge builds
+    its robot's with this same function, so a policy is run only on the state it was
+    trained on (``"panda proprio: q[7] qd[7] tcp[3] finger_width[1]"``).
+    """
+    fields = " ".join(f"{name}[{n}]" for name, n in state_fields(mode, n_arm))
+    return f"{robot} {mode}: {fields}"
+
+
 def proprio_state(q, qd, tcp, finger_width) -> np.ndarray:
     """The proprioceptive part of ``state``; the hardware bridge builds it with this too."""
     return np.concatenate([q, qd, tcp, [finger_width]]).astype(np.float32)

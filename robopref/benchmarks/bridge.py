@@ -38,6 +38,12 @@ Measured from outside the bridge (wrapped callables and the timestamps it keeps)
   ``step()`` call after the adapter's last take).
 * ``js_delay_ms`` (DDS): one-way joint-state delay, reception minus the writer's source
   timestamp, as the adapter records it.
+* ``policy_blob_us`` (with ``policy_blob``, the default): one call of an exported policy
+  blob as ``--policy-blob`` runs it (:class:`hardware.blob_policy.BlobPolicy`: the C
+  evaluator's normalization, MLP and action map, plus its Python wrapper), on each period's
+  observation, timed after ``step()`` returns so that it is in no other figure. The policy is
+  a default untrained one of the learners' default size (256, 256; its cost does not depend
+  on the weights) in the robot's state layout; ``reach`` still drives the arm.
 """
 
 from __future__ import annotations
@@ -118,6 +124,9 @@ class _Probe:
         self.latency: list[float] = []  # arrival -> command out
         self.compute: list[float] = []  # step() call -> command out
         self.loop: list[float] = []  # arrival -> step() returns (reward evaluated)
+        self.blob = None  # a policy blob timed on each period's observation, or None
+        self.blob_times: list[float] = []
+        self.obs = None
 
     def attach(self, bridge) -> None:
         """Wraps ``bridge``'s policy and step (instance attributes; the class is untouched)."""
@@ -125,7 +134,7 @@ class _Probe:
         policy, step = bridge.policy, bridge.step
 
         def timed_policy(obs):
-            self.policy_ran = True
+            self.policy_ran, self.obs = True, obs
             return policy(obs)
 
         def timed_step():
@@ -137,6 +146,10 @@ class _Probe:
                 self.latency.append(self.sent_at - self.arrival)
                 self.compute.append(self.sent_at - self.step_t)
                 self.loop.append(end - self.arrival)
+                if self.blob is not None:  # after `end`: in no other figure
+                    t0 = time.perf_counter()
+                    self.blob(self.obs)
+                    self.blob_times.append(time.perf_counter() - t0)
             return result
 
         bridge.policy, bridge.step = timed_policy, timed_step
@@ -168,6 +181,31 @@ def _ms(values, q: float) -> float | None:
     return round(float(np.percentile(values, q)) * 1e3, 4) if len(values) else None
 
 
+def _us(values, q: float) -> float | None:
+    return round(float(np.percentile(values, q)) * 1e6, 2) if len(values) else None
+
+
+def default_policy_blob(directory: str | os.PathLike[str]) -> Any:
+    """A default (untrained) state policy of the learners' default size in the bench robot's
+    state layout, exported to a blob and loaded as ``--policy-blob`` loads one."""
+    from hardware.blob_policy import load_policy_blob
+    from hardware.observation import robot_state_layout, state_dim
+    from hardware.robots import get_robot
+    from robopref.evaluator import export_blob
+    from robopref.evaluator.heads import random_policy_head
+
+    robot = get_robot(ROBOT)
+    head = random_policy_head(
+        np.random.default_rng(0),
+        state_dim(robot.n_arm),
+        hidden=(256, 256),
+        layout=robot_state_layout(robot),
+        task=TASK,
+        robot=robot.kinematics,
+    )
+    return load_policy_blob(export_blob(Path(directory) / "bridge_policy.rpe", policy=head), robot)
+
+
 def _row(transport: str, probe: _Probe, reward, control_hz: float, cameras, wall: float) -> dict:
     bridge = probe.bridge
     now, before = _counts(bridge), probe.counts
@@ -193,6 +231,9 @@ def _row(transport: str, probe: _Probe, reward, control_hz: float, cameras, wall
         "loop_ms_p99": _ms(probe.loop, 99),
         "evaluator_us_p50": round(float(np.median(ev)) * 1e6, 2) if ev else None,
         "evaluator_adapter": reward.adapter if reward is not None else None,
+        "policy_blob_us_p50": _us(probe.blob_times, 50),
+        "policy_blob_us_p99": _us(probe.blob_times, 99),
+        "policy_blob_sizes": list(probe.blob.info["sizes"]) if probe.blob else None,
         "jitter_ms_max": _ms(jitter, 100),
         "policy_commands": len(probe.latency),
         "commands": diff["commands"],
@@ -218,7 +259,9 @@ def _reward(evaluator: bool, directory: str):
     return TimedReward(default_evaluator(state_dim(get_robot(ROBOT).n_arm), directory))
 
 
-def _inproc(seconds, control_hz, state_hz, cameras, seed, evaluator, directory) -> dict:
+def _inproc(
+    seconds, control_hz, state_hz, cameras, seed, evaluator, directory, policy_blob=True
+) -> dict:
     from hardware.clock import MonotonicClock
     from hardware.policies import GoalReachPolicy
     from hardware.sim_robot import InProcessLink, SimRobot
@@ -228,6 +271,7 @@ def _inproc(seconds, control_hz, state_hz, cameras, seed, evaluator, directory) 
     try:
         reward = _reward(evaluator, directory)
         probe = _Probe(clock, InProcessLink(robot, 1.0 / control_hz))
+        probe.blob = default_policy_blob(directory) if policy_blob else None
         link = probe.sink
         bridge = _bridge(control_hz, cameras, probe, GoalReachPolicy(robot.goal), reward, clock)
         probe.attach(bridge)
@@ -297,7 +341,15 @@ def _stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
 
 
 def _dds(
-    seconds, control_hz, state_hz, cameras, seed, evaluator, directory, state_lock=True
+    seconds,
+    control_hz,
+    state_hz,
+    cameras,
+    seed,
+    evaluator,
+    directory,
+    state_lock=True,
+    policy_blob=True,
 ) -> dict:
     from hardware.clock import MonotonicClock
     from hardware.dds_adapter import BridgeDdsAdapter, DdsCommandSink, DdsNode, DelayStats
@@ -358,6 +410,7 @@ def _dds(
         try:
             node = DdsNode(domain)
             probe = _Probe(clock, DdsCommandSink(node, get_robot(ROBOT), 1.0 / control_hz))
+            probe.blob = default_policy_blob(directory) if policy_blob else None
             bridge = _bridge(control_hz, cameras, probe, GoalReachPolicy(goal), reward, clock)
             probe.attach(bridge)
             adapter = BridgeDdsAdapter(node, bridge)
@@ -420,6 +473,7 @@ def bench_bridge(
     evaluator: bool = True,
     state_hz: float = 100.0,
     state_lock: bool = True,
+    policy_blob: bool = True,
 ) -> dict:
     """Runs the bridge for ``seconds`` at ``control_hz`` over ``transport``; one row.
 
@@ -437,6 +491,8 @@ def bench_bridge(
         state_lock: over DDS, run each period on the first joint state after its tick
             (``BridgeDdsAdapter.run(lock_to_state=True)``, the default) rather than on the
             plain timer.
+        policy_blob: time a default policy blob on each period's observation
+            (``policy_blob_us``).
 
     Returns:
         The JSON-ready row described in the module docstring.
@@ -448,9 +504,9 @@ def bench_bridge(
     args = (float(seconds), float(control_hz), float(state_hz), tuple(cameras), seed, evaluator)
     with tempfile.TemporaryDirectory(prefix="robopref-bench-bridge-") as directory:
         if transport == "inproc":
-            row = _inproc(*args, directory)
+            row = _inproc(*args, directory, policy_blob=policy_blob)
         else:
-            row = _dds(*args, directory, state_lock=state_lock)
+            row = _dds(*args, directory, state_lock=state_lock, policy_blob=policy_blob)
     row["state_hz"] = float(state_hz)
     return row
 
@@ -464,6 +520,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--state-hz", type=float, default=100.0, help="stand-in joint-state rate")
     p.add_argument("--cameras", default="", help="comma-separated cameras (default: none)")
     p.add_argument("--no-evaluator", action="store_true", help="no reward model in the loop")
+    p.add_argument("--no-policy-blob", action="store_true", help="do not time a policy blob")
     p.add_argument(
         "--no-state-lock",
         action="store_true",
@@ -481,6 +538,7 @@ def main(argv: list[str] | None = None) -> int:
             evaluator=not args.no_evaluator,
             state_hz=args.state_hz,
             state_lock=not args.no_state_lock,
+            policy_blob=not args.no_policy_blob,
         )
         print(json.dumps(row), flush=True)
     return 0

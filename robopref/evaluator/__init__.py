@@ -2,7 +2,10 @@
 
 A trained preference ensemble and PRM head are exported with their shaping constants into
 one checked binary file (`blob`, extension ``.rpe``, DESIGN.md contract 7; `export_blob`,
-`export_models`). `Evaluator.load` reads it into a backend:
+`export_models`); so is the deterministic actor of a state-based run, with its observation
+preprocessing and layout (``robopref export --policy``: `robopref.rl.export_policy`), which
+the hardware bridge then runs without torch or the learner (`Evaluator.action`).
+`Evaluator.load` reads a blob into a backend:
 
 * ``"c"`` (the default): ``robopref.evaluator._evaluator``, one C file built by setup.py;
   no allocation per call, thread-safe, the GIL released in batch calls;
@@ -65,8 +68,9 @@ class Evaluator:
     Attributes:
         backend: ``"c"`` or ``"numpy"``.
         name: the file it came from (for errors and logs).
-        info: ``{"preference": ..., "prm": ..., "gamma": ..., "scale": ...}``: each head's
-            shapes and options, or None where the blob has no such head.
+        info: ``{"preference": ..., "prm": ..., "gamma": ..., "scale": ..., "policy": ...}``:
+            each head's shapes and options (the policy's also its task, robot and
+            observation layout), or None where the blob has no such head.
     """
 
     def __init__(self, impl: Any, backend: str, name: str) -> None:
@@ -188,6 +192,32 @@ class Evaluator:
         self._impl.shaped_batch(features, next_features, terminated, mask, next_mask, out)
         return out
 
+    def action(self, state: Any, out: np.ndarray | None = None) -> np.ndarray:
+        """The policy's deterministic action at one state.
+
+        Args:
+            state: float32 ``(obs_dim,)``, the raw state (the blob normalizes it).
+            out: float32 ``(act_dim,)`` to fill (no allocation), or None for a new array.
+
+        Returns:
+            ``out``, or a new float32 ``(act_dim,)`` array.
+
+        Raises:
+            ValueError: no policy, a wrong dtype/shape/layout, NaN or inf, a non-finite output.
+        """
+        if out is None:
+            policy = self.info["policy"]
+            out = np.empty(policy["act_dim"] if policy else 0, np.float32)
+        self._impl.act(state, out)
+        return out
+
+    def action_batch(self, states: Any) -> np.ndarray:
+        """`action` of ``N`` states: float32 ``(N, obs_dim)`` -> float32 ``(N, act_dim)``."""
+        policy = self.info["policy"]
+        out = np.empty((_rows(states), policy["act_dim"] if policy else 0), np.float32)
+        self._impl.act_batch(states, out)
+        return out
+
     def __repr__(self) -> str:
-        heads = [k for k in ("preference", "prm") if self.info[k] is not None]
+        heads = [k for k in ("preference", "prm", "policy") if self.info[k] is not None]
         return f"Evaluator({self.name!r}, backend={self.backend!r}, heads={heads})"

@@ -1,7 +1,7 @@
-/* robopref.evaluator._evaluator: the reward kernels and their thin CPython binding.
+/* robopref.evaluator._evaluator: the reward and policy kernels and their thin CPython binding.
  *
- * An `Evaluator` is built from the bytes of an RPE blob (format: robopref/evaluator/blob.py,
- * whose checks this parser repeats, the overflow rule of heads.py included: a blob it does
+ * An `Evaluator` is built from the bytes of an RPE blob (reward heads, shaping constants
+ * and/or a deterministic policy; format: robopref/evaluator/blob.py, whose checks this parser repeats, the overflow rule of heads.py included: a blob it does
  * not understand raises ValueError, never crashes). Loading copies the weights into one aligned arena, repacked for the kernels:
  * a layer with 8 or more outputs is stored as panels of PANEL columns (in x 64 floats, the
  * last panel rounded up to a multiple of 8 and zero-padded), so a matrix-vector product
@@ -36,6 +36,8 @@
 #define MAX_MEMBERS 64
 #define MAX_VIEWS 64
 #define MAX_NAME_BYTES 255
+#define MAX_TEXT_BYTES 1024 /* a policy's task, robot and layout strings */
+#define POLICY_VERSION 1    /* of the policy section's payload, stored in it */
 #define MAX_BLOB_BYTES ((uint64_t)1 << 30)
 #define HEADER_BYTES 32
 #define SECTION_BYTES 16
@@ -44,9 +46,11 @@
 #define LEAKY_SLOPE 0.01f /* torch's LeakyReLU default, part of the preference head */
 
 static const uint8_t MAGIC[8] = {0x89, 'R', 'P', 'E', '\r', '\n', 0x1a, '\n'};
-enum { SEC_PREFERENCE = 1, SEC_PRM = 2, SEC_SHAPING = 3 };
+enum { SEC_PREFERENCE = 1, SEC_PRM = 2, SEC_SHAPING = 3, SEC_POLICY = 4, N_SECTIONS = 4 };
 enum { ACT_LEAKY_RELU, ACT_RELU, ACT_TANH };
 static const char *ACT_NAMES[] = {"leaky_relu", "relu", "tanh"};
+static const char *ALGO_NAMES[] = {"sac", "ppo", "rlpd"}; /* heads.POLICY_ALGOS */
+static const char *ACTION_NAMES[] = {"tanh", "clip"};     /* heads.ACTIONS */
 enum { ROW_OK, ROW_BAD_INPUT, ROW_BAD_OUTPUT, ROW_NO_VIEW };
 
 typedef float v8 __attribute__((vector_size(32)));
@@ -69,6 +73,14 @@ typedef struct {
     const float *embed, *query, *norm_w, *norm_b, *centers;
     const Layer *layer;
 } Prm;
+
+typedef struct {
+    int layers, in, out, activation, out_tanh, algo;
+    double clip;               /* 0: none */
+    const double *mean, *std;  /* double: the rlpd learner normalizes in float64 */
+    const float *low, *high;
+    const Layer *layer;
+} Policy;
 
 /* ------------------------------------------------------------------------------ kernels */
 
@@ -259,16 +271,46 @@ INLINE int prm_row(const Prm *p, const float *f, const uint8_t *mask, float *phi
     return isfinite(*phi) ? ROW_OK : ROW_BAD_OUTPUT;
 }
 
+/* One policy action: normalization in double (then rounded to float, as the learner feeds
+ * its float32 actor), the MLP, and tanh + SB3's unscale_action, or a clip to the bounds. */
+INLINE int policy_row(const Policy *p, const float *s, float *a, Py_ssize_t *col, const int wide) {
+    float x[MAX_DIM] __attribute__((aligned(32)));
+    float h0[MAX_DIM] __attribute__((aligned(32))), h1[MAX_DIM] __attribute__((aligned(32)));
+    for (int i = 0; i < p->in; i++) {
+        if (!isfinite(s[i])) { *col = i; return ROW_BAD_INPUT; }
+        double z = ((double)s[i] - p->mean[i]) / p->std[i];
+        if (p->clip > 0.0) z = z < -p->clip ? -p->clip : z > p->clip ? p->clip : z;
+        x[i] = (float)z;
+    }
+    const float *y = mlp(p->layer, p->layers, p->activation, x, h0, h1, wide);
+    for (int j = 0; j < p->out; j++)
+        if (!isfinite(y[j])) return ROW_BAD_OUTPUT;
+    for (int j = 0; j < p->out; j++) {
+        if (p->out_tanh) {
+            float t = tanhf(y[j]);
+            t = t < -1.0f ? -1.0f : t > 1.0f ? 1.0f : t;
+            a[j] = p->low[j] + 0.5f * (t + 1.0f) * (p->high[j] - p->low[j]);
+        } else {
+            a[j] = y[j] < p->low[j] ? p->low[j] : y[j] > p->high[j] ? p->high[j] : y[j];
+        }
+    }
+    return ROW_OK;
+}
+
 typedef int (*pref_fn)(const Pref *, const float *, const float *, float *, float *, Py_ssize_t *);
 typedef int (*prm_fn)(const Prm *, const float *, const uint8_t *, float *, Py_ssize_t *);
-typedef struct { const char *name; pref_fn pref; prm_fn prm; } Kernels;
+typedef int (*policy_fn)(const Policy *, const float *, float *, Py_ssize_t *);
+typedef struct { const char *name; pref_fn pref; prm_fn prm; policy_fn policy; } Kernels;
 
 static int pref_generic(const Pref *p, const float *s, const float *a, float *m, float *sd,
                         Py_ssize_t *c) { return pref_row(p, s, a, m, sd, c, 0); }
 static int prm_generic(const Prm *p, const float *f, const uint8_t *mk, float *phi, Py_ssize_t *c) {
     return prm_row(p, f, mk, phi, c, 0);
 }
-static const Kernels KERNEL_GENERIC = {"generic", pref_generic, prm_generic};
+static int policy_generic(const Policy *p, const float *s, float *a, Py_ssize_t *c) {
+    return policy_row(p, s, a, c, 0);
+}
+static const Kernels KERNEL_GENERIC = {"generic", pref_generic, prm_generic, policy_generic};
 
 #if defined(__x86_64__) || defined(__i386__)
 #define HAVE_AVX2 1
@@ -280,7 +322,11 @@ __attribute__((target("avx2,fma"))) static int
 prm_avx2(const Prm *p, const float *f, const uint8_t *mk, float *phi, Py_ssize_t *c) {
     return prm_row(p, f, mk, phi, c, 1);
 }
-static const Kernels KERNEL_AVX2 = {"avx2", pref_avx2, prm_avx2};
+__attribute__((target("avx2,fma"))) static int
+policy_avx2(const Policy *p, const float *s, float *a, Py_ssize_t *c) {
+    return policy_row(p, s, a, c, 1);
+}
+static const Kernels KERNEL_AVX2 = {"avx2", pref_avx2, prm_avx2, policy_avx2};
 /* The benchmark's memory floor: one pass over n floats with 4 vector sums (n % 32 == 0). */
 __attribute__((target("avx2,fma"))) static float stream_avx2(const float *p, size_t n) {
     v8 s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
@@ -334,6 +380,7 @@ typedef struct {
     char *arena;            /* NULL in the sizing pass */
     size_t used;            /* arena bytes carved so far */
     PyObject *views;        /* PRM view names (a tuple), built in the sizing pass */
+    PyObject *texts;        /* the policy's (task, robot, layout), built in the sizing pass */
 } Parse;
 
 static int fail(const char *fmt, ...) {
@@ -526,6 +573,88 @@ static int parse_prm(Parse *ps, Prm *p) {
     return 0;
 }
 
+/* `n` finite doubles (and > 0 if `positive`) into dst; dst may be NULL. */
+static int get_f64s(Parse *ps, size_t n, double *dst, const char *what, int positive) {
+    if (need(ps, 8 * n)) return -1;
+    for (size_t i = 0; i < n; i++) {
+        const double v = rdd(ps->p + 8 * i);
+        if (!isfinite(v) || (positive && !(v > 0.0)))
+            return fail("%s section: %s has a %s value at index %zu", ps->what, what,
+                        positive ? "non-positive or non-finite" : "non-finite", i);
+        if (dst) dst[i] = v;
+    }
+    ps->p += 8 * n;
+    return 0;
+}
+
+/* The policy's task, robot ("" allowed) and layout: decoded in the sizing pass only. */
+static int get_texts(Parse *ps) {
+    static const char *WHAT[] = {"task", "robot", "layout"};
+    PyObject *texts = ps->arena ? NULL : PyTuple_New(3);
+    if (!ps->arena && !texts) return -1;
+    for (int k = 0; k < 3; k++) {
+        uint32_t n;
+        if (get_u32s(ps, &n, 1)) goto bad;
+        if ((n == 0 && k != 1) || n > MAX_TEXT_BYTES) {
+            fail("policy section: %s of %u bytes", WHAT[k], n);
+            goto bad;
+        }
+        const size_t pad = (4 - n % 4) % 4;
+        if (need(ps, n + pad)) goto bad;
+        for (size_t i = 0; i < pad; i++)
+            if (ps->p[n + i]) { fail("policy section: nonzero padding after the %s", WHAT[k]); goto bad; }
+        if (texts) {
+            PyObject *t = PyUnicode_DecodeUTF8((const char *)ps->p, n, "strict");
+            if (!t) { PyErr_Clear(); fail("policy section: %s is not UTF-8", WHAT[k]); goto bad; }
+            PyTuple_SET_ITEM(texts, k, t);
+        }
+        ps->p += n + pad;
+    }
+    if (texts) ps->texts = texts;
+    return 0;
+bad:
+    Py_XDECREF(texts);
+    return -1;
+}
+
+static int parse_policy(Parse *ps, Policy *p) {
+    uint32_t h[5], sizes[MAX_LAYERS + 1];
+    double clip;
+    if (get_u32s(ps, h, 5)) return -1;
+    const uint32_t version = h[0], algo = h[1], act = h[2], out = h[3], L = h[4];
+    if (version != POLICY_VERSION)
+        return fail("policy section: version %u; this reader understands %d only", version,
+                    POLICY_VERSION);
+    if (L < 1 || L > MAX_LAYERS) return fail("policy section: %u layers", L);
+    if (algo > 2 || act > 2 || out > 1)
+        return fail("policy section: unknown algo, activation or output code (%u, %u, %u)",
+                    algo, act, out);
+    if (get_sizes(ps, sizes, L + 1) || get_texts(ps) || get_f64(ps, &clip)) return -1;
+    if (!(isfinite(clip) && clip >= 0.0))
+        return fail("policy section: obs_clip must be finite and >= 0 (0: none)");
+    const uint32_t in = sizes[0], A = sizes[L];
+    double *mean = carve(ps, 8 * (size_t)in), *std = carve(ps, 8 * (size_t)in);
+    Layer *layer = carve(ps, sizeof(Layer) * L);
+    if (get_f64s(ps, in, mean, "obs_mean", 0) || get_f64s(ps, in, std, "obs_std", 1)) return -1;
+    for (uint32_t l = 0; l < L; l++) {
+        carve_layer(ps, layer ? &layer[l] : NULL, sizes[l], sizes[l + 1]);
+        if (get_weights(ps, layer ? &layer[l] : NULL, sizes[l], sizes[l + 1]) ||
+            get_bias(ps, layer ? &layer[l] : NULL, sizes[l + 1]))
+            return -1;
+    }
+    const uint8_t *bounds = ps->p; /* checked from the blob, so in the sizing pass too */
+    float *low = carve(ps, 4 * (size_t)A), *high = carve(ps, 4 * (size_t)A);
+    if (get_f32(ps, A, low, 0, "action_low", 0) || get_f32(ps, A, high, 0, "action_high", 0))
+        return -1;
+    for (uint32_t j = 0; j < A; j++)
+        if (!(rdf(bounds + 4 * j) < rdf(bounds + 4 * ((size_t)A + j))))
+            return fail("policy section: action_low[%u] is not below action_high[%u]", j, j);
+    if (layer)
+        *p = (Policy){(int)L, (int)in, (int)A, (int)act, out == 0, (int)algo, clip, mean, std,
+                      low, high, layer};
+    return 0;
+}
+
 static int parse_shaping(Parse *ps, double *gamma, double *scale) {
     if (get_f64(ps, gamma) || get_f64(ps, scale)) return -1;
     if (!(*gamma > 0.0 && *gamma <= 1.0)) return fail("shaping section: gamma outside (0, 1]");
@@ -540,12 +669,13 @@ typedef struct {
     int seen; /* bit k set: a section of kind k is present */
     Pref pref;
     Prm prm;
+    Policy policy;
     double gamma, scale;
     PyObject *info;
 } Evaluator;
 
 static int parse_blob(Parse *ps, Evaluator *ev, const uint8_t *data, size_t n) {
-    static const char *NAMES[] = {"", "preference", "PRM", "shaping"};
+    static const char *NAMES[] = {"", "preference", "PRM", "shaping", "policy"};
     if (n < HEADER_BYTES + CRC_BYTES)
         return fail("truncated: %zu bytes, an RPE blob has at least %d", n, HEADER_BYTES + CRC_BYTES);
     if (n > MAX_BLOB_BYTES) return fail("%zu bytes, more than an RPE blob may have", n);
@@ -559,16 +689,18 @@ static int parse_blob(Parse *ps, Evaluator *ev, const uint8_t *data, size_t n) {
                     (unsigned long long)total, n);
     if (rd32(data + n - CRC_BYTES) != crc32_of(data, n - CRC_BYTES))
         return fail("checksum mismatch (the blob is corrupt)");
-    if (reserved || sections < 1 || sections > 3)
+    if (reserved || sections < 1 || sections > N_SECTIONS)
         return fail("bad header: %u sections, reserved %llu", sections, (unsigned long long)reserved);
     const uint8_t *pos = data + HEADER_BYTES, *end = data + n - CRC_BYTES;
     ev->seen = 0;
     for (uint32_t s = 0; s < sections; s++) {
-        if ((size_t)(end - pos) < SECTION_BYTES) return fail("section header runs past the end");
+        if ((size_t)(end - pos) < SECTION_BYTES)
+            return fail("the header says %u sections; section %u's header runs past the end",
+                        sections, s + 1);
         const uint32_t kind = rd32(pos), res = rd32(pos + 4);
         const uint64_t size = rd64(pos + 8);
         pos += SECTION_BYTES;
-        if (kind < 1 || kind > 3 || (ev->seen >> kind & 1) || res)
+        if (kind < 1 || kind > N_SECTIONS || (ev->seen >> kind & 1) || res)
             return fail("unknown, repeated or malformed section (kind %u)", kind);
         ev->seen |= 1 << kind;
         ps->what = NAMES[kind];
@@ -577,6 +709,7 @@ static int parse_blob(Parse *ps, Evaluator *ev, const uint8_t *data, size_t n) {
         ps->end = pos + size;
         const int rc = kind == SEC_PREFERENCE ? parse_pref(ps, &ev->pref)
                        : kind == SEC_PRM      ? parse_prm(ps, &ev->prm)
+                       : kind == SEC_POLICY   ? parse_policy(ps, &ev->policy)
                                               : parse_shaping(ps, &ev->gamma, &ev->scale);
         if (rc) return -1;
         if (ps->p != ps->end)
@@ -651,7 +784,7 @@ bad:
 }
 
 static PyObject *missing(const Evaluator *ev, int kind, const char *method) {
-    static const char *WHAT[] = {"", "preference head", "PRM head", "shaping constants"};
+    static const char *WHAT[] = {"", "preference head", "PRM head", "shaping constants", "policy"};
     (void)ev;
     return PyErr_Format(PyExc_ValueError, "%s: the blob has no %s", method, WHAT[kind]);
 }
@@ -878,6 +1011,50 @@ done:
     Py_RETURN_NONE;
 }
 
+static PyObject *Evaluator_act(Evaluator *ev, PyObject *const *args, Py_ssize_t nargs) {
+    if (!has(ev, SEC_POLICY)) return missing(ev, SEC_POLICY, "act");
+    if (nargs != 2) return PyErr_Format(PyExc_TypeError, "act(state, out)");
+    const Policy *p = &ev->policy;
+    Held h = {.n = 0};
+    const float *s;
+    float *out;
+    Py_ssize_t col = 0;
+    if (hold(&h, args[0], "state", 'f', 1, p->in, 0, 0, 0, &s) ||
+        hold(&h, args[1], "out", 'f', 1, p->out, 0, 0, 1, &out))
+        goto done;
+    const int rc = ev->kernels->policy(p, s, out, &col);
+    if (rc) row_error(rc, "state", -1, col, -1, NULL, 0);
+done:
+    release(&h);
+    if (PyErr_Occurred()) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Evaluator_act_batch(Evaluator *ev, PyObject *const *args, Py_ssize_t nargs) {
+    if (!has(ev, SEC_POLICY)) return missing(ev, SEC_POLICY, "act_batch");
+    if (nargs != 2) return PyErr_Format(PyExc_TypeError, "act_batch(states, out)");
+    const Policy *p = &ev->policy;
+    Held h = {.n = 0};
+    const float *s;
+    float *out;
+    Py_ssize_t bad = -1, col = 0;
+    int rc = 0;
+    if (hold(&h, args[0], "states", 'f', 2, -1, p->in, 0, 0, &s)) goto done;
+    const Py_ssize_t n = h.v[0].shape[0];
+    if (hold(&h, args[1], "out", 'f', 2, n, p->out, 0, 1, &out)) goto done;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        rc = ev->kernels->policy(p, s + i * p->in, out + i * p->out, &col);
+        if (rc) { bad = i; break; }
+    }
+    Py_END_ALLOW_THREADS
+    if (rc) row_error(rc, "states", bad, col, -1, NULL, 0);
+done:
+    release(&h);
+    if (PyErr_Occurred()) return NULL;
+    Py_RETURN_NONE;
+}
+
 /* stream(data, passes): reads the float32 buffer `passes` times (the benchmark's memory floor:
  * the time to read a head's weights once, the way the kernels read them); returns a checksum. */
 static PyObject *stream(PyObject *mod, PyObject *args) {
@@ -928,10 +1105,11 @@ static PyObject *opt_float(int present, double v) {
 }
 
 /* The head's description, equal to robopref.evaluator.reference's for the same blob. */
-static PyObject *build_info(const Evaluator *ev, PyObject *views) {
-    PyObject *pref = Py_None, *prm = Py_None;
+static PyObject *build_info(const Evaluator *ev, PyObject *views, PyObject *texts) {
+    PyObject *pref = Py_None, *prm = Py_None, *pol = Py_None;
     Py_INCREF(pref);
     Py_INCREF(prm);
+    Py_INCREF(pol);
     if (has(ev, SEC_PREFERENCE)) {
         const Pref *p = &ev->pref;
         Py_DECREF(pref);
@@ -948,14 +1126,26 @@ static PyObject *build_info(const Evaluator *ev, PyObject *views) {
         prm = Py_BuildValue("{s:O,s:i,s:N,s:s}", "views", views, "dim", p->dim, "sizes",
                             sizes_tuple(p->layer, p->layers), "activation", ACT_NAMES[p->activation]);
     }
-    if (!pref || !prm) {
+    if (pref && prm && has(ev, SEC_POLICY)) {
+        const Policy *p = &ev->policy;
+        Py_DECREF(pol);
+        pol = Py_BuildValue("{s:s,s:O,s:O,s:O,s:i,s:i,s:N,s:s,s:s,s:d}", "algo",
+                            ALGO_NAMES[p->algo], "task", PyTuple_GET_ITEM(texts, 0), "robot",
+                            PyTuple_GET_ITEM(texts, 1), "layout", PyTuple_GET_ITEM(texts, 2),
+                            "obs_dim", p->in, "act_dim", p->out, "sizes",
+                            sizes_tuple(p->layer, p->layers), "activation",
+                            ACT_NAMES[p->activation], "output", ACTION_NAMES[!p->out_tanh],
+                            "obs_clip", p->clip);
+    }
+    if (!pref || !prm || !pol) {
         Py_XDECREF(pref);
         Py_XDECREF(prm);
+        Py_XDECREF(pol);
         return NULL;
     }
-    return Py_BuildValue("{s:N,s:N,s:N,s:N}", "preference", pref, "prm", prm, "gamma",
+    return Py_BuildValue("{s:N,s:N,s:N,s:N,s:N}", "preference", pref, "prm", prm, "gamma",
                          opt_float(has(ev, SEC_SHAPING), ev->gamma), "scale",
-                         opt_float(has(ev, SEC_SHAPING), ev->scale));
+                         opt_float(has(ev, SEC_SHAPING), ev->scale), "policy", pol);
 }
 
 static const Kernels *pick_kernels(const char *name) {
@@ -1048,6 +1238,11 @@ static int check_overflow(const Evaluator *ev) {
             u[d] = sqrt((double)D) * fabs((double)p->norm_w[d]) + fabs((double)p->norm_b[d]);
         if (mlp_bound("PRM section", p->layer, p->layers, p->activation, u, v)) goto done;
     }
+    if (ev->seen >> SEC_POLICY & 1) {
+        const Policy *p = &ev->policy;
+        for (int i = 0; i < p->in; i++) u[i] = p->clip > 1.0 ? p->clip : 1.0;
+        if (mlp_bound("policy section", p->layer, p->layers, p->activation, u, v)) goto done;
+    }
     rc = 0;
 done:
     PyMem_Free(u);
@@ -1069,15 +1264,18 @@ static PyObject *Evaluator_new(PyTypeObject *type, PyObject *args, PyObject *kwd
         PyErr_NoMemory();
         goto fail;
     }
-    Parse fill = {.arena = (char *)(((uintptr_t)ev->raw + 63) & ~(uintptr_t)63), .views = ps.views};
+    Parse fill = {.arena = (char *)(((uintptr_t)ev->raw + 63) & ~(uintptr_t)63), .views = ps.views,
+                  .texts = ps.texts};
     if (parse_blob(&fill, ev, data.buf, (size_t)data.len) || check_overflow(ev) ||
-        !(ev->info = build_info(ev, ps.views)))
+        !(ev->info = build_info(ev, ps.views, ps.texts)))
         goto fail;
     Py_XDECREF(ps.views);
+    Py_XDECREF(ps.texts);
     PyBuffer_Release(&data);
     return (PyObject *)ev;
 fail:
     Py_XDECREF(ps.views);
+    Py_XDECREF(ps.texts);
     Py_XDECREF(ev);
     PyBuffer_Release(&data);
     return NULL;
@@ -1111,6 +1309,9 @@ static PyMethodDef Evaluator_methods[] = {
      "shaped(features, next_features, terminated, mask=None, next_mask=None) -> float"},
     {"shaped_batch", FASTCALL(Evaluator_shaped_batch),
      "shaped_batch(features, next_features, terminated, mask, next_mask, out): float64 out"},
+    {"act", FASTCALL(Evaluator_act), "act(state, out): the policy's action into float32 out"},
+    {"act_batch", FASTCALL(Evaluator_act_batch),
+     "act_batch(states, out): the actions of (N, obs_dim) states into float32 (N, act_dim)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1159,7 +1360,9 @@ PyMODINIT_FUNC PyInit__evaluator(void) {
         PyModule_AddIntConstant(m, "MAX_DIM", MAX_DIM) < 0 ||
         PyModule_AddIntConstant(m, "MAX_LAYERS", MAX_LAYERS) < 0 ||
         PyModule_AddIntConstant(m, "MAX_MEMBERS", MAX_MEMBERS) < 0 ||
-        PyModule_AddIntConstant(m, "MAX_VIEWS", MAX_VIEWS) < 0) {
+        PyModule_AddIntConstant(m, "MAX_VIEWS", MAX_VIEWS) < 0 ||
+        PyModule_AddIntConstant(m, "MAX_TEXT_BYTES", MAX_TEXT_BYTES) < 0 ||
+        PyModule_AddIntConstant(m, "POLICY_VERSION", POLICY_VERSION) < 0) {
         Py_DECREF(m);
         return NULL;
     }

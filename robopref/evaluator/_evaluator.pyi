@@ -10,6 +10,8 @@ MAX_DIM: int
 MAX_LAYERS: int
 MAX_MEMBERS: int
 MAX_VIEWS: int
+MAX_TEXT_BYTES: int
+POLICY_VERSION: int
 
 def stream(data: Buffer, passes: int) -> float: ...
 
@@ -44,3 +46,5 @@ class Evaluator:
         out: Buffer,
         /,
     ) -> None: ...
+    def act(self, state: Buffer, out: Buffer, /) -> None: ...
+    def act_batch(self, states: Buffer, out: Buffer, /) -> None: ...

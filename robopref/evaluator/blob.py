@@ -1,4 +1,5 @@
-"""The evaluator blob (``.rpe``): exported heads and shaping constants in one checked file.
+"""The evaluator blob (``.rpe``): exported heads, shaping constants and a policy in one
+checked file.
 
 Format "RPE", version 1 (DESIGN.md contract 7). All integers and floats are little-endian;
 ``u32``/``u64`` unsigned, ``f32``/``f64`` IEEE 754. Arrays are C-order.
@@ -9,11 +10,12 @@ offset     type    field
 0          8 B     magic ``89 52 50 45 0D 0A 1A 0A`` (``\\x89RPE\\r\\n\\x1a\\n``; PNG's trick:
                    the high byte and CR LF / EOF catch 7-bit and text-mode mangling)
 8          u32     format version (1)
-12         u32     number of sections, 1 to 3
+12         u32     number of sections, 1 to 4
 16         u64     total size of the blob in bytes, checksum included
 24         u64     reserved, 0
 32         ...     sections, each: ``u32 kind, u32 reserved (0), u64 size``, then ``size``
-                   payload bytes. Kinds: 1 preference, 2 PRM, 3 shaping; each at most once
+                   payload bytes. Kinds: 1 preference, 2 PRM, 3 shaping, 4 policy; each at
+                   most once
 end - 4    u32     CRC-32 (zlib's) of every byte before it
 =========  ======  =====================================================================
 
@@ -28,6 +30,13 @@ Payloads (``sizes`` are the layer widths ``in, h1, ..., out``; ``W`` ``(in, out)
   view_embed[V][D], attn_query[D], norm_weight[D], norm_bias[D]``; per layer ``f32 W[in][out],
   b[out]``; ``f32 bin_centers[K]``.
 * shaping: ``f64 gamma, scale``.
+* policy (added after version 1 shipped, so an older reader refuses it as an unknown
+  section): ``u32 policy_version`` (`heads.POLICY_VERSION`; a reader refuses another),
+  ``u32 algo, activation, output, layers L``; ``u32 sizes[L+1]`` (``obs_dim .. act_dim``);
+  the strings ``task``, ``robot``, ``layout``, each ``u32 n`` and ``n`` UTF-8 bytes,
+  zero-padded to a multiple of 4; ``f64 obs_clip, obs_mean[in], obs_std[in]``; per layer
+  ``f32 W[in][out], b[out]``; ``f32 action_low[out], action_high[out]``. Codes index
+  `heads.POLICY_ALGOS`, `heads.ACTIVATIONS`, `heads.ACTIONS`.
 
 A reader refuses anything else: another magic or version, a size that disagrees with the
 data, a bad checksum, an unknown or repeated section, nonzero reserved bytes, a payload whose
@@ -59,8 +68,8 @@ MAX_BLOB_BYTES = 1 << 30
 _HEADER = struct.Struct("<8sIIQQ")
 _SECTION = struct.Struct("<IIQ")
 _CRC = struct.Struct("<I")
-PREFERENCE, PRM, SHAPING = 1, 2, 3
-_KIND_NAMES = {PREFERENCE: "preference", PRM: "PRM", SHAPING: "shaping"}
+PREFERENCE, PRM, SHAPING, POLICY = 1, 2, 3, 4
+_KIND_NAMES = {PREFERENCE: "preference", PRM: "PRM", SHAPING: "shaping", POLICY: "policy"}
 
 
 class BlobFormatError(ValueError):
@@ -69,12 +78,14 @@ class BlobFormatError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Blob:
-    """The decoded contents of a blob: any of the two heads and the shaping constants."""
+    """The decoded contents of a blob: any of the two heads, the shaping constants and a
+    policy."""
 
     preference: dict[str, Any] | None = None
     prm: dict[str, Any] | None = None
     gamma: float | None = None
     scale: float | None = None
+    policy: dict[str, Any] | None = None
 
 
 def _f32(*arrays: np.ndarray) -> bytes:
@@ -83,6 +94,11 @@ def _f32(*arrays: np.ndarray) -> bytes:
 
 def _u32(*values: int) -> bytes:
     return struct.pack(f"<{len(values)}I", *values)
+
+
+def _text(text: str) -> bytes:
+    raw = text.encode("utf-8")
+    return _u32(len(raw)) + raw + b"\0" * (-len(raw) % 4)
 
 
 def _preference_payload(h: dict[str, Any]) -> bytes:
@@ -111,12 +127,25 @@ def _prm_payload(h: dict[str, Any]) -> bytes:
     return b"".join(parts)
 
 
+def _policy_payload(h: dict[str, Any]) -> bytes:
+    sizes = [h["weights"][0].shape[0]] + [w.shape[1] for w in h["weights"]]
+    codes = (H.POLICY_ALGOS.index(h["algo"]), H.ACTIVATIONS.index(h["activation"]))
+    parts = [_u32(H.POLICY_VERSION, *codes, H.ACTIONS.index(h["output"]), len(h["weights"]))]
+    parts += [_u32(*sizes), _text(h["task"]), _text(h["robot"]), _text(h["layout"])]
+    parts.append(struct.pack("<d", h["obs_clip"]))
+    parts.append(np.concatenate([h["obs_mean"], h["obs_std"]]).astype("<f8").tobytes())
+    parts += [_f32(w, b) for w, b in zip(h["weights"], h["biases"])]
+    parts.append(_f32(h["action_low"], h["action_high"]))
+    return b"".join(parts)
+
+
 def encode_blob(
     preference: dict[str, Any] | None = None,
     prm: dict[str, Any] | None = None,
     gamma: float | None = None,
     scale: float = 1.0,
     obs_dim: int | None = None,
+    policy: dict[str, Any] | None = None,
 ) -> bytes:
     """The blob bytes for the given heads (validated first) and shaping constants.
 
@@ -126,6 +155,7 @@ def encode_blob(
         gamma: the learner's discount; None leaves out the shaping section.
         scale: the shaping scale (used only with ``gamma``).
         obs_dim: state size of a ``"state_action"`` preference head without ``obs_dim``.
+        policy: a policy head (`heads.check_policy_head`), or None.
 
     Raises:
         ValueError: on a malformed head or constants, or when there is nothing to write.
@@ -139,8 +169,12 @@ def encode_blob(
         sections.append((PRM, _prm_payload(H.check_prm_head(prm))))
     if gamma is not None:
         sections.append((SHAPING, struct.pack("<dd", *H.check_shaping(gamma, scale))))
+    if policy is not None:
+        sections.append((POLICY, _policy_payload(H.check_policy_head(policy))))
     if not sections:
-        raise ValueError("encode_blob: nothing to export (no preference, PRM head or gamma)")
+        raise ValueError(
+            "encode_blob: nothing to export (no preference, PRM head, gamma or policy)"
+        )
     body = b"".join(_SECTION.pack(kind, 0, len(p)) + p for kind, p in sections)
     total = _HEADER.size + len(body) + _CRC.size
     data = _HEADER.pack(MAGIC, VERSION, len(sections), total, 0) + body
@@ -169,6 +203,22 @@ class _Reader:
         n = int(np.prod(shape))
         a = np.frombuffer(self.data, "<f4", n, self.take(4 * n)).astype(np.float32)
         return a.reshape(shape)
+
+    def f64s(self, n: int) -> np.ndarray:
+        return np.frombuffer(self.data, "<f8", n, self.take(8 * n)).astype(np.float64)
+
+    def text(self, what: str, empty: bool = False) -> str:
+        """A ``u32 n`` + UTF-8 + zero padding string of 1 (0 if ``empty``) to max bytes."""
+        (n,) = self.u32()
+        if not (0 if empty else 1) <= n <= H.MAX_TEXT_BYTES:
+            raise BlobFormatError(f"{self.what} section: {what} of {n} bytes")
+        raw = self.data[self.take(n) : self.pos]
+        if any(self.data[self.take(-n % 4) : self.pos]):
+            raise BlobFormatError(f"{self.what} section: nonzero padding after the {what}")
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise BlobFormatError(f"{self.what} section: {what} is not UTF-8 ({e})") from e
 
 
 def _check_sizes(what: str, sizes: tuple[int, ...]) -> None:
@@ -205,6 +255,43 @@ def _read_preference(r: _Reader) -> dict[str, Any]:
     for a, b in zip(sizes, sizes[1:]):
         head["weights"].append(r.f32(members, a, b))
         head["biases"].append(r.f32(members, b))
+    return head
+
+
+def _read_policy(r: _Reader) -> dict[str, Any]:
+    version, algo, act, output, layers = r.u32(5)
+    if version != H.POLICY_VERSION:
+        raise BlobFormatError(
+            f"policy section: version {version}; this reader understands {H.POLICY_VERSION} only"
+        )
+    if not 1 <= layers <= H.MAX_LAYERS:
+        raise BlobFormatError(f"policy section: {layers} layers")
+    for code, names, what in (
+        (algo, H.POLICY_ALGOS, "algo"),
+        (act, H.ACTIVATIONS, "activation"),
+        (output, H.ACTIONS, "output"),
+    ):
+        if code >= len(names):
+            raise BlobFormatError(f"policy section: unknown {what} code {code}")
+    sizes = r.u32(layers + 1)
+    _check_sizes("policy", sizes)
+    head: dict[str, Any] = {
+        "algo": H.POLICY_ALGOS[algo],
+        "activation": H.ACTIVATIONS[act],
+        "output": H.ACTIONS[output],
+        "task": r.text("task"),
+        "robot": r.text("robot", empty=True),
+        "layout": r.text("layout"),
+        "obs_clip": r.f64(),
+        "obs_mean": r.f64s(sizes[0]),
+        "obs_std": r.f64s(sizes[0]),
+        "weights": [],
+        "biases": [],
+    }
+    for a, b in zip(sizes, sizes[1:]):
+        head["weights"].append(r.f32(a, b))
+        head["biases"].append(r.f32(b))
+    head["action_low"], head["action_high"] = r.f32(sizes[-1]), r.f32(sizes[-1])
     return head
 
 
@@ -281,13 +368,15 @@ def _decode(data: bytes) -> Blob:
     (crc,) = _CRC.unpack_from(data, n - _CRC.size)
     if crc != zlib.crc32(memoryview(data)[: n - _CRC.size]):
         raise BlobFormatError("checksum mismatch (the blob is corrupt)")
-    if reserved != 0 or not 1 <= n_sections <= 3:
+    if reserved != 0 or not 1 <= n_sections <= len(_KIND_NAMES):
         raise BlobFormatError(f"bad header: {n_sections} sections, reserved {reserved}")
     found: dict[int, Any] = {}
     pos, end = _HEADER.size, n - _CRC.size
-    for _ in range(n_sections):
+    for i in range(n_sections):
         if end - pos < _SECTION.size:
-            raise BlobFormatError("section header runs past the end")
+            raise BlobFormatError(
+                f"the header says {n_sections} sections; section {i + 1}'s header runs past the end"
+            )
         kind, reserved, size = _SECTION.unpack_from(data, pos)
         pos += _SECTION.size
         if kind not in _KIND_NAMES or kind in found or reserved != 0:
@@ -295,7 +384,8 @@ def _decode(data: bytes) -> Blob:
         if size > end - pos:
             raise BlobFormatError(f"{_KIND_NAMES[kind]} section runs past the end")
         r = _Reader(data, pos, pos + size, _KIND_NAMES[kind])
-        found[kind] = {PREFERENCE: _read_preference, PRM: _read_prm}.get(kind, _read_shaping)(r)
+        readers = {PREFERENCE: _read_preference, PRM: _read_prm, POLICY: _read_policy}
+        found[kind] = readers.get(kind, _read_shaping)(r)
         if r.pos != r.end:
             raise BlobFormatError(f"{r.what} section: {r.end - r.pos} bytes left over")
         pos = r.end
@@ -307,6 +397,7 @@ def _decode(data: bytes) -> Blob:
         prm=H.check_prm_head(found[PRM]) if PRM in found else None,
         gamma=gamma,
         scale=scale,
+        policy=H.check_policy_head(found[POLICY]) if POLICY in found else None,
     )
 
 

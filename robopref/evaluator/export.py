@@ -23,8 +23,9 @@ def export_blob(
     gamma: float | None = None,
     scale: float = 1.0,
     obs_dim: int | None = None,
+    policy: dict[str, Any] | None = None,
 ) -> Path:
-    """Writes heads and shaping constants to a ``.rpe`` blob, atomically.
+    """Writes heads, shaping constants and a policy to a ``.rpe`` blob, atomically.
 
     Args:
         out_path: the file to write; must end in ``.rpe``. An existing file is replaced.
@@ -34,6 +35,7 @@ def export_blob(
         scale: the shaping scale, finite.
         obs_dim: the state size of a ``"state_action"`` preference head whose dict has no
             ``obs_dim`` (``numpy_head()`` does not carry it; `export_models` passes it).
+        policy: a policy head (`robopref.evaluator.heads.check_policy_head`), or None.
 
     Returns:
         The path written.
@@ -46,7 +48,9 @@ def export_blob(
     path = Path(out_path)
     if path.suffix != SUFFIX:
         raise ValueError(f"export_blob: {path} must end in {SUFFIX!r}")
-    data = encode_blob(preference=preference, prm=prm, gamma=gamma, scale=scale, obs_dim=obs_dim)
+    data = encode_blob(
+        preference=preference, prm=prm, gamma=gamma, scale=scale, obs_dim=obs_dim, policy=policy
+    )
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
     return path

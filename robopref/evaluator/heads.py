@@ -9,7 +9,16 @@ Two heads and the shaping constants travel in an evaluator blob (DESIGN.md contr
 * the **PRM** head over per-view encoder features: ``views``, ``view_embed`` ``(V, D)``,
   ``attn_query``, ``norm_weight``, ``norm_bias`` ``(D,)``, ``norm_eps``, ``weights``
   (``(in, out)`` each), ``biases`` (``(out,)``), ``activation`` and ``bin_centers`` ``(K,)``;
-* the **shaping** constants ``gamma`` and ``scale``.
+* the **shaping** constants ``gamma`` and ``scale``;
+* a **policy**: the deterministic actor of a state-based run (``robopref export --policy``,
+  `robopref.rl.export_policy`): ``algo``, ``task``, ``robot`` (the kinematic model the
+  state's joints belong to; "" for none), ``layout`` (the state's fields, from
+  `sim.env.state_layout`), the observation preprocessing ``obs_mean``/``obs_std`` (float64
+  ``(obs_dim,)``: ``x = clip((s - mean) / std, +-obs_clip)``, no clip where ``obs_clip`` is
+  0), an MLP (``weights`` ``(in, out)``, ``biases``, hidden ``activation``), and the action
+  map ``output``: ``"tanh"`` (SAC, rlpd: ``low + (tanh(y) + 1) / 2 * (high - low)``, SB3's
+  ``unscale_action``) or ``"clip"`` (PPO: the Gaussian's mean clipped to ``[low, high]``),
+  with ``action_low``/``action_high`` ``(act_dim,)``.
 
 The limits below are part of the format: the C evaluator keeps its per-call scratch on the
 stack (no allocation per call, and thread-safe), so no layer may be wider than `MAX_DIM`.
@@ -26,7 +35,9 @@ state and action, or view features, of magnitude <= 1), exceeds `MAX_BOUND` = 2^
 * PRM attention: each view's score sum ``|q| . (1 + |e_v|)``, the LayerNorm mean
   ``sum_d max_v (1 + |e_vd|)`` and variance ``sum_d (M_d + max M)^2``;
 * PRM MLP: as a member, from the LayerNorm output, which is bounded by
-  ``sqrt(D) |norm_weight| + |norm_bias|`` whatever the features are.
+  ``sqrt(D) |norm_weight| + |norm_bias|`` whatever the features are;
+* policy MLP: as a member, from its normalized input (``u`` = 1, or ``obs_clip`` where that
+  is set and larger).
 
 The PRM MLP then never overflows, on any input; elsewhere every bound grows at most linearly
 with the input scale, so no sum can overflow on inputs up to 2^27 times unit scale, where
@@ -43,14 +54,19 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "ACTIONS",
     "ACTIVATIONS",
     "INPUTS",
     "MAX_DIM",
     "OUTPUT_ACTIVATIONS",
+    "POLICY_ALGOS",
+    "POLICY_VERSION",
     "check_overflow",
+    "check_policy_head",
     "check_preference_head",
     "check_prm_head",
     "check_shaping",
+    "random_policy_head",
     "random_preference_head",
     "random_prm_head",
 ]
@@ -61,12 +77,19 @@ ACTIVATIONS = ("leaky_relu", "relu", "tanh")
 OUTPUT_ACTIVATIONS = ("none", "tanh")
 #: What a preference member reads; the index is the stored code.
 INPUTS = ("state", "state_action")
+#: The learners a policy head comes from (informational; the maths is in the other fields).
+POLICY_ALGOS = ("sac", "ppo", "rlpd")
+#: How a policy's last layer becomes the action; the index is the stored code.
+ACTIONS = ("tanh", "clip")
+#: Version of the policy section's payload, stored in it: a reader refuses another.
+POLICY_VERSION = 1
 
 MAX_DIM = 4096  # widest input, hidden, output or feature vector (C stack scratch)
 MAX_LAYERS = 16
 MAX_MEMBERS = 64
 MAX_VIEWS = 64
 MAX_NAME_BYTES = 255
+MAX_TEXT_BYTES = 1024  # a policy's task, robot and layout strings
 #: Largest worst-case magnitude of a head's float32 sums on unit-scale inputs (module doc).
 MAX_BOUND = 2.0**100
 _OVERFLOW = (
@@ -80,12 +103,14 @@ def _choice(where: str, value: Any, valid: Sequence[str]) -> str:
     return value
 
 
-def _array(where: str, value: Any, shape: tuple[int, ...] | None = None) -> np.ndarray:
-    """A float32 C-contiguous copy of ``value``, finite, with ``shape`` if given."""
+def _array(
+    where: str, value: Any, shape: tuple[int, ...] | None = None, dtype: type = np.float32
+) -> np.ndarray:
+    """A float32 (or ``dtype``) C-contiguous copy of ``value``, finite, with ``shape`` if given."""
     a = np.asarray(value)
     if a.dtype.kind not in "fiu":
         raise ValueError(f"{where}: expected a real array, got dtype {a.dtype}")
-    a = np.ascontiguousarray(a, dtype=np.float32)
+    a = np.ascontiguousarray(a, dtype=dtype)
     if shape is not None and a.shape != shape:
         raise ValueError(f"{where}: expected shape {shape}, got {a.shape}")
     if not np.isfinite(a).all():
@@ -145,11 +170,16 @@ def _check_mlp_bounds(
 
 
 def check_overflow(head: dict[str, Any], kind: str) -> None:
-    """Applies the overflow rule (module doc) to a checked ``"preference"`` or ``"prm"`` head.
+    """Applies the overflow rule (module doc) to a checked ``"preference"``, ``"prm"`` or
+    ``"policy"`` head.
 
     Raises:
         ValueError: naming the head and the part whose sums could overflow.
     """
+    if kind == "policy":
+        u = np.full(head["weights"][0].shape[0], max(1.0, head["obs_clip"]))
+        _check_mlp_bounds("policy head", head["weights"], head["biases"], head["activation"], u)
+        return
     if kind == "preference":
         for e in range(head["weights"][0].shape[0]):
             _check_mlp_bounds(
@@ -285,6 +315,78 @@ def check_prm_head(head: dict[str, Any]) -> dict[str, Any]:
     return checked
 
 
+def _text(where: str, value: Any, empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{where}: expected a string, got {value!r}")
+    n = len(value.encode("utf-8"))
+    if not (0 if empty else 1) <= n <= MAX_TEXT_BYTES:
+        raise ValueError(f"{where}: {n} UTF-8 bytes; allowed: 1 to {MAX_TEXT_BYTES}")
+    return value
+
+
+def check_policy_head(head: dict[str, Any]) -> dict[str, Any]:
+    """Validates a policy head (see the module docstring); returns a normalized copy.
+
+    The MLP's arrays become float32 (the kernels' precision), the observation statistics
+    float64: the rlpd learner normalizes in float64 before its float32 actor, and parity with
+    it needs the same rounding. Adds ``obs_dim`` and ``act_dim``.
+
+    Raises:
+        ValueError: naming the field, the bad value and what is allowed.
+    """
+    if not isinstance(head, dict):
+        raise ValueError(f"policy head: expected a dict, got {type(head).__name__}")
+    try:
+        algo = _choice("policy head: algo", head["algo"], POLICY_ALGOS)
+        act = _choice("policy head: activation", head["activation"], ACTIVATIONS)
+        output = _choice("policy head: output", head["output"], ACTIONS)
+        sizes = _layers("policy head", head["weights"], head["biases"], ())
+        texts = {
+            k: _text(f"policy head: {k}", head[k], empty=k == "robot")
+            for k in ("task", "robot", "layout")
+        }
+        clip = head["obs_clip"]
+        mean, std = head["obs_mean"], head["obs_std"]
+        low, high = head["action_low"], head["action_high"]
+    except (KeyError, IndexError, TypeError) as e:
+        raise ValueError(f"policy head: missing or malformed field ({e!r})") from e
+    if isinstance(clip, bool) or not isinstance(clip, int | float | np.integer | np.floating):
+        raise ValueError(f"policy head: obs_clip must be a number, got {clip!r}")
+    if not (math.isfinite(clip) and clip >= 0):
+        raise ValueError(f"policy head: obs_clip must be finite and >= 0 (0: none), got {clip!r}")
+    obs_dim, act_dim = sizes[0], sizes[-1]
+    std = _array("policy head: obs_std", std, (obs_dim,), np.float64)
+    if not (std > 0).all():
+        raise ValueError("policy head: obs_std must be > 0 everywhere")
+    low = _array("policy head: action_low", low, (act_dim,))
+    high = _array("policy head: action_high", high, (act_dim,))
+    if not (low < high).all():
+        raise ValueError(f"policy head: action_low {low} must be below action_high {high}")
+    checked = {
+        "algo": algo,
+        **texts,
+        "obs_mean": _array("policy head: obs_mean", mean, (obs_dim,), np.float64),
+        "obs_std": std,
+        "obs_clip": float(clip),
+        "weights": [
+            _array(f"policy head: weights[{i}]", w, (a, b))
+            for i, (w, a, b) in enumerate(zip(head["weights"], sizes[:-1], sizes[1:]))
+        ],
+        "biases": [
+            _array(f"policy head: biases[{i}]", b, (n,))
+            for i, (b, n) in enumerate(zip(head["biases"], sizes[1:]))
+        ],
+        "activation": act,
+        "output": output,
+        "action_low": low,
+        "action_high": high,
+        "obs_dim": obs_dim,
+        "act_dim": act_dim,
+    }
+    check_overflow(checked, "policy")
+    return checked
+
+
 def check_shaping(gamma: Any, scale: Any = 1.0) -> tuple[float, float]:
     """``(gamma, scale)`` as floats: gamma in (0, 1] (the learner's discount), scale finite.
 
@@ -357,5 +459,40 @@ def random_prm_head(
             "biases": [rng.uniform(-b, b, o) for b, o in zip(bounds, sizes[1:])],
             "activation": activation,
             "bin_centers": np.linspace(0.0, 1.0, bins),
+        }
+    )
+
+
+def random_policy_head(
+    rng: np.random.Generator,
+    obs_dim: int,
+    act_dim: int = 4,
+    hidden: Sequence[int] = (64, 64),
+    activation: str = "relu",
+    output: str = "tanh",
+    obs_clip: float = 0.0,
+    layout: str | None = None,
+    task: str = "panda-reach",
+    robot: str = "panda",
+) -> dict[str, Any]:
+    """A random policy head (``nn.Linear``-style init, random observation statistics), for
+    tests and benchmarks; ``layout`` defaults to one naming only the size."""
+    sizes = (obs_dim, *hidden, act_dim)
+    bounds = [1 / math.sqrt(n) for n in sizes[:-1]]
+    return check_policy_head(
+        {
+            "algo": "sac" if output == "tanh" else "ppo",
+            "task": task,
+            "robot": robot,
+            "layout": layout if layout is not None else f"state({obs_dim})",
+            "obs_mean": rng.normal(0, 1, obs_dim),
+            "obs_std": rng.uniform(0.5, 2.0, obs_dim),
+            "obs_clip": obs_clip,
+            "weights": [rng.uniform(-b, b, (i, o)) for b, i, o in zip(bounds, sizes, sizes[1:])],
+            "biases": [rng.uniform(-b, b, o) for b, o in zip(bounds, sizes[1:])],
+            "activation": activation,
+            "output": output,
+            "action_low": -np.ones(act_dim),
+            "action_high": np.ones(act_dim),
         }
     )

@@ -6,8 +6,9 @@ arrays), so `robopref.evaluator.Evaluator` runs over either. It is the test orac
 kernels and a backend one chooses explicitly (``backend="numpy"``), never a silent fallback.
 
 It computes in float32 where the C code does (normalization, layers, attention pooling,
-LayerNorm) and in float64 where the C code does (ensemble mean and spread, the final
-softmax expectation, shaping); only the order of float32 sums differs.
+LayerNorm, the policy's MLP and action map) and in float64 where the C code does (ensemble
+mean and spread, the final softmax expectation, shaping, the policy's observation
+normalization); only the order of float32 sums differs.
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ class NumpyEvaluator:
             "prm": None,
             "gamma": blob.gamma,
             "scale": blob.scale,
+            "policy": None,
         }
         if pref is not None:
             sizes = (pref["weights"][0].shape[1], *(w.shape[2] for w in pref["weights"]))
@@ -108,6 +110,20 @@ class NumpyEvaluator:
                 "sizes": sizes,
                 "activation": prm["activation"],
             }
+        pol = blob.policy
+        if pol is not None:
+            self._info["policy"] = {
+                "algo": pol["algo"],
+                "task": pol["task"],
+                "robot": pol["robot"],
+                "layout": pol["layout"],
+                "obs_dim": pol["obs_dim"],
+                "act_dim": pol["act_dim"],
+                "sizes": (pol["obs_dim"], *(w.shape[1] for w in pol["weights"])),
+                "activation": pol["activation"],
+                "output": pol["output"],
+                "obs_clip": pol["obs_clip"],
+            }
 
     @property
     def info(self) -> dict[str, Any]:
@@ -121,6 +137,7 @@ class NumpyEvaluator:
                 "preference": "preference head",
                 "prm": "PRM head",
                 "gamma": "shaping constants",
+                "policy": "policy",
             }
             raise ValueError(f"{method}: the blob has no {kind[what]}")
         return head
@@ -190,6 +207,56 @@ class NumpyEvaluator:
         m_out = _buffer(means, "means", "f", (n,), writable=True)
         sd_out = _buffer(spreads, "spreads", "f", (n,), writable=True)
         m_out[...], sd_out[...] = self._pref_rows(s, a, batch=True)
+
+    # ------------------------------------------------------------------ policy
+    @staticmethod
+    def _policy_maths(h: dict[str, Any], s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(actions, pre-output)`` of rows ``s``; the second shows a non-finite output."""
+        x = (s.astype(np.float64) - h["obs_mean"]) / h["obs_std"]
+        if h["obs_clip"] > 0:
+            x = np.clip(x, -h["obs_clip"], h["obs_clip"])
+        z = x.astype(np.float32)
+        act, last = _ACT[h["activation"]], len(h["weights"]) - 1
+        for i, (w, b) in enumerate(zip(h["weights"], h["biases"])):
+            z = z @ w + b
+            z = act(z) if i < last else z
+        low, high = h["action_low"], h["action_high"]
+        if h["output"] == "tanh":  # SB3's unscale_action after its clip to [-1, 1]
+            a = np.clip(np.tanh(z), np.float32(-1), np.float32(1))
+            return low + np.float32(0.5) * (a + np.float32(1)) * (high - low), z
+        return np.clip(z, low, high), z
+
+    def _policy_rows(self, s: np.ndarray, out: np.ndarray, batch: bool) -> None:
+        h = self._blob.policy
+        bad = _first_bad(s)
+        if bad is not None:
+            row, col = bad
+            name = "states" if batch else "state"
+            raise ValueError(f"{name}: NaN or inf{_at(row if batch else None)}, index {col}")
+        with np.errstate(all="ignore"):  # overflow is caught below, as a non-finite output
+            actions, z = self._policy_maths(h, s)
+        bad_out = ~np.isfinite(z).all(1)
+        if bad_out.any():
+            row = int(np.flatnonzero(bad_out)[0]) if batch else None
+            raise ValueError(
+                f"the head gave a non-finite output{_at(row)} (an input far outside the range "
+                "it was trained on?)"
+            )
+        out[...] = actions
+
+    def act(self, state: Any, out: Any) -> None:
+        """Fills ``out`` (float32 ``(act_dim,)``) with the policy's action at ``state``."""
+        h = self._need("policy", "act")
+        s = _buffer(state, "state", "f", (h["obs_dim"],))
+        o = _buffer(out, "out", "f", (h["act_dim"],), writable=True)
+        self._policy_rows(s[None], o[None], batch=False)
+
+    def act_batch(self, states: Any, out: Any) -> None:
+        """Fills ``out`` (float32 ``(N, act_dim)``) with the actions at ``N`` states."""
+        h = self._need("policy", "act_batch")
+        s = _buffer(states, "states", "f", (-1, h["obs_dim"]))
+        o = _buffer(out, "out", "f", (s.shape[0], h["act_dim"]), writable=True)
+        self._policy_rows(s, o, batch=True)
 
     # ------------------------------------------------------------------ PRM
     def _prm_rows(

@@ -24,6 +24,8 @@ KEYS = {
     "overruns",
     "fault",
     "state_hz",
+    "policy_blob_us_p50",
+    "policy_blob_us_p99",
 }
 
 
@@ -41,6 +43,9 @@ def check_row(row: dict, transport: str, seconds: float, hz: float = 50.0) -> No
     assert row["latency_ms_p50"] <= row["latency_ms_p99"] <= row["latency_ms_max"]
     assert math.isfinite(row["jitter_ms_p99"]) and row["jitter_ms_p99"] >= 0
     assert row["evaluator_us_p50"] > 0
+    # The policy blob was timed on every period the policy ran, at the learners' size.
+    assert 0 < row["policy_blob_us_p50"] <= row["policy_blob_us_p99"]
+    assert row["policy_blob_sizes"] == [18, 256, 256, 4]
 
 
 def test_bench_bridge_in_process_row():
