@@ -86,6 +86,8 @@ class Bridge:
         clock: Control clock (monotonic by default; a ``FakeClock`` in tests).
         reward_fn: Optional reward model (``potential(obs)`` and/or ``reward(obs, action)``).
         success_fn: Optional ``obs -> bool`` marking success (ends the episode, terminated).
+        bag: Optional session log (:class:`hardware.rosbag_record.BagRecorder`): sees every
+            accepted sample, command sent, step and episode boundary; its owner closes it.
     """
 
     def __init__(
@@ -98,6 +100,7 @@ class Bridge:
         clock: Clock | None = None,
         reward_fn: Any = None,
         success_fn: Callable[[dict], bool] | None = None,
+        bag: Any = None,
     ):
         self.robot = get_robot(robot) if isinstance(robot, str) else robot
         self.config = config or BridgeConfig()
@@ -113,6 +116,8 @@ class Bridge:
         self.clock = clock or MonotonicClock()
         self.reward = RewardHook(reward_fn)
         self.success_fn = success_fn
+        self.bag = bag
+        self._bag_episode_start: float | None = None
         self.status = BridgeStatus.DISCONNECTED
         self.counters = BridgeCounters()
         self.sent: deque[JointCommand] = deque(maxlen=cfg.log_size)
@@ -211,12 +216,15 @@ class Bridge:
             self.reject(MessageError(f"joint state lacks {sorted(set(need) - set(sample.names))}"))
             return
         arrival = self.clock.now() if arrival is None else arrival
+        raw = sample  # the bag keeps what the driver sent, not the finite differences
         if sample.velocity is None:  # drivers without velocities: finite differences
             sample = replace(sample, velocity=joint_velocity(sample, self._js))
         problem = implausible_joint_state(self.robot, sample)
         if problem:
             self.reject(MessageError(f"implausible joint state: {problem}"))
             return
+        if self.bag is not None:
+            self.bag.on_joint_state(raw)
         if sample.stamp > self._js_stamp:
             self._js = sample
             self._js_stamp, self._js_arrival = sample.stamp, arrival
@@ -231,6 +239,8 @@ class Bridge:
         if not sample.is_color:
             self.reject(MessageError(f"camera {camera!r}: {sample.encoding} frame is not RGB"))
             return
+        if self.bag is not None:
+            self.bag.on_image(camera, sample)
         self._offer(
             camera, sample.stamp, (sample, self.clock.now() if arrival is None else arrival)
         )
@@ -337,6 +347,8 @@ class Bridge:
         reward = self.reward.reward(obs, recorded) if ok else None
         if self._recorder is not None:
             self._recorder.act(recorded, reward, held=command.hold)
+        if self.bag is not None:
+            self._bag_step(recorded, reward, potential)
         status = BridgeStatus.DEGRADED if command.hold else BridgeStatus.OK
         self.status = status
         self.last_reasons = command.reasons
@@ -493,6 +505,8 @@ class Bridge:
             reasons=tuple(reasons),
         )
         self.sink.send(cmd)
+        if self.bag is not None:
+            self.bag.on_command(cmd)
         self.sent.append(cmd)
         self.counters.commands += 1
         if hold:
@@ -542,6 +556,15 @@ class Bridge:
             },
         }
 
+    def _bag_step(self, action: np.ndarray, reward, potential) -> None:
+        # Logged at the observation's stamp (the robot's clock), so that an import pairs
+        # the action with the observation it was taken on (hardware.rosbag_record).
+        stamp = self._synced.items[JOINT_STATES][0].stamp
+        if self._bag_episode_start is None:
+            self._bag_episode_start = stamp
+            self.bag.on_episode(stamp, True)
+        self.bag.on_step(stamp, action, reward, potential)
+
     def _safety_counts(self) -> dict[str, int]:
         c, sc = self.counters, self.sync.counters
         return {
@@ -571,6 +594,10 @@ class Bridge:
                 self.last_error = e
                 log.error("episode could not be assembled: %s", e)
         self.last_episode = ep
+        if self._bag_episode_start is not None:
+            end = float(ep.timestamp[-1]) if ep is not None else self._bag_episode_start
+            self.bag.on_episode(end, False)
+            self._bag_episode_start = None
         if ep is not None:
             self.episodes.append(ep)
             if self.config.episode_dir is not None:

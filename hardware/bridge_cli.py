@@ -3,11 +3,15 @@
 Connects to the robot's topics in ``--domain-id`` (``ROS_DOMAIN_ID``), runs ``--episodes``
 episodes of the policy at the control rate through the shared controller and the safety
 layer, and saves each episode in the shared format under ``--episode-dir``. The policy is
-a built-in or an import path (``--policy``), or a trained run directory (``--run``: its
-latest checkpoint, checked against the robot by :mod:`hardware.run_policy`). With
+a built-in or an import path (``--policy``), a trained run directory (``--run``: its
+latest checkpoint, checked against the robot by :mod:`hardware.run_policy`), or a policy
+exported to an evaluator blob (``--policy-blob``: run by the C evaluator, no torch;
+:mod:`hardware.blob_policy`). With
 ``--reward`` (an exported ``.rpe`` blob, and ``--reward-encoder``, the PRM file it was
 exported from, for the potential) every step's reward and potential are evaluated and
-recorded with the episode; they never feed back into control.
+recorded with the episode; they never feed back into control. With ``--bag DIR`` the
+session is also recorded as an MCAP rosbag2 (:mod:`hardware.rosbag_record`), which
+``robopref import`` turns back into episodes.
 """
 
 from __future__ import annotations
@@ -39,6 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
         "its task, cameras and frame size become the defaults",
     )
     p.add_argument(
+        "--policy-blob",
+        default=None,
+        metavar="PATH",
+        help="a state-based run's policy exported with `robopref export --policy` (.rpe), run "
+        "by the C evaluator without torch; its state layout must be the robot's (not with "
+        "--run or --policy)",
+    )
+    p.add_argument(
         "--task", default=None, help="task name for episode metadata (default: the run's)"
     )
     p.add_argument("--domain-id", type=int, default=None, help="DDS domain (ROS_DOMAIN_ID)")
@@ -54,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="real", help="episode backend metadata")
     p.add_argument("--startup-timeout", type=float, default=None, help="seconds to first data")
     p.add_argument("--summary-file", default=None, help="write a JSON summary here")
+    p.add_argument(
+        "--bag",
+        default=None,
+        metavar="DIR",
+        help="also record the session as an MCAP rosbag2 in this new directory (joint "
+        "states, camera images, commands, actions, rewards)",
+    )
     p.add_argument(
         "--reward",
         default=None,
@@ -77,6 +96,7 @@ def load_bridge_policy(args: argparse.Namespace, robot) -> tuple[object, dict]:
     return choose_policy(
         robot,
         run=args.run,
+        policy_blob=args.policy_blob,
         policy=args.policy,
         policy_kwargs=json.loads(args.policy_kwargs),
         task=args.task,
@@ -100,6 +120,23 @@ def load_reward(args: argparse.Namespace, robot, cameras=None):
     from hardware.reward_hook import load_reward_hook
 
     return load_reward_hook(args.reward, args.reward_encoder, robot=robot, cameras=cameras)
+
+
+def open_bag(path: str, robot, config):
+    """A :class:`hardware.rosbag_record.BagRecorder` for a session of ``config`` on
+    ``robot``, with the facts an import defaults to (task, control rate, cameras)."""
+    from hardware.rosbag_record import BagRecorder
+
+    cams = config.cameras if config.cameras is not None else tuple(c.name for c in robot.cameras)
+    session = {
+        "task": config.task,
+        "control_hz": config.control_hz,
+        "image_size": list(config.size),
+        "slop": config.slop,
+        "source": config.source,
+        "backend": config.backend,
+    }
+    return BagRecorder(path, robot, cams, config.command_lead or config.period, session)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -134,9 +171,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = replace(
             config, safety=replace(config.safety, startup_timeout=args.startup_timeout)
         )
+    bag = None
+    if args.bag:
+        try:
+            bag = open_bag(args.bag, robot, config)
+        except (OSError, ValueError) as e:  # the directory exists, or cannot be made
+            parser.error(str(e))
     node = DdsNode(args.domain_id if args.domain_id is not None else domain_from_env())
     sink = DdsCommandSink(node, robot, config.command_lead or config.period)
-    bridge = Bridge(robot, policy, sink, config=config, reward_fn=reward_fn)
+    bridge = Bridge(robot, policy, sink, config=config, reward_fn=reward_fn, bag=bag)
     adapter = BridgeDdsAdapter(node, bridge)
     signal.signal(signal.SIGTERM, interrupt_on_signal)
     done, failed = [], False
@@ -165,6 +208,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "reward_errors": bridge.reward.errors,
             "joint_state_delay_s": adapter.delays.percentiles(),
         }
+        if bag is not None:
+            bag.close()
+            summary["bag"] = {"path": str(bag.path), "messages": bag.counts}
         node.close()
     text = json.dumps(summary)
     print(text, flush=True)

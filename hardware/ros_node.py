@@ -104,7 +104,9 @@ class BridgeNode:
     ``policy_kwargs`` (JSON, "{}"), ``run`` (a trained run directory whose latest
     checkpoint is the policy instead, checked against the robot by
     :mod:`hardware.run_policy`; its task, cameras and frame size become the defaults; "":
-    none), ``task``, ``control_hz`` (20.0), ``cameras`` (all of the robot's, or the run
+    none), ``policy_blob`` (a state-based policy exported with ``robopref export --policy``,
+    run by the C evaluator without torch, its state layout checked against the robot's;
+    "": none), ``task``, ``control_hz`` (20.0), ``cameras`` (all of the robot's, or the run
     policy's), ``max_steps`` (0: none), ``episode_dir`` ("": keep in memory),
     ``reward`` (an exported ``.rpe`` blob evaluated and recorded every step; "": none) and
     ``reward_encoder`` (the PRM file the blob's PRM head came from, for the potential; "":
@@ -128,6 +130,7 @@ class BridgeNode:
             "policy": "hold",
             "policy_kwargs": "{}",
             "run": "",
+            "policy_blob": "",
             "task": "unspecified",
             "control_hz": 20.0,
             "cameras": "",
@@ -143,6 +146,7 @@ class BridgeNode:
         policy, fixed = choose_policy(
             robot,
             run=p["run"] or None,
+            policy_blob=p["policy_blob"] or None,
             policy=None if p["policy"] == "hold" else p["policy"],
             policy_kwargs=json.loads(p["policy_kwargs"]),
             task=None if p["task"] == "unspecified" else p["task"],
