@@ -6,9 +6,12 @@ DESIGN.md contract 1, so MuJoCo, PyBullet and dm_control episodes are recorded a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from tqdm import tqdm
@@ -69,11 +72,13 @@ def record_episode(
     robot: str,
     control_hz: float,
     extra_metadata: dict | None = None,
+    episode_id: str | None = None,
 ) -> Episode:
     """Roll ``policy`` out for one episode from ``env.reset(seed=seed)``.
 
     Every camera key of the observation space is recorded as frames; ``info["progress"]``
-    (privileged, sim only) is kept when the environment provides it.
+    (privileged, sim only) is kept when the environment provides it. ``episode_id``: a
+    fixed id (default: a fresh uuid).
     """
     cameras = [k for k in env.observation_space.spaces if k != "state"]
     obs, info = env.reset(seed=seed)
@@ -115,6 +120,7 @@ def record_episode(
         terminated=bool(terminated),
         truncated=bool(truncated),
         metadata=metadata,
+        **({"episode_id": episode_id} if episode_id is not None else {}),
     )
 
 
@@ -127,7 +133,8 @@ class RolloutConfig:
         backend: Simulator backend (``sim.list_backends()``).
         policy: ``expert`` (scripted, Panda tasks), ``perturbed`` (the expert with bursts
             of random actions: progress and regress) or ``random``.
-        episodes: Number of episodes; seeds are ``seed, seed + 1, ...``.
+        episodes: Number of episodes; seeds are ``seed, seed + 1, ...``, each episode
+            with its own policy random stream (`episode_rng`).
         out: Output directory for episodes and videos.
         seed: First seed.
         cameras: Cameras to record.
@@ -183,8 +190,61 @@ def make_policy(config: RolloutConfig, env, rng: np.random.Generator) -> Policy:
     return expert
 
 
-def run_rollouts(config: RolloutConfig, progress_bar: bool = True) -> dict:
-    """Record ``config.episodes`` episodes (and clips); returns the summary the CLI prints."""
+def episode_rng(seed: int) -> np.random.Generator:
+    """The policy's random stream of the episode with this seed (noise, random actions).
+
+    One stream per episode, not one per rollout, so an episode is the same whether it is
+    recorded alone, in a serial rollout or on any Ray worker (``--workers``). The stream is
+    keyed ``[seed, 1]`` because ``env.reset(seed=seed)`` seeds the environment's own
+    generator with ``seed``: the same key would draw the policy's noise from the very
+    numbers that placed the cube and the goal.
+    """
+    return np.random.default_rng([seed, 1])
+
+
+def rollout_episode_id(config: RolloutConfig, seed: int) -> str:
+    """A deterministic id: the same config and seed always name the same file.
+
+    Ids sort by seed within one rollout (so the order on disk is the seed order, serial or
+    parallel), and a digest of what shapes an episode keeps two different rollouts into one
+    directory (another policy, noise or task variant) from overwriting each other.
+    """
+    shape = {
+        k: getattr(config, k)
+        for k in (
+            "task",
+            "backend",
+            "policy",
+            "cameras",
+            "image_size",
+            "randomize",
+            "expert_noise",
+            "object_half_size",
+            "object_rgba",
+        )
+    }
+    digest = hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{config.policy}-{digest}-s{seed:08d}"
+
+
+class RolloutResult(NamedTuple):
+    """What a recorded episode adds to the rollout's summary."""
+
+    index: int
+    success: bool
+    episode_return: float
+    path: str
+
+
+def record_rollouts(
+    config: RolloutConfig, indices: Sequence[int], progress_bar: bool = False
+) -> list[RolloutResult]:
+    """Records the episodes ``indices`` (0-based, seed ``config.seed + i``) of a rollout.
+
+    Each episode is saved (and its clips written) as soon as it ends; what it is depends
+    only on ``config`` and its index, so any split of the indices over processes writes the
+    same files.
+    """
     import sim
 
     out = Path(config.out)
@@ -197,17 +257,15 @@ def run_rollouts(config: RolloutConfig, progress_bar: bool = True) -> dict:
             if getattr(config, key) is not None:
                 options[key] = getattr(config, key)
     env = sim.make(config.task, backend=config.backend, **options)
-    rng = np.random.default_rng(config.seed)
-    policy = make_policy(config, env, rng)
     robot = "franka_panda" if not is_dmc else config.task
     control_hz = 1.0 / getattr(env, "control_timestep", 1.0 / env.metadata["render_fps"])
-    successes, returns, paths = [], [], []
-    seeds = range(config.seed, config.seed + config.episodes)
+    results = []
     try:
-        for seed in tqdm(seeds, desc=f"{config.task}/{config.backend}", disable=not progress_bar):
+        for i in tqdm(indices, desc=f"{config.task}/{config.backend}", disable=not progress_bar):
+            seed = config.seed + i
             ep = record_episode(
                 env,
-                policy,
+                make_policy(config, env, episode_rng(seed)),
                 seed=seed,
                 task=config.task,
                 source=config.policy,
@@ -220,22 +278,41 @@ def run_rollouts(config: RolloutConfig, progress_bar: bool = True) -> dict:
                     "object_half_size": config.object_half_size,
                     "object_rgba": config.object_rgba,
                 },
+                episode_id=rollout_episode_id(config, seed),
             )
-            paths.append(str(store.save(ep)))
+            path = str(store.save(ep))
             if config.video and ep.cameras:
                 write_episode_videos(ep, out / "videos", codec=config.codec, min_size=168)
-            successes.append(ep.is_success)
-            returns.append(float(np.nansum(ep.reward)))
+            results.append(RolloutResult(i, ep.is_success, float(np.nansum(ep.reward)), path))
     finally:
         env.close()
+    return results
+
+
+def rollout_summary(config: RolloutConfig, results: Sequence[RolloutResult]) -> dict:
+    """The JSON line of ``robopref rollout``, from every episode's result (in index order)."""
+    ordered = sorted(results, key=lambda r: r.index)
+    if [r.index for r in ordered] != list(range(config.episodes)):
+        raise RuntimeError(  # an internal invariant of the serial and parallel paths
+            f"rollout of {config.episodes} episodes got results for {[r.index for r in ordered]}"
+        )
     return {
         "task": config.task,
         "backend": config.backend,
         "episodes": config.episodes,
-        "success_rate": float(np.mean(successes)),
-        "mean_return": float(np.mean(returns)),
-        "out": str(out),
+        "success_rate": float(np.mean([r.success for r in ordered])),
+        "mean_return": float(np.mean([r.episode_return for r in ordered])),
+        "out": str(Path(config.out)),
     }
+
+
+def run_rollouts(config: RolloutConfig, progress_bar: bool = True) -> dict:
+    """Record ``config.episodes`` episodes (and clips); returns the summary the CLI prints.
+
+    ``robopref.sweep.parallel.parallel_rollouts`` records the same episodes on Ray workers.
+    """
+    results = record_rollouts(config, range(config.episodes), progress_bar=progress_bar)
+    return rollout_summary(config, results)
 
 
 def load_episodes(directory: str, task: str | None = None) -> list:

@@ -8,11 +8,13 @@ success, return]`` rows, from ``metrics.csv``) and ``config`` (the resolved tree
     python -m robopref.benchmarks.results summarize runs/a runs/b --out bench/results/reach
     python -m robopref.benchmarks.results table bench/results/reach
     python -m robopref.benchmarks.results feedback bench/results/feedback --plot out.png
+    python -m robopref.benchmarks.results intervals bench/results/reach
 
 ``table`` groups files by everything but the seed (or by ``--by KEY``), and prints one
 Markdown row per group: the mean and the spread (sample std) of the final figures over the
 seeds, how many seeds, and the first logged env step at which success reached 80% (mean
-over the seeds that got there).
+over the seeds that got there). ``intervals`` gives the interquartile mean and a 95%
+bootstrap confidence interval over the seeds instead (what ``robopref sweep report`` writes).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from robopref.data.storage import atomic_path
 from robopref.rl.plots import read_metrics
@@ -206,6 +210,168 @@ def plot_curves(summaries: list[dict[str, Any]], out: str | Path) -> Path:
     return out
 
 
+# ---------------------------------------------------------------- intervals over seeds
+# The rliable methodology (Agarwal et al. 2021, "Deep RL at the Edge of the Statistical
+# Precipice"): the interquartile mean (the mean of the middle 50% of seeds, robust to one
+# lucky or broken seed, yet less noisy than the median) with a 95% percentile-bootstrap
+# confidence interval. It is computed with SciPy, already a dependency: rliable itself
+# brings in pandas, statsmodels, arch and seaborn for these two functions.
+FIGURES = {"success": "final_success", "return": "final_return"}
+
+
+def iqm(values: Any, axis: int | None = None) -> Any:
+    """The interquartile mean: the mean after cutting the lowest and highest 25%."""
+    from scipy import stats
+
+    return stats.trim_mean(values, 0.25, axis=axis)
+
+
+def iqm_interval(
+    values: list[float],
+    *,
+    confidence: float = 0.95,
+    resamples: int = 10_000,
+    rng: np.random.Generator | None = None,
+) -> tuple[float | None, float | None, float | None]:
+    """``(iqm, low, high)`` over ``values`` (one per seed); the bounds are a percentile
+    bootstrap of the IQM (None with fewer than two values: one seed has no spread)."""
+    from scipy import stats
+
+    x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+    if x.size == 0:
+        return None, None, None
+    centre = float(iqm(x))
+    if x.size < 2:
+        return centre, None, None
+    if np.ptp(x) == 0:  # every seed alike: the interval is the point (bootstrap can't vary)
+        return centre, centre, centre
+    res = stats.bootstrap(
+        (x,),
+        iqm,
+        vectorized=True,
+        n_resamples=resamples,
+        confidence_level=confidence,
+        method="percentile",
+        rng=rng if rng is not None else np.random.default_rng(0),
+    )
+    return centre, float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def intervals(
+    summaries: list[dict[str, Any]], by: str = "name", seed: int = 0
+) -> list[dict[str, Any]]:
+    """One row per group of summaries sharing ``by`` (first-seen order): the seeds, and for
+    final success and return the IQM and its 95% bootstrap interval over the seeds.
+
+    ``seed`` seeds the bootstrap, so a report is the same every time it is made.
+    """
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for s in sorted(summaries, key=lambda s: s.get("rank", 0)):
+        groups[str(s[by])].append(s)
+    rows = []
+    for key, members in groups.items():
+        row: dict[str, Any] = {
+            by: key,
+            "seeds": len(members),
+            "seed_list": sorted(m["seed"] for m in members),
+            "env_steps": max(m["env_steps"] for m in members),
+        }
+        for figure, field in FIGURES.items():
+            rng = np.random.default_rng(seed)
+            centre, low, high = iqm_interval([m[field] for m in members], rng=rng)
+            row.update(
+                {f"{figure}_iqm": centre, f"{figure}_ci_low": low, f"{figure}_ci_high": high}
+            )
+        rows.append(row)
+    return rows
+
+
+def _interval_text(row: dict[str, Any], figure: str) -> str:
+    centre, low, high = (row[f"{figure}_{k}"] for k in ("iqm", "ci_low", "ci_high"))
+    if centre is None:
+        return "n/a"
+    if low is None:
+        return f"{centre:.2f}"
+    return f"{centre:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def interval_table(rows: list[dict[str, Any]], by: str = "name") -> list[str]:
+    """Markdown rows of `intervals`: IQM [95% CI] of final success and return."""
+    out = [
+        f"| {by} | seeds | final success, IQM [95% CI] | final return, IQM [95% CI] |",
+        "|---|---|---|---|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r[by]} | {r['seeds']} | {_interval_text(r, 'success')} "
+            f"| {_interval_text(r, 'return')} |"
+        )
+    return out
+
+
+def write_intervals(rows: list[dict[str, Any]], out_dir: str | Path) -> tuple[Path, Path]:
+    """``results.csv`` and ``results.json`` of `intervals` rows in ``out_dir`` (atomically)."""
+    import csv
+    import io
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    text = io.StringIO()
+    fields = [k for k in rows[0] if k != "seed_list"] if rows else []
+    writer = csv.DictWriter(text, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: "" if r[k] is None else r[k] for k in fields})
+    paths = out / "results.csv", out / "results.json"
+    for path, body in zip(paths, (text.getvalue(), json.dumps(rows, indent=1) + "\n")):
+        with atomic_path(path) as tmp:
+            tmp.write_text(body)
+    return paths
+
+
+def plot_interval_curves(
+    summaries: list[dict[str, Any]], out: str | Path, by: str = "name", seed: int = 0
+) -> Path:
+    """Success and return against env steps, one line per group: the IQM over its seeds at
+    every logged step they share, in a band of the 95% bootstrap interval."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers and in CI
+    import matplotlib.pyplot as plt
+
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for s in sorted(summaries, key=lambda s: s.get("rank", 0)):
+        groups[str(s[by])].append(s)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), squeeze=False)
+    for ax, (column, label) in zip(axes[0], ((1, "success rate"), (2, "true return"))):
+        for key, members in groups.items():
+            steps = sorted(set.intersection(*({c[0] for c in m["curve"]} for m in members)))
+            by_step = [{c[0]: c[column] for c in m["curve"]} for m in members]
+            line, low, high = [], [], []
+            for t in steps:
+                # A resample per step; the rng is seeded so the picture is reproducible.
+                c, lo, hi = iqm_interval(
+                    [b[t] for b in by_step], resamples=2000, rng=np.random.default_rng(seed)
+                )
+                line.append(np.nan if c is None else c)
+                low.append(np.nan if lo is None else lo)
+                high.append(np.nan if hi is None else hi)
+            n = len(members)
+            (drawn,) = ax.plot(steps, line, label=f"{key} ({n} seed{'s' * (n > 1)})")
+            ax.fill_between(steps, low, high, color=drawn.get_color(), alpha=0.2, linewidth=0)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel(f"{label}, last 10 training episodes", fontsize=9)
+        ax.set_title(f"{label}: IQM over seeds, 95% CI band", fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m robopref.benchmarks.results")
     sub = p.add_subparsers(dest="what", required=True)
@@ -220,6 +386,9 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("directory")
     s.add_argument("--reference", default="sac-true")
     s.add_argument("--plot", help="also write the curves of every group to this PNG")
+    s = sub.add_parser("intervals", help="IQM and 95%% bootstrap CI over seeds, per group")
+    s.add_argument("directory")
+    s.add_argument("--by", default="name")
     args = p.parse_args(argv)
     if args.what == "summarize":
         for r in args.runs:
@@ -229,6 +398,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(feedback_table(summaries, args.reference)))
         if args.plot:
             print(plot_curves(summaries, args.plot))
+    elif args.what == "intervals":
+        print("\n".join(interval_table(intervals(load_summaries(args.directory), args.by))))
     else:
         print("\n".join(table(load_summaries(args.directory), args.by)))
     return 0

@@ -88,9 +88,22 @@ def _cmd_eval(args) -> int:
     videos = None if args.no_video else run.videos
     if videos is not None and args.backend:
         videos = videos / config.env.backend
-    result = evaluate_policy(
-        config, policy, args.episodes, seed=args.seed, video_dir=videos, codec=args.codec
-    )
+    if args.workers > 1:  # the same episodes and figures as a serial run, on Ray workers
+        from robopref.sweep.parallel import parallel_evaluate
+
+        result = parallel_evaluate(
+            config,
+            run.root,
+            args.episodes,
+            args.workers,
+            seed=args.seed,
+            video_dir=videos,
+            codec=args.codec,
+        )
+    else:
+        result = evaluate_policy(
+            config, policy, args.episodes, seed=args.seed, video_dir=videos, codec=args.codec
+        )
     result = {"run": str(run.root), "backend": config.env.backend, **result}
     out = run.eval if not args.backend else run.eval.with_name(f"eval-{config.env.backend}.json")
     out.write_text(json.dumps(result, indent=2) + "\n")
@@ -136,4 +149,5 @@ def add_commands(sub) -> None:
     s.add_argument(
         "--backend", help="simulator to evaluate in: mujoco, bullet (default: the run's)"
     )
+    s.add_argument("--workers", type=int, default=1, help="Ray workers (default 1: no Ray)")
     s.set_defaults(func=_cmd_eval)

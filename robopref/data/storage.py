@@ -170,7 +170,11 @@ def save_episode(ep: Episode, directory_or_path: str | os.PathLike[str]) -> Path
         with zipfile.ZipFile(
             f, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=_COMPRESSLEVEL
         ) as zf:
-            zf.writestr(META_MEMBER, meta_bytes)
+            # Not writestr: it stamps the member with the time of writing, while open()
+            # stamps 1980-01-01 as it does the arrays, so an episode is the same bytes
+            # whenever and wherever it is written (parallel rollouts match serial ones).
+            with zf.open(META_MEMBER, "w") as member:
+                member.write(meta_bytes)
             for name, array in arrays.items():
                 _write_member(zf, name, array)
         f.flush()
