@@ -23,9 +23,7 @@ Sources (xArm-Developer/xarm_ros2):
 
   * Kinematics: ``sim.robot.xarm6`` (xarm_ros2's URDF joint origins, checked against
     UFACTORY's modified-DH table); TCP at the flange (``link_eef``), base frame ``link_base``.
-    That model's own joint limits (the controller's clip) are not all the vendor's yet:
-    see ``XARM6_MODEL_LIMITS_PENDING`` in ``tests/hardware/test_hw_robots.py``. The safety
-    layer uses the limits here.
+    Its joint limits (the controller's clip) are the ones here; a test checks they agree.
 """
 
 import math

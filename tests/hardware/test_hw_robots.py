@@ -27,10 +27,9 @@ from sim.robot import PANDA, UR5E, XARM6
 EXPECTED = {"fr3", "franka_panda", "panda_mujoco", "ur5e", "ur5e_forward_position", "xarm6"}
 #: Robots whose kinematic model (sim/robot/, owned by the sim side) does not carry the
 #: config's vendor limits yet: the controller clips to the model's, the safety layer to the
-#: config's. sim/robot/xarm6.py still has +-180 deg on joints 1/3/4/6 and 18 deg up on joint
-#: 3 (vendor: +-2 pi, [-3.927, 0.19198]); the FR3 runs on the Panda model. Remove an entry
-#: once its model takes the config's numbers.
-MODEL_LIMITS_DIFFER = {"fr3", "xarm6"}
+#: config's. The FR3 runs on the Panda model (its limits are tighter). Remove an entry once
+#: its model takes the config's numbers.
+MODEL_LIMITS_DIFFER = {"fr3"}
 
 
 def test_registry_lists_builtin_robots_and_unknown_names_list_valid_ones():
