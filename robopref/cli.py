@@ -7,6 +7,7 @@ import json
 import sys
 
 from robopref.commands import reward as reward_commands
+from robopref.commands import sweep as sweep_commands
 from robopref.commands import train as train_commands
 from robopref.commands import ui as ui_commands
 
@@ -39,6 +40,24 @@ def _cmd_robots(args) -> int:
     return 0
 
 
+def _cmd_import(args) -> int:
+    # The import is the bridge's pipeline run offline (message decoding, sync, the robot's
+    # kinematics), so it lives in hardware/, which only the CLI may import (DESIGN.md).
+    from hardware.rosbag_import import ImportConfig, import_bag
+
+    config = ImportConfig(
+        robot=args.robot,
+        topics=tuple(args.topics),
+        task=args.task,
+        control_hz=args.control_hz,
+        image_size=args.image_size,
+        slop=args.slop,
+        max_gap=args.max_gap,
+    )
+    print(json.dumps(import_bag(args.bag, args.out, config)), flush=True)
+    return 0
+
+
 def _cmd_rollout(args) -> int:
     from robopref.rollout import RolloutConfig, run_rollouts
 
@@ -58,6 +77,11 @@ def _cmd_rollout(args) -> int:
         object_half_size=args.object_size,
         object_rgba=tuple(float(c) for c in _csv(args.object_color)) or None,
     )
+    if args.workers > 1:  # the same episode files as a serial run, on Ray workers
+        from robopref.sweep.parallel import parallel_rollouts
+
+        print(json.dumps(parallel_rollouts(config, args.workers)))
+        return 0
     print(json.dumps(run_rollouts(config)))
     return 0
 
@@ -129,15 +153,24 @@ HARDWARE_COMMANDS = {
 def _cmd_export(args) -> int:
     from robopref.evaluator import Evaluator, export_models
 
-    if not (args.preference or args.prm):
-        raise ValueError("nothing to export: give --preference and/or --prm")
-    path = export_models(
-        args.out,
-        preference_model=args.preference or None,
-        prm_model=args.prm or None,
-        gamma=args.gamma,
-        scale=args.scale,
-    )
+    if args.policy:
+        # A policy blob stands alone: the bridge takes it (--policy-blob) apart from the
+        # reward blob it records with (--reward).
+        if args.preference or args.prm:
+            raise ValueError("--policy exports a policy alone: drop --preference and --prm")
+        from robopref.rl.export_policy import export_run_policy
+
+        path = export_run_policy(args.policy, args.out, checkpoint=args.checkpoint or None)
+    elif not (args.preference or args.prm):
+        raise ValueError("nothing to export: give --preference and/or --prm, or --policy RUN")
+    else:
+        path = export_models(
+            args.out,
+            preference_model=args.preference or None,
+            prm_model=args.prm or None,
+            gamma=args.gamma,
+            scale=args.scale,
+        )
     info = Evaluator.load(path).info  # the blob loads back in the C evaluator
     print(json.dumps({"out": str(path), "bytes": path.stat().st_size, "info": info}))
     return 0
@@ -156,6 +189,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("names", nargs="*", help="robot names (default: every registered robot)")
     s.set_defaults(func=_cmd_robots)
 
+    s = sub.add_parser("import", help="turn a rosbag2 (SQLite3 or MCAP) into episodes")
+    s.add_argument("bag", help="rosbag2 directory (or one .mcap / .db3 file)")
+    s.add_argument("--out", required=True, help="episode directory to write (all or nothing)")
+    s.add_argument(
+        "--topics",
+        nargs="+",
+        default=[],
+        metavar="[CAMERA=]TOPIC",
+        help="joint state topic and cameras (default: the robot's topics found in the bag)",
+    )
+    s.add_argument("--task", default=None, help="episode task (default: the bag's)")
+    s.add_argument("--robot", default=None, help="robot config (default: the bag's or by joints)")
+    s.add_argument("--control-hz", type=float, default=None, help="row rate (default: sim's)")
+    s.add_argument("--image-size", type=int, default=None, help="frame size (default: 84)")
+    s.add_argument("--slop", type=float, default=None, help="sync slop, seconds (0.02)")
+    s.add_argument("--max-gap", type=float, default=0.5, help="gap that ends an episode, s")
+    s.set_defaults(func=_cmd_import)
+
     s = sub.add_parser("rollout", help="record episodes (and a clip per camera) of a policy")
     s.add_argument("--task", required=True, help="task name, see `robopref tasks`")
     s.add_argument("--backend", default="mujoco", help="mujoco or bullet")
@@ -171,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--codec", default="h264", help="h264 (.mp4) or vp9 (.webm)")
     s.add_argument("--object-size", type=float, help="task variant: cube half size, metres")
     s.add_argument("--object-color", default="", help="task variant: cube colour r,g,b,a in 0..1")
+    s.add_argument("--workers", type=int, default=1, help="Ray workers (default 1: no Ray)")
     s.set_defaults(func=_cmd_rollout)
 
     s = sub.add_parser("demo", help="the main job: a short training run on embedded defaults")
@@ -183,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     train_commands.add_commands(sub)
     reward_commands.add_commands(sub)
     ui_commands.add_commands(sub)
+    sweep_commands.add_commands(sub)
 
     # The hardware entry points keep their own parsers (hardware/ must not import the CLI);
     # these entries list them in --help and hand the rest of the command line over.
@@ -190,8 +243,20 @@ def build_parser() -> argparse.ArgumentParser:
         s = sub.add_parser(name, help=text, add_help=False)
         s.add_argument("args", nargs=argparse.REMAINDER, help=f"options of {target}")
 
-    s = sub.add_parser("export", help="export reward heads to a C-evaluator blob (.rpe)")
+    s = sub.add_parser(
+        "export", help="export reward heads, or a run's policy, to a C-evaluator blob (.rpe)"
+    )
     s.add_argument("--out", required=True, help="blob to write, e.g. reward.rpe")
+    s.add_argument(
+        "--policy",
+        default="",
+        metavar="RUN",
+        help="a state-based run (sac, ppo, rlpd): its deterministic actor and observation "
+        "preprocessing, for `robopref bridge --policy-blob`",
+    )
+    s.add_argument(
+        "--checkpoint", default="", help="with --policy: this checkpoint (default: the latest)"
+    )
     s.add_argument("--preference", default="", help="preference reward model file")
     s.add_argument("--prm", default="", help="process reward model file")
     s.add_argument("--gamma", type=float, default=0.99, help="shaping discount")
