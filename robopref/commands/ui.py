@@ -141,3 +141,6 @@ def add_commands(sub) -> None:
     s.add_argument("--format", default="csv", choices=["csv", "jsonl"], help="output format")
     s.add_argument("--out", default="", help="file to write (default: stdout)")
     s.set_defaults(func=cmd_labels_export)
+    from robopref.commands import labels as labels_commands
+
+    labels_commands.add_commands(lsub)

@@ -37,6 +37,8 @@ class PreferenceBatch(NamedTuple):
         label: float32 ``(B,)`` target probability that A is better: 1.0 (A), 0.0 (B), 0.5
             (equal); other values in [0, 1] are soft targets (e.g. averaged annotators).
         weight: optional float32 ``(B,)`` non-negative loss weight per pair (default 1).
+        noise: optional float32 ``(B,)`` label noise per pair in [0, 1), replacing the model's
+            ``label_noise`` (each annotator's own, `robopref.preferences.calibration`).
     """
 
     obs_a: np.ndarray
@@ -45,6 +47,7 @@ class PreferenceBatch(NamedTuple):
     act_b: np.ndarray | None
     label: np.ndarray
     weight: np.ndarray | None = None
+    noise: np.ndarray | None = None
 
 
 def labels_to_targets(labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:

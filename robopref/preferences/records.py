@@ -51,6 +51,14 @@ class DuplicateLabelError(LabelStoreError):
     """This annotator already labelled this query (see `LabelStore.undo_last`)."""
 
 
+class GoldConflictError(LabelStoreError):
+    """Two gold answers on the same pair of segments contradict each other."""
+
+
+#: What a gold answer may be: a decisive answer, or "equal" (an expert's); never "skip".
+GOLD_ANSWERS = ("a", "b", "equal")
+
+
 class SegmentRef(NamedTuple):
     """Steps ``start .. start + length - 1`` of episode ``episode_id`` (`Episode.segment`)."""
 
@@ -93,6 +101,30 @@ class Label(NamedTuple):
     created: float
     client_label_id: str | None
     source: str
+    seg_a: SegmentRef
+    seg_b: SegmentRef
+
+
+class GoldSpec(NamedTuple):
+    """The known answer of a query to add (`LabelStore.add_queries` ``gold=``).
+
+    ``delta`` is the privileged return difference ``R_A - R_B`` by the teacher signal (sim
+    gold); None for an expert's answer.
+    """
+
+    answer: str
+    source: str
+    delta: float | None = None
+
+
+class GoldAnswer(NamedTuple):
+    """A stored gold answer with its query's segments (`LabelStore.gold`)."""
+
+    query_id: int
+    answer: str
+    source: str
+    delta: float | None
+    created: float
     seg_a: SegmentRef
     seg_b: SegmentRef
 
@@ -194,6 +226,52 @@ def check_query_spec(i: int, spec: Any) -> tuple[Any, ...]:
 def row_to_query(row: tuple[Any, ...]) -> Query:
     """A ``SELECT`` row (segments flattened) to a `Query`."""
     return Query(*row[:4], SegmentRef(*row[4:7]), SegmentRef(*row[7:10]), *row[10:])
+
+
+def row_to_gold(row: tuple[Any, ...]) -> GoldAnswer:
+    """A ``SELECT`` row of the gold table joined with its query (segments flattened)."""
+    return GoldAnswer(*row[:5], SegmentRef(*row[5:8]), SegmentRef(*row[8:11]))
+
+
+def check_gold_spec(i: int, spec: Any) -> GoldSpec:
+    """Gold answer ``i`` of a batch as a checked `GoldSpec`."""
+    if not isinstance(spec, tuple | list) or not 2 <= len(spec) <= 3:
+        raise LabelStoreError(f"gold[{i}]: expected (answer, source[, delta]), got {_shown(spec)}")
+    spec = GoldSpec(*spec)
+    if not isinstance(spec.answer, str) or spec.answer not in GOLD_ANSWERS:
+        raise LabelStoreError(
+            f"gold[{i}].answer: {_shown(spec.answer)} is not a gold answer; valid: {GOLD_ANSWERS}"
+        )
+    delta = spec.delta
+    if delta is not None:
+        if isinstance(delta, bool) or not isinstance(delta, numbers.Real):
+            raise LabelStoreError(f"gold[{i}].delta must be a number or None, got {delta!r}")
+        if not math.isfinite(delta):
+            raise LabelStoreError(f"gold[{i}].delta must be finite, got {delta!r}")
+        delta = float(delta)
+    return GoldSpec(spec.answer, check_text(f"gold[{i}].source", spec.source), delta)
+
+
+_FLIP = {"a": "b", "b": "a", "equal": "equal"}
+
+
+def check_gold_consistency(gold: list[GoldAnswer]) -> None:
+    """Raises `GoldConflictError` if two gold answers on one pair of segments disagree.
+
+    A pair is the same whichever segment is shown as A: query 3 = (X, Y) answered "a" and
+    query 7 = (Y, X) answered "a" contradict each other.
+    """
+    seen: dict[tuple[SegmentRef, SegmentRef], GoldAnswer] = {}
+    for g in gold:
+        a, b = SegmentRef(*g.seg_a), SegmentRef(*g.seg_b)
+        key, answer = ((a, b), g.answer) if a <= b else ((b, a), _FLIP[g.answer])
+        first = seen.setdefault(key, g._replace(answer=answer))
+        if first.answer != answer:
+            raise GoldConflictError(
+                f"contradicting gold answers on the pair {tuple(key[0])} vs {tuple(key[1])}: "
+                f"query {first.query_id} ({first.source}) and query {g.query_id} ({g.source}) "
+                "disagree about which is better"
+            )
 
 
 def row_to_label(row: tuple[Any, ...]) -> Label:

@@ -86,6 +86,11 @@ class SegmentPool:
         root = (parent["episode_id"], parent["start"]) if parent else (ep.episode_id, 0)
         return SegmentRef(root[0], root[1] + start, self.length)
 
+    def window(self, index: int) -> tuple[Episode, int]:
+        """Window ``index`` as ``(episode, start)`` in the episode the pool holds."""
+        ep_index, start = (int(v) for v in self._rows[index])
+        return self._episodes[ep_index], start
+
     def arrays(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``obs (n, L, D)`` and ``act (n, L, A)`` of windows ``indices``.
 

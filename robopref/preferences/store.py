@@ -12,6 +12,14 @@ marks the file as a robopref label store):
 * ``labels``: ``id``, ``query_id``, ``label`` (``a``/``b``/``equal``/``skip``),
   ``annotator``, ``created``, ``client_label_id`` (unique; for idempotent retries) and
   ``source`` (``"teacher:oracle"``, ``"ui"``, ...). At most one label per (query, annotator).
+* ``gold`` (since version 2): ``query_id`` (one answer per query), ``answer``
+  (``a``/``b``/``equal``), ``source`` (``"progress"``, ``"annotator:NAME"``), ``delta`` (the
+  privileged return difference A - B in sim; NULL for an expert's answer) and ``created``.
+  A gold query is an ordinary query to everyone who answers it: nothing in ``queries`` or
+  ``labels`` marks it, so the UI cannot tell it apart (issue 18).
+
+Older stores are migrated in place when opened (one transaction per step, so a crash leaves
+the old version or the new one): version 1 gains the empty ``gold`` table.
 
 Rules:
 
@@ -57,21 +65,27 @@ from robopref.preferences.records import (
     AddedLabel,
     Counts,
     DuplicateLabelError,
+    GoldAnswer,
+    GoldConflictError,
+    GoldSpec,
     Label,
     LabelStoreError,
     Query,
     QuerySpec,
     SchemaVersionError,
     UnknownQueryError,
+    check_gold_consistency,
+    check_gold_spec,
     check_int,
     check_query_spec,
     check_text,
+    row_to_gold,
     row_to_label,
     row_to_query,
     write_labels,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: ``PRAGMA application_id`` of a label store ("RPLS").
 APPLICATION_ID = 0x52504C53
 _SCHEMA = """
@@ -98,6 +112,22 @@ CREATE TABLE labels (
 );
 CREATE INDEX labels_by_annotator ON labels (annotator, id);
 """
+_GOLD_TABLE = """
+CREATE TABLE gold (
+    query_id INTEGER PRIMARY KEY REFERENCES queries (id),
+    answer   TEXT    NOT NULL CHECK (answer IN ('a', 'b', 'equal')),
+    source   TEXT    NOT NULL CHECK (source <> ''),
+    delta    REAL,
+    created  REAL    NOT NULL
+);
+"""
+_SCHEMA += _GOLD_TABLE
+#: Statements that take a store from version ``v`` to ``v + 1``.
+_MIGRATIONS = {1: _GOLD_TABLE}
+_GOLD_SELECT = (
+    "SELECT g.query_id, g.answer, g.source, g.delta, g.created, q.a_episode, q.a_start, "
+    "q.a_length, q.b_episode, q.b_start, q.b_length FROM gold g JOIN queries q ON q.id = g.query_id"
+)
 _QUERY_COLS = (
     "q.id, q.created, q.selector, q.score, q.a_episode, q.a_start, q.a_length, q.b_episode, "
     "q.b_start, q.b_length, q.k, q.status, (SELECT COUNT(*) FROM labels n "
@@ -173,10 +203,14 @@ class LabelStore:
             if self._version(conn) == 0:
                 self._create(conn)
             version = self._version(conn)
+            if 1 <= version < SCHEMA_VERSION:
+                self._migrate(conn)
+                version = self._version(conn)
             if version != SCHEMA_VERSION:
                 raise SchemaVersionError(
                     f"{self.path}: label store schema version {version}; this robopref reads "
-                    f"version {SCHEMA_VERSION} only (migrate it, or use a matching robopref)"
+                    f"versions 1 to {SCHEMA_VERSION} (older ones are migrated when opened); use "
+                    "a matching robopref"
                 )
         except sqlite3.DatabaseError as e:
             conn.close()
@@ -211,6 +245,22 @@ class LabelStore:
                     conn.execute(statement)
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Brings an older store up to `SCHEMA_VERSION`, one transaction per version step.
+
+        The version is re-read inside each write transaction: another process opening the
+        same file may have migrated it meanwhile.
+        """
+        while True:
+            with self._write(conn):
+                version = self._version(conn)
+                if version >= SCHEMA_VERSION:
+                    return
+                for statement in _MIGRATIONS[version].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {version + 1}")
 
     @contextlib.contextmanager
     def _write(self, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
@@ -261,20 +311,32 @@ class LabelStore:
         """Adds one query; returns its id. Segments are ``(episode_id, start, length)``."""
         return self.add_queries([QuerySpec(seg_a, seg_b, selector, score, k)])[0]
 
-    def add_queries(self, queries: Iterable[QuerySpec | tuple[Any, ...]]) -> list[int]:
+    def add_queries(
+        self,
+        queries: Iterable[QuerySpec | tuple[Any, ...]],
+        gold: Iterable[GoldSpec | tuple[Any, ...] | None] | None = None,
+    ) -> list[int]:
         """Adds queries in one transaction (all or none); returns their ids, in order.
 
         Args:
             queries: `QuerySpec` (or tuples ``(seg_a, seg_b, selector[, score[, k]])``), as
                 `robopref.preferences.select_queries` returns them.
+            gold: one entry per query: its known answer (`GoldSpec`), or None for an
+                ordinary query. A gold query and its answer commit together, so a gold query
+                is never served without its answer on record.
 
         Raises:
             LabelStoreError: naming the first bad query; nothing is written.
+            GoldConflictError: a gold answer contradicts another on the same pair.
         """
         rows = [check_query_spec(i, q) for i, q in enumerate(queries)]
+        golds = [None] * len(rows) if gold is None else list(gold)
+        if len(golds) != len(rows):
+            raise LabelStoreError(f"gold: {len(golds)} entries for {len(rows)} queries")
+        golds = [None if g is None else check_gold_spec(i, g) for i, g in enumerate(golds)]
         now = time.time()
         with self._write() as conn:
-            return [
+            ids = [
                 conn.execute(
                     "INSERT INTO queries (created, selector, score, a_episode, a_start, a_length, "
                     "b_episode, b_start, b_length, k) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -282,6 +344,74 @@ class LabelStore:
                 ).lastrowid
                 for row in rows
             ]
+            marked = [(qid, g) for qid, g in zip(ids, golds) if g is not None]
+            if marked:
+                self._insert_gold(conn, marked, now)
+        return ids
+
+    def _insert_gold(
+        self, conn: sqlite3.Connection, items: list[tuple[int, GoldSpec]], now: float
+    ) -> None:
+        """Inserts gold answers inside a write transaction, refusing contradictions."""
+        existing = {g.query_id: g for g in map(row_to_gold, conn.execute(_GOLD_SELECT))}
+        new = []
+        for qid, spec in items:
+            old = existing.get(qid)
+            if old is not None and old.answer != spec.answer:
+                raise GoldConflictError(
+                    f"query {qid} ({tuple(old.seg_a)} vs {tuple(old.seg_b)}) already has the "
+                    f"gold answer {old.answer!r} from {old.source!r}; {spec.source!r} says "
+                    f"{spec.answer!r}"
+                )
+            if old is None and all(qid != q or spec != g for q, g in new):
+                new.append((qid, spec))
+        if not new:
+            return
+        queries = {}
+        for qid, _ in new:
+            row = conn.execute(
+                f"SELECT {_QUERY_COLS} FROM queries q WHERE q.id = ?", (qid,)
+            ).fetchone()
+            if row is None:
+                raise UnknownQueryError(f"no query with id {qid} in {self.path}")
+            queries[qid] = row_to_query(row)
+        check_gold_consistency(
+            [*existing.values()]
+            + [
+                GoldAnswer(qid, g.answer, g.source, g.delta, now, *queries[qid][4:6])
+                for qid, g in new
+            ]
+        )
+        conn.executemany(
+            "INSERT INTO gold (query_id, answer, source, delta, created) VALUES (?, ?, ?, ?, ?)",
+            [(qid, g.answer, g.source, g.delta, now) for qid, g in new],
+        )
+
+    def add_gold(self, items: Iterable[tuple[int, GoldSpec | tuple[Any, ...]]]) -> int:
+        """Marks existing queries as gold, in one transaction; returns how many were new.
+
+        Args:
+            items: ``(query_id, GoldSpec)`` pairs. Repeating a query's stored answer is a
+                no-op (so marking an expert's labels twice is harmless).
+
+        Raises:
+            UnknownQueryError: no such query. `GoldConflictError`: an answer contradicts the
+                stored one of that query, or of another query on the same pair of segments
+                (in either order); it names the pair. Nothing is written in either case.
+        """
+        checked = [
+            (check_int(f"gold[{i}].query_id", qid, 0), check_gold_spec(i, spec))
+            for i, (qid, spec) in enumerate(items)
+        ]
+        with self._write() as conn:
+            before = conn.execute("SELECT COUNT(*) FROM gold").fetchone()[0]
+            self._insert_gold(conn, checked, time.time())
+            return conn.execute("SELECT COUNT(*) FROM gold").fetchone()[0] - before
+
+    def gold(self) -> list[GoldAnswer]:
+        """Every gold answer with its query's segments, by query id."""
+        rows = self._conn().execute(f"{_GOLD_SELECT} ORDER BY g.query_id").fetchall()
+        return [row_to_gold(r) for r in rows]
 
     def get_query(self, query_id: int) -> Query:
         """The query with this id. Raises `UnknownQueryError` if there is none."""

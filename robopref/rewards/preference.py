@@ -397,9 +397,28 @@ class PreferenceRewardModel:
         loss = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
         return (loss * confident).mean(1)
 
-    def _pair_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def _check_noise(self, batch: PreferenceBatch, n: int) -> np.ndarray | None:
+        """``batch.noise`` checked: None, or ``n`` values in [0, 1)."""
+        if batch.noise is None:
+            return None
+        noise = np.asarray(batch.noise, dtype=np.float32)
+        if noise.shape != (n,) or not ((noise >= 0) & (noise < 1)).all():
+            raise ValueError(f"batch.noise: expected {n} values in [0, 1), got {batch.noise!r}")
+        return noise
+
+    def _pair_loss(
+        self, logits: torch.Tensor, y: torch.Tensor, noise: torch.Tensor | None = None
+    ) -> torch.Tensor:
         cfg = self.config
         y = y * (1 - cfg.label_smoothing) + cfg.label_smoothing / 2
+        if noise is not None:
+            # Each label's own noise (its annotator's calibrated mistake rate, issue 18): the
+            # same mixture as label_noise, per pair. log(0) = -inf leaves a noiseless pair's
+            # loss the plain Bradley-Terry one (logaddexp(x, -inf) = x).
+            keep, floor = torch.log1p(-noise), torch.log(noise / 2)
+            log_p = torch.logaddexp(keep + F.logsigmoid(logits), floor)
+            log_q = torch.logaddexp(keep + F.logsigmoid(-logits), floor)
+            return -(y * log_p + (1 - y) * log_q)
         if cfg.label_noise == 0:
             return F.binary_cross_entropy_with_logits(logits, y, reduction="none")
         # log P and log(1 - P) of the noisy link, in log space so saturation stays finite.
@@ -479,12 +498,14 @@ class PreferenceRewardModel:
                     f"unlabeled: segments of {ua.shape[1]} steps, labelled ones {xa.shape[1]}"
                 )
             ua_t, ub_t = torch.from_numpy(ua), torch.from_numpy(ub)
+        noise = self._check_noise(batch, len(label))
         live = np.flatnonzero(weight > 0)
         if live.size == 0:
             raise ValueError("train: the batch has no pair with a positive weight")
         self._fit_normalizer(np.concatenate([xa[live], xb[live]]))
         xa_t, xb_t = torch.from_numpy(xa), torch.from_numpy(xb)
         y_t, w_t = torch.from_numpy(label), torch.from_numpy(weight)
+        n_t = None if noise is None else torch.from_numpy(noise)
 
         e, n = cfg.ensemble_size, live.size
         # Bootstrap (Christiano et al. 2017): each member fits |D| pairs drawn with replacement,
@@ -502,7 +523,9 @@ class PreferenceRewardModel:
             for start in range(0, n, cfg.batch_size):
                 idx = order[:, start : start + cfg.batch_size]
                 masks = self.crop_masks(tuple(idx.shape), xa.shape[1], crop, gen) if crop else None
-                member_loss, member_acc = self._member_losses(xa_t, xb_t, y_t, w_t, idx, masks)
+                member_loss, member_acc = self._member_losses(
+                    xa_t, xb_t, y_t, w_t, idx, masks, noise=n_t
+                )
                 epoch_acc.append(member_acc)
                 if unlabeled is not None and pseudo_weight > 0:
                     u_idx = torch.from_numpy(gen.integers(0, len(ua), size=tuple(idx.shape)))
@@ -523,7 +546,9 @@ class PreferenceRewardModel:
                     break
         self._net.eval()
         with torch.no_grad():
-            losses, accs = self._member_losses(xa_t, xb_t, y_t, w_t, torch.from_numpy(own))
+            losses, accs = self._member_losses(
+                xa_t, xb_t, y_t, w_t, torch.from_numpy(own), noise=n_t
+            )
         metrics = {"pref_model/pairs": float(n), "pref_model/epochs": float(ran)}
         for k in range(e):
             metrics[f"pref_model/member{k}/loss"] = float(losses[k])
@@ -541,12 +566,14 @@ class PreferenceRewardModel:
         w: torch.Tensor,
         idx: torch.Tensor,
         masks: tuple[torch.Tensor, torch.Tensor] | None = None,
+        noise: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Weighted mean loss and accuracy per member over pairs ``idx (E, M)``."""
         ma, mb = masks if masks is not None else (None, None)
         logits = self._returns(xa[idx], ma) - self._returns(xb[idx], mb)
         yi, wi = y[idx], w[idx]
-        loss = (self._pair_loss(logits, yi) * wi).sum(1) / wi.sum(1).clamp_min(1e-12)
+        pair = self._pair_loss(logits, yi, None if noise is None else noise[idx])
+        loss = (pair * wi).sum(1) / wi.sum(1).clamp_min(1e-12)
         decisive = ((yi != 0.5) & (wi > 0)).float()
         right = ((logits > 0) == (yi > 0.5)).float() * decisive
         acc = right.sum(1) / decisive.sum(1)  # NaN for a member with only "equal" pairs

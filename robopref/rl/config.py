@@ -164,6 +164,18 @@ class PebbleConfig:
     """SURF: confidence ``max(P, 1 - P)`` a pseudo-label needs."""
     pseudo_weight: float = 1.0
     """SURF: weight of the pseudo-labelled loss (``lambda_u``)."""
+    gold_rate: float = -1.0
+    """Share of each round's queries that are gold pairs (a known answer, to measure the
+    annotators by; nobody is told which): fresh pairs whose returns by the teacher signal
+    differ clearly (sim), else re-asked pairs of the store's gold (an expert's,
+    ``robopref labels gold``). Negative: 0.05 with ``teacher.name=human``, else 0."""
+    gold_margin: float = 1.0
+    """A fresh gold pair's returns differ by at least this many standard deviations of the
+    candidate segments' returns (a clear margin: the known answer is not a judgement call)."""
+    reward_annotator_model: str = "none"
+    """``none``: every label alike. ``calibrated``: each label's loss uses its annotator's
+    fitted mistake rate in the label-noise mixture (`robopref.preferences.calibration`),
+    refit before every reward refit; annotators without enough labels count as ``none``."""
 
 
 @dataclass(frozen=True)
@@ -244,6 +256,18 @@ class TrainConfig:
         return from_dict(merge(self.to_dict(), unflatten(overrides)))
 
 
+#: ``pebble.gold_rate`` when it is negative (auto) and people label (issue 18).
+HUMAN_GOLD_RATE = 0.05
+
+
+def gold_rate(config: TrainConfig) -> float:
+    """``pebble.gold_rate`` resolved: negative is 0.05 with a human teacher, else 0."""
+    rate = config.pebble.gold_rate
+    if rate >= 0:
+        return rate
+    return HUMAN_GOLD_RATE if config.teacher.name == TEACHERS_HUMAN else 0.0
+
+
 def reward_terms(spec: str) -> tuple[str, ...]:
     """``"pref+prm"`` -> ``("pref", "prm")``; unknown or repeated terms are errors."""
     terms = tuple(t.strip() for t in str(spec).split("+"))
@@ -262,6 +286,7 @@ _CHOICES = {
     "learner.policy_input": ("state", "pixels"),
     "pebble.selector": ("uniform", "disagreement", "entropy"),
     "pebble.reward_input": ("state", "state_action"),
+    "pebble.reward_annotator_model": ("none", "calibrated"),
     "teacher.signal": ("auto", "reward", "progress"),
 }
 _MINIMUM = {
@@ -302,6 +327,7 @@ _MINIMUM = {
     "pebble.crop": 0,
     "pebble.pseudo_ratio": 0,
     "pebble.pseudo_weight": 0,
+    "pebble.gold_margin": 0,
     "learner.recent_steps": 1,
     "shaping.prm_episodes": 3,
     "shaping.prm_steps": 1,
@@ -360,6 +386,11 @@ def validate(config: TrainConfig) -> None:
     if not 0.5 <= pc.pseudo_threshold <= 1:
         raise ConfigError(
             f"pebble.pseudo_threshold: must be in [0.5, 1], got {pc.pseudo_threshold}"
+        )
+    if pc.gold_rate > 1:
+        raise ConfigError(
+            f"pebble.gold_rate: must be <= 1 (a share of the queries; negative: auto), got "
+            f"{pc.gold_rate}"
         )
     if not 0 <= lc.demo_fraction < 1:
         raise ConfigError(f"learner.demo_fraction: must be in [0, 1), got {lc.demo_fraction}")
@@ -491,6 +522,7 @@ __all__ = [
     "TeacherConfig",
     "TrainConfig",
     "from_dict",
+    "gold_rate",
     "load_config",
     "read_config_file",
     "reward_terms",

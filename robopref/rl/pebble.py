@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import math
 import os
 import sys
@@ -48,8 +49,10 @@ from robopref.preferences import (
     segment_rewards,
     select_queries,
 )
+from robopref.preferences.calibration import calibrate, label_noise
+from robopref.preferences.gold import fresh_gold, mix_gold, reask_gold
 from robopref.rewards.shaping import INFO_SHAPING, INFO_TASK
-from robopref.rl.config import TrainConfig
+from robopref.rl.config import TrainConfig, gold_rate
 from robopref.rl.env import INFO_PREF, INFO_TOTAL, CompositeReward, StepReward
 from robopref.runs import RunPaths
 
@@ -170,7 +173,10 @@ class PebbleCallback(BaseCallback):
             "selector": np.random.default_rng([config.seed, 2]),
             "refit": np.random.default_rng([config.seed, 3]),
             "entropy": np.random.default_rng([config.seed, 4]),
+            "gold": np.random.default_rng([config.seed, 5]),
         }
+        #: The annotators' fit of the last refit (``pebble.reward_annotator_model``).
+        self.calibration = None
         self.pool: deque[Episode] = deque(maxlen=cfg.pool_episodes)
         self.recent: deque[dict[str, float]] = deque(maxlen=10)
         self._episode_terms = {t: 0.0 for t in ("task", "pref", "shaping", "total")}
@@ -282,19 +288,23 @@ class PebbleCallback(BaseCallback):
                 pool = None  # too few long-enough episodes yet; try next round
             if pool is not None:
                 selector = cfg.selector if self.state.refits else "uniform"
+                # Issue 18: a binomial share of the round's queries are gold pairs.
+                n_gold = int(self.rngs["gold"].binomial(n, gold_rate(self.config)))
+                gold = self._gold_pairs(pool, n_gold, selector) if n_gold else []
                 specs = select_queries(
                     selector,
                     pool,
-                    n,
+                    n - len(gold),
                     self.rngs["selector"],
                     model=self.pref_model if selector != "uniform" else None,
                     oversample=cfg.oversample,
                     k=cfg.labels_per_query,
                 )
+                specs, gold_col = mix_gold(specs, gold, self.rngs["gold"])
                 for spec in specs:
                     self._save_episode(spec.seg_a.episode_id)
                     self._save_episode(spec.seg_b.episode_id)
-                self.store.add_queries(specs)
+                self.store.add_queries(specs, gold=gold_col)
                 asked = len(specs)
                 self.state.queries += asked
                 self._answer()
@@ -306,6 +316,21 @@ class PebbleCallback(BaseCallback):
         self._finish_unsup()
         if self.state.refits:
             self.diagnose()
+
+    def _gold_pairs(self, pool: SegmentPool, n: int, selector: str) -> list:
+        """``n`` gold pairs: fresh ones by privileged returns, else re-asked stored gold."""
+        cfg = self.config.pebble
+        episode, _ = pool.window(0)
+        try:
+            return fresh_gold(
+                pool, n, self.rngs["gold"], signal=self.signal(episode),
+                margin=cfg.gold_margin, selector=selector, k=cfg.labels_per_query,
+            )  # fmt: skip
+        except ValueError:  # no privileged signal (recorded real-robot episodes)
+            return reask_gold(
+                self.store.gold(), n, self.rngs["gold"], selector=selector,
+                k=cfg.labels_per_query,
+            )  # fmt: skip
 
     def diagnose(self) -> dict[str, float]:
         """The exploitation diagnostic over the recent episodes of the pool.
@@ -399,11 +424,21 @@ class PebbleCallback(BaseCallback):
 
     def refit(self) -> dict[str, float]:
         """Fits the ensemble on every label so far; relabels the replay buffer."""
-        labels = [lab for lab in self.store.labels() if lab.label != "skip"]
+        everything = self.store.labels()
+        labels = [lab for lab in everything if lab.label != "skip"]
         ids = {s.episode_id for lab in labels for s in (lab.seg_a, lab.seg_b)}
         episodes = {i: self.episode_store.load(i) for i in ids}
         batch = batch_from_labels(labels, episodes)
         cfg = self.config.pebble
+        if cfg.reward_annotator_model == "calibrated":
+            # Refit the annotators' models on every label so far, then weigh each label by
+            # its annotator's mistake rate (issue 18). Gold and agreement are the evidence;
+            # no privileged gap, so a person is judged as on a real robot.
+            calibration = calibrate(everything, self.store.gold())
+            noise, weight = label_noise(calibration, labels)
+            batch = batch._replace(noise=noise, weight=weight)
+            self.calibration = calibration
+            self._record_calibration(calibration, labels, noise, weight)
         with torch_threads(cfg.refit_threads or usable_cores()):
             metrics = self.pref_model.train(
                 batch,
@@ -425,6 +460,25 @@ class PebbleCallback(BaseCallback):
         }
         self.relabel()
         return metrics
+
+    def _record_calibration(self, calibration, labels, noise, weight) -> None:
+        """Appends the refit's annotator fits and the label noise it used to
+        ``reward/calibration.jsonl`` (one line per calibrated refit), so a run shows whom it
+        trusted how much, and when."""
+        used: dict[str, dict[str, float]] = {}
+        for lab, n, w in zip(labels, noise.tolist(), weight.tolist()):
+            row = used.setdefault(lab.annotator, {"labels": 0, "noise": n, "weight": w})
+            row["labels"] += 1
+        line = {
+            "refit": self.state.refits + 1,
+            "env_steps": int(self.num_timesteps),
+            "labels": len(labels),
+            "gold": len(self.store.gold()),
+            "fits": calibration.lines(),
+            "label_noise": used,
+        }
+        with open(self.run.reward / "calibration.jsonl", "a") as f:
+            f.write(json.dumps(line) + "\n")
 
     def relabel(self) -> int:
         """Recomputes every stored reward with the current reward model (off-policy only)."""

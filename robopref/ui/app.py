@@ -15,6 +15,10 @@ Endpoints (JSON; errors are ``{"error": message}`` with a 4xx status, and write 
                             answered by this annotator, 400 bad label or annotator.
 ``POST /api/undo``          ``{annotator}``: deletes the annotator's last label
 ``GET /api/counts``         queries (total, queued, labelled) and labels by value
+``GET /api/me``             ``?annotator=NAME``: NAME's label count and, once enough gold pairs
+                            are among their labels, their agreement with the gold answers
+``GET /api/stats``          every annotator's figures (as ``/api/me``) and the queue; also
+                            served as ``GET /stats``
 ``GET /api/health``         queries being prefetched, clips encoded by this process
 ``GET /media/{name}``       a clip of the run's clip cache (Range requests for seeking)
 =========================== ===================================================================
@@ -22,6 +26,10 @@ Endpoints (JSON; errors are ``{"error": message}`` with a 4xx status, and write 
 Every request body is capped at `robopref.ui.security.MAX_BODY_BYTES` (413 above it); ids
 past SQLite's 64-bit range and names with control characters or lone surrogates are a 400
 (the label store's checks, `robopref.preferences.records`).
+
+Gold pairs (issue 18) are never marked: a query's JSON has no selector or score, gold queries
+sit among the others in id order, and agreement figures move only per block of labels
+(`robopref.preferences.calibration.annotator_figures`).
 
 Handlers are plain functions (FastAPI runs them on its thread pool): the label store is
 synchronous SQLite, one connection per thread. Nothing here trains a model (DESIGN.md: the
@@ -52,6 +60,8 @@ from robopref.preferences import (
     Query,
     UnknownQueryError,
 )
+from robopref.preferences.calibration import annotator_figures
+from robopref.preferences.records import check_text
 from robopref.runs import RunPaths
 from robopref.ui.clips import ClipCache, SegmentMedia
 from robopref.ui.config import UIConfig
@@ -178,9 +188,9 @@ def create_app(config: UIConfig) -> FastAPI:
         a, b = clips.query(query)
         task = default_task or a.task or b.task
         return {
+            # No selector or score: either could tell a gold query from the others.
             "query": {
-                "id": query.id, "k": query.k, "n_labels": query.n_labels,
-                "status": query.status, "selector": query.selector, "score": query.score,
+                "id": query.id, "k": query.k, "n_labels": query.n_labels, "status": query.status,
             },
             "task": task,
             "description": describe(task),
@@ -212,6 +222,23 @@ def create_app(config: UIConfig) -> FastAPI:
     @app.get("/api/counts")
     def get_counts() -> dict[str, Any]:
         return counts()
+
+    def figures() -> dict[str, dict[str, Any]]:
+        return annotator_figures(store.labels(), store.gold())
+
+    @app.get("/api/me")
+    def me(annotator: str) -> dict[str, Any]:
+        try:
+            name = check_text("annotator", annotator)
+        except LabelStoreError as e:
+            raise HTTPException(400, str(e)) from e
+        mine = figures().get(name, {"labels": 0, "gold": 0, "agreement": None})
+        return {"annotator": name, **mine}
+
+    @app.get("/api/stats")
+    @app.get("/stats")
+    def stats() -> dict[str, Any]:
+        return {"annotators": figures(), "queue": counts()}
 
     @app.get("/api/health")
     def health() -> dict[str, Any]:

@@ -405,7 +405,7 @@ def test_other_schema_version_is_refused(tmp_path):
     con.execute("PRAGMA user_version = 99")
     con.commit()
     con.close()
-    with pytest.raises(SchemaVersionError, match=r"schema version 99.*version 1"):
+    with pytest.raises(SchemaVersionError, match=r"schema version 99.*versions 1 to 2"):
         LabelStore(path)
 
 

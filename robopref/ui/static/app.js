@@ -59,6 +59,18 @@ function showCounts(counts) {
   $("n-labelled").textContent = counts.labelled;
   $("n-queued").textContent = counts.queued;
   $("n-labels").textContent = counts.labels;
+  showMine();
+}
+
+// Your own figures: your label count and, once enough gold pairs are among your labels,
+// your agreement with their known answers (the server decides when; it never says which).
+async function showMine() {
+  if (!state.annotator) return;
+  const r = await api(`/api/me?annotator=${encodeURIComponent(state.annotator)}`);
+  if (r.status !== 200) return;
+  $("n-mine").textContent = r.body.labels;
+  $("agreement").textContent =
+    r.body.agreement === null ? "" : ` · ${Math.round(100 * r.body.agreement)}% agreement`;
 }
 
 // ---------------------------------------------------------------- views
@@ -134,7 +146,7 @@ function showView(view) {
   $("description").textContent = p.description || "Which segment does the task better?";
   $("task-name").textContent = p.task || "";
   $("query-meta").textContent =
-    `query #${p.query.id} · ${p.query.selector}` +
+    `query #${p.query.id}` +
     (p.query.k > 1 ? ` · ${p.query.n_labels}/${p.query.k} labels` : "");
   showCounts(p.counts);
   state.player = new Player(view.videos);
