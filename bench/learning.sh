@@ -4,9 +4,10 @@
 # JOBS at a time; each finished run's small summary goes to bench/results/<group>/ and the
 # README table is made from those files (python -m robopref.benchmarks.results table DIR).
 # Usage: bench/learning.sh [group ...]   groups: reach (default), reach-utd4, reach-critics10,
-# reach-task5, reach-no-prm (recipe variants), reach-sac, reach-mistake,
+# reach-task5, reach-task10, reach-no-prm (recipe variants), reach-sac, reach-mistake,
 # reach-stochastic (teacher noise), lift, lift-sparse, lift-prm (shaping ablation), lift-rand
-# (domain randomization, then evaluated in PyBullet), push, push-sparse, push-prm, pick-place. STEPS: lift/push/...
+# (domain randomization, then evaluated in PyBullet), push, push-sparse, push-prm, push-task10,
+# push-utd2, push-prm-utd2 (2 updates per env step), pick-place. STEPS: lift/push/...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MUJOCO_GL=${MUJOCO_GL:-egl}
@@ -27,6 +28,7 @@ declare -A FLAGS=(
   [reach-utd4]="$reach --algo rlpd --set learner.gradient_steps=4"
   [reach-critics10]="$reach --algo rlpd --set learner.gradient_steps=2 --set learner.critics=10"
   [reach-task5]="$reach --algo rlpd --set learner.gradient_steps=2 --set task_weight=5"
+  [reach-task10]="$reach --algo rlpd --set learner.gradient_steps=2 --set task_weight=10"
   [reach-no-prm]="${reach/sparse+pref+prm/sparse+pref} --algo rlpd --set learner.gradient_steps=2"
   [reach-sac]="$reach --algo sac --set learner.gradient_steps=2"
   [reach-mistake]="$reach --algo rlpd --set learner.gradient_steps=2 --teacher mistake"
@@ -41,6 +43,9 @@ declare -A FLAGS=(
   [push]="$push --reward sparse+pref+prm"
   [push-sparse]="$push --reward sparse"
   [push-prm]="$push --reward sparse+prm"
+  [push-task10]="$push --reward sparse+pref+prm --set task_weight=10"
+  [push-utd2]="$push --reward sparse+pref+prm --set learner.gradient_steps=2"
+  [push-prm-utd2]="$push --reward sparse+prm --set learner.gradient_steps=2"
 )
 mkdir -p "$OUT"
 for g in ${groups[*]}; do

@@ -2,6 +2,9 @@
 # Process reward model on sim episodes: record training and held-out episodes (expert,
 # perturbed, random), train a PRM per task, print its held-out figures (all views and every
 # view subset), then one-shot adaptation to a variant (bigger blue cube) from one expert demo.
+# Robustness: the same held-out mix recorded with domain randomization (light, camera pose and
+# field of view, colours), scored by the PRM above and by one trained with colour jitter
+# (JITTER, default 0.3), which is also scored on the plain held-out episodes.
 # Usage: bench/prm.sh [task ...]   (default: panda-push panda-lift); OUT=dir, STEPS=n.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,8 +25,17 @@ for task in "${@:-panda-push panda-lift}"; do
       rec "$t" "$d/variant-demo" expert 1 2000 "${variant[@]}"
       rec "$t" "$d/variant-test" expert 6 2100 "${variant[@]}"; rec "$t" "$d/variant-test" perturbed 12 2200 "${variant[@]}"
     fi
+    if [ ! -d "$d/test-rand" ]; then
+      rec "$t" "$d/test-rand" expert 10 1000 --randomize; rec "$t" "$d/test-rand" perturbed 20 1100 --randomize
+      rec "$t" "$d/test-rand" random 4 1200 --randomize
+    fi
     "$rp" reward train-prm --task "$t" --episodes "$d/train" --out "$d/prm.pt" --steps "$STEPS" --quiet --threads 1
     "$rp" reward eval-prm "$d/prm.pt" --episodes "$d/test" --threads 1
+    "$rp" reward eval-prm "$d/prm.pt" --episodes "$d/test-rand" --threads 1
+    "$rp" reward train-prm --task "$t" --episodes "$d/train" --out "$d/prm-jitter.pt" --steps "$STEPS" \
+      --color-jitter "${JITTER:-0.3}" --quiet --threads 1
+    "$rp" reward eval-prm "$d/prm-jitter.pt" --episodes "$d/test" --threads 1
+    "$rp" reward eval-prm "$d/prm-jitter.pt" --episodes "$d/test-rand" --threads 1
     "$rp" reward adapt-prm "$d/prm.pt" --demo "$d/variant-demo" --eval "$d/variant-test" --out "$d/prm-adapted.pt" --threads 1
     "$rp" reward compare sparse progress --task "$t" --episodes "$d/test"
     "$rp" reward compare "$d/prm.pt" progress --task "$t" --episodes "$d/test"
