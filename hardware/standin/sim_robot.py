@@ -27,10 +27,11 @@ from collections.abc import Sequence
 import mujoco
 import numpy as np
 
-from hardware import messages
-from hardware.clock import Clock, MonotonicClock
-from hardware.robots import JOINT_TRAJECTORY, RobotConfig, get_robot
-from hardware.samples import ImageSample, JointCommand, JointStateSample
+from hardware.core.clock import Clock, MonotonicClock
+from hardware.core.samples import ImageSample, JointCommand, JointStateSample
+from hardware.robots import get_robot
+from hardware.robots.base import JOINT_TRAJECTORY, RobotConfig
+from hardware.ros import messages
 from sim.tasks import TaskState
 
 log = logging.getLogger(__name__)
@@ -200,7 +201,7 @@ class SimRobot:
 class InProcessLink:
     """A bridge's command sink and data source, wired to a :class:`SimRobot` in-process.
 
-    Samples and commands go through the message conversions of :mod:`hardware.messages`
+    Samples and commands go through the message conversions of :mod:`hardware.ros.messages`
     (and so through their validation), exactly as over DDS, minus the wire.
 
     Args:
@@ -257,10 +258,10 @@ def run_closed_loop(robot: SimRobot, bridge, clock, link: InProcessLink, max_sec
 
 
 class SimRobotNode:
-    """:class:`SimRobot` on Cyclone DDS, in real time (see :mod:`hardware.dds_adapter`)."""
+    """:class:`SimRobot` on Cyclone DDS, in real time (see :mod:`hardware.ros.dds_adapter`)."""
 
     def __init__(self, robot: SimRobot, domain_id: int = 0, clock: Clock | None = None):
-        from hardware.dds_adapter import DdsNode, RobotDdsEndpoint
+        from hardware.ros.dds_adapter import DdsNode, RobotDdsEndpoint
 
         self.robot = robot
         self.clock = clock or MonotonicClock()
@@ -349,7 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         0, or 1 with ``--until-success`` when the task did not succeed.
     """
-    from hardware.dds_adapter import domain_from_env
+    from hardware.ros.dds_adapter import domain_from_env
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

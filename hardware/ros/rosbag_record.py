@@ -2,8 +2,8 @@
 
 Real-robot users look at data with ``ros2 bag play`` and Foxglove, so the bridge can keep
 what it saw and did as a bag they already know how to read (issue 16). Messages are built
-by the same writers the DDS adapter publishes with (:mod:`hardware.messages`) and
-serialized by the Cyclone DDS types of :mod:`hardware.idl`: the bytes in the bag are the
+by the same writers the DDS adapter publishes with (:mod:`hardware.ros.messages`) and
+serialized by the Cyclone DDS types of :mod:`hardware.ros.idl`: the bytes in the bag are the
 ones on the wire, as ``ros2 bag record`` would store them (the wire test checks them
 against rosbags' own ROS 2 typestore). The bag is written with ``rosbags`` (no ROS needed).
 
@@ -39,9 +39,9 @@ from typing import Any
 
 import numpy as np
 
-from hardware import messages
-from hardware.robots import JOINT_TRAJECTORY, RobotConfig
-from hardware.samples import ImageSample, JointCommand, JointStateSample
+from hardware.core.samples import ImageSample, JointCommand, JointStateSample
+from hardware.robots.base import JOINT_TRAJECTORY, RobotConfig
+from hardware.ros import messages
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +62,12 @@ BOOL = "std_msgs/msg/Bool"
 
 def stamp_ns(t: float) -> int:
     """Seconds as the integer nanoseconds a header stamp holds (the same rounding as
-    :func:`hardware.messages.seconds_to_stamp`, so a log time equals its message's stamp)."""
+    :func:`hardware.ros.messages.seconds_to_stamp`, so a log time equals its message's stamp)."""
     return int(round(t * 1e9))
 
 
 class BagRecorder:
-    """Writes what a :class:`hardware.bridge.Bridge` sees and sends into an MCAP rosbag2.
+    """Writes what a :class:`hardware.core.bridge.Bridge` sees and sends into an MCAP rosbag2.
 
     The bridge calls the ``on_*`` methods; :meth:`close` finishes the bag (an MCAP file
     without its summary, after a crash, is refused by ``robopref import`` as truncated).

@@ -1,7 +1,7 @@
 """The bridge on the ROS 2 wire format over Cyclone DDS, with no ROS 2 installed.
 
 ROS 2 (rmw_cyclonedds) puts topic ``/a/b`` on the DDS topic ``rt/a/b`` with the type
-``pkg::msg::dds_::Name_`` (:mod:`hardware.idl`), so these endpoints talk to real ROS 2
+``pkg::msg::dds_::Name_`` (:mod:`hardware.ros.idl`), so these endpoints talk to real ROS 2
 nodes on Cyclone DDS in the same domain (``ROS_DOMAIN_ID``). QoS follows ROS 2's profiles:
 sensor data (images, joint states in) is best effort, keep last; commands and diagnostics
 are reliable, keep last 10. A best-effort reader matches a reliable writer, not the other
@@ -39,13 +39,13 @@ from cyclonedds.sub import DataReader
 from cyclonedds.topic import Topic
 from cyclonedds.util import duration
 
-from hardware import idl, messages
-from hardware.bridge_config import DIAGNOSTICS_TOPIC, ESTOP_TOPIC
-from hardware.clock import StatePhaseLock
-from hardware.errors import MessageError
-from hardware.gripper_state import GripperStateJoin
-from hardware.robots import COMPRESSED_IMAGE, JOINT_TRAJECTORY, RobotConfig
-from hardware.samples import JointCommand
+from hardware.core.bridge_config import DIAGNOSTICS_TOPIC, ESTOP_TOPIC
+from hardware.core.clock import StatePhaseLock
+from hardware.core.errors import MessageError
+from hardware.core.samples import JointCommand
+from hardware.robots.base import COMPRESSED_IMAGE, JOINT_TRAJECTORY, RobotConfig
+from hardware.ros import idl, messages
+from hardware.ros.gripper_state import GripperStateJoin
 
 log = logging.getLogger(__name__)
 
@@ -201,10 +201,10 @@ class DdsCommandSink:
 
 
 class BridgeDdsAdapter:
-    """Feeds a :class:`hardware.bridge.Bridge` from DDS and runs it at its control rate.
+    """Feeds a :class:`hardware.core.bridge.Bridge` from DDS and runs it at its control rate.
 
     Subscribes the robot's joint states (and its gripper's, where the driver publishes
-    them apart: :mod:`hardware.gripper_state`) and the bridge's cameras (sensor QoS), the
+    them apart: :mod:`hardware.ros.gripper_state`) and the bridge's cameras (sensor QoS), the
     e-stop topic (``std_msgs/Bool``, reliable and best-effort readers; ``true`` latches the
     bridge's e-stop, which only ``Bridge.reset_estop()`` releases), and publishes
     ``diagnostic_msgs/DiagnosticArray`` on ``/diagnostics`` once a second.
@@ -300,7 +300,7 @@ class BridgeDdsAdapter:
         Args:
             max_steps: Control periods at most (None: until the episode ends).
             lock_to_state: Run each period on the first joint state at or after its tick
-                (:class:`hardware.clock.StatePhaseLock`), so the command is computed from a
+                (:class:`hardware.core.clock.StatePhaseLock`), so the command is computed from a
                 state that has not waited for the timer; False: on the plain timer.
 
         Returns:

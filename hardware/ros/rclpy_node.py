@@ -5,7 +5,7 @@ control rate, and the standard ``main()`` handling Ctrl-C and a launch shutdown
 (``rclpy.executors.ExternalShutdownException``). The timers run on the steady clock: a
 node's default clock is ROS time, which with ``use_sim_time:=true`` stands still until
 ``/clock`` publishes, and the control loop must never wait on that. Every conversion is a
-function of :mod:`hardware.messages` (the same ones the Cyclone DDS adapter uses, fed rclpy's
+function of :mod:`hardware.ros.messages` (the same ones the Cyclone DDS adapter uses, fed rclpy's
 message classes through :func:`rclpy_message_types`); all logic is the bridge core's.
 
 rclpy is imported only when a node is made, so this module imports anywhere; without ROS 2
@@ -20,12 +20,12 @@ import json
 import sys
 from collections.abc import Sequence
 
-from hardware import messages
-from hardware.errors import MessageError
-from hardware.gripper_state import GripperStateJoin
+from hardware.core.errors import MessageError
+from hardware.ros import messages
+from hardware.ros.gripper_state import GripperStateJoin
 
 MISSING_RCLPY = (
-    "hardware.ros_node needs ROS 2's rclpy and message packages (sensor_msgs, std_msgs, "
+    "hardware.ros.rclpy_node needs ROS 2's rclpy and message packages (sensor_msgs, std_msgs, "
     "trajectory_msgs, diagnostic_msgs): source /opt/ros/<distro>/setup.bash first. "
     "Without ROS 2, run the same bridge over Cyclone DDS: `robopref bridge`."
 )
@@ -41,7 +41,7 @@ def require_rclpy():
 
 
 def rclpy_message_types() -> messages.MessageTypes:
-    """The ROS 2 message classes, for the writers of :mod:`hardware.messages`."""
+    """The ROS 2 message classes, for the writers of :mod:`hardware.ros.messages`."""
     require_rclpy()
     from builtin_interfaces.msg import Duration, Time
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -71,7 +71,7 @@ class RclpySink:
     """Publishes the bridge's commands with rclpy (the DDS sink's twin)."""
 
     def __init__(self, node, robot, types: messages.MessageTypes, lead: float):
-        from hardware.robots import JOINT_TRAJECTORY
+        from hardware.robots.base import JOINT_TRAJECTORY
 
         self.robot, self.types, self.lead = robot, types, lead
         self.trajectory = robot.command_type == JOINT_TRAJECTORY
@@ -98,19 +98,19 @@ class RclpySink:
 
 
 class BridgeNode:
-    """An rclpy node around a :class:`hardware.bridge.Bridge`.
+    """An rclpy node around a :class:`hardware.core.bridge.Bridge`.
 
     Parameters (``ros__parameters``): ``robot`` (franka_panda), ``policy`` (hold),
     ``policy_kwargs`` (JSON, "{}"), ``run`` (a trained run directory whose latest
     checkpoint is the policy instead, checked against the robot by
-    :mod:`hardware.run_policy`; its task, cameras and frame size become the defaults; "":
+    :mod:`hardware.policies.run`; its task, cameras and frame size become the defaults; "":
     none), ``policy_blob`` (a state-based policy exported with ``robopref export --policy``,
     run by the C evaluator without torch, its state layout checked against the robot's;
     "": none), ``task``, ``control_hz`` (20.0), ``cameras`` (all of the robot's, or the run
     policy's), ``max_steps`` (0: none), ``episode_dir`` ("": keep in memory),
     ``reward`` (an exported ``.rpe`` blob evaluated and recorded every step; "": none) and
     ``reward_encoder`` (the PRM file the blob's PRM head came from, for the potential; "":
-    none), both through :func:`hardware.reward_hook.load_reward_hook`.
+    none), both through :func:`hardware.core.reward_hook.load_reward_hook`.
     """
 
     def __init__(self, name: str = "robopref_bridge"):
@@ -118,11 +118,12 @@ class BridgeNode:
         from rclpy.clock import Clock, ClockType
         from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
-        from hardware.bridge import Bridge, BridgeConfig
-        from hardware.bridge_config import DIAGNOSTICS_TOPIC, ESTOP_TOPIC
-        from hardware.reward_hook import load_reward_hook
-        from hardware.robots import COMPRESSED_IMAGE, get_robot
-        from hardware.run_policy import choose_policy
+        from hardware.core.bridge import Bridge, BridgeConfig
+        from hardware.core.bridge_config import DIAGNOSTICS_TOPIC, ESTOP_TOPIC
+        from hardware.core.reward_hook import load_reward_hook
+        from hardware.policies.run import choose_policy
+        from hardware.robots import get_robot
+        from hardware.robots.base import COMPRESSED_IMAGE
 
         self.node = node = rclpy.create_node(name)
         p = {

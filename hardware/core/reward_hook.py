@@ -116,7 +116,7 @@ class EvaluatorRewardModel:
         robot: Any = "franka_panda",
         cameras: Sequence[str] | None = None,
     ):
-        from hardware.observation import state_dim
+        from hardware.core.observation import state_dim
         from hardware.robots import get_robot
         from sim.controller import EEDeltaController
 
