@@ -114,13 +114,15 @@ def load_reward(args: argparse.Namespace, robot, cameras=None):
             corrupt or does not fit the robot
             (:class:`hardware.core.reward_hook.EvaluatorRewardModel`).
     """
-    if not args.reward:
-        if args.reward_encoder:
-            raise ValueError("--reward-encoder needs --reward (the .rpe blob it belongs to)")
-        return None
-    from hardware.core.reward_hook import load_reward_hook
+    from hardware.core.reward_hook import reward_hook_from
 
-    return load_reward_hook(args.reward, args.reward_encoder, robot=robot, cameras=cameras)
+    return reward_hook_from(
+        args.reward,
+        args.reward_encoder,
+        robot=robot,
+        cameras=cameras,
+        spelled=("--reward", "--reward-encoder"),
+    )
 
 
 def open_bag(path: str, robot, config):

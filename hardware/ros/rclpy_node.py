@@ -71,30 +71,22 @@ class RclpySink:
     """Publishes the bridge's commands with rclpy (the DDS sink's twin)."""
 
     def __init__(self, node, robot, types: messages.MessageTypes, lead: float):
-        from hardware.robots.base import JOINT_TRAJECTORY
+        from hardware.ros.command_io import command_io
 
         self.robot, self.types, self.lead = robot, types, lead
-        self.trajectory = robot.command_type == JOINT_TRAJECTORY
-        kind = types.JointTrajectory if self.trajectory else types.Float64MultiArray
-        self.arm = node.create_publisher(kind, robot.command_topic, 10)
-        g = robot.gripper
+        self.io = io = command_io(robot)
+        self.arm = node.create_publisher(io.arm_class(types), io.arm_topic, 10)
         self.gripper = (
-            node.create_publisher(types.Float64MultiArray, g.command_topic, 10)
-            if g is not None and g.command_topic is not None
+            node.create_publisher(io.gripper_class(types), io.gripper_topic, 10)
+            if io.gripper_topic is not None
             else None
         )
 
     def send(self, command) -> None:
-        t = self.types
-        if self.trajectory:
-            msg = messages.joint_trajectory_msg(
-                command.names, command.positions, self.lead, types=t
-            )
-        else:
-            msg = messages.float64_multi_array_msg(command.positions, types=t)
-        self.arm.publish(msg)
-        if self.gripper is not None and command.gripper is not None:
-            self.gripper.publish(messages.float64_multi_array_msg([command.gripper], types=t))
+        self.arm.publish(self.io.arm_msg(command, self.lead, types=self.types))
+        gripper = self.io.gripper_msg(command, types=self.types)
+        if gripper is not None:
+            self.gripper.publish(gripper)
 
 
 class BridgeNode:
@@ -120,7 +112,7 @@ class BridgeNode:
 
         from hardware.core.bridge import Bridge, BridgeConfig
         from hardware.core.bridge_config import DIAGNOSTICS_TOPIC, ESTOP_TOPIC
-        from hardware.core.reward_hook import load_reward_hook
+        from hardware.core.reward_hook import reward_hook_from
         from hardware.policies.run import choose_policy
         from hardware.robots import get_robot
         from hardware.robots.base import COMPRESSED_IMAGE
@@ -161,13 +153,9 @@ class BridgeNode:
         )
         self.types = types = rclpy_message_types()
         sink = RclpySink(node, robot, types, config.period)
-        reward_fn = None
-        if p["reward"]:
-            reward_fn = load_reward_hook(
-                p["reward"], p["reward_encoder"] or None, robot=robot, cameras=config.cameras
-            )
-        elif p["reward_encoder"]:
-            raise ValueError("reward_encoder needs reward (the .rpe blob it belongs to)")
+        reward_fn = reward_hook_from(
+            p["reward"], p["reward_encoder"], robot=robot, cameras=config.cameras
+        )
         self.bridge = bridge = Bridge(robot, policy, sink, config=config, reward_fn=reward_fn)
         node.create_subscription(
             types.JointState, robot.joint_state_topic, self._on_joint_state, qos_profile_sensor_data

@@ -30,8 +30,9 @@ import numpy as np
 from hardware.core.clock import Clock, MonotonicClock
 from hardware.core.samples import ImageSample, JointCommand, JointStateSample
 from hardware.robots import get_robot
-from hardware.robots.base import JOINT_TRAJECTORY, RobotConfig
+from hardware.robots.base import RobotConfig
 from hardware.ros import messages
+from hardware.ros.command_io import command_io
 from sim.tasks import TaskState
 
 log = logging.getLogger(__name__)
@@ -132,6 +133,14 @@ class SimRobot:
         self._traj = None
         self._target = np.asarray(positions, dtype=float).copy()
 
+    def follow_command(self, command: messages.TrajectoryCommand) -> None:
+        """A received arm command, as the robot's controller takes it: a trajectory, or the
+        forward controller's targets at once (its one point)."""
+        if command_io(self.config).trajectory:
+            self.follow(command)
+        else:
+            self.set_targets(command.positions[-1])
+
     def set_gripper(self, finger: float) -> None:
         self._finger = float(np.clip(finger, 0.0, self.finger_open))
 
@@ -211,17 +220,14 @@ class InProcessLink:
 
     def __init__(self, robot: SimRobot, lead: float):
         self.robot, self.lead = robot, float(lead)
+        self.io = command_io(robot.config)
         self.commands: list[JointCommand] = []
 
     def send(self, command: JointCommand) -> None:
         self.commands.append(command)
-        cfg, r = self.robot.config, self.robot
-        if cfg.command_type == JOINT_TRAJECTORY:
-            msg = messages.joint_trajectory_msg(command.names, command.positions, self.lead)
-            r.follow(messages.joint_trajectory_from_msg(msg, cfg.arm_joints))
-        else:
-            msg = messages.float64_multi_array_msg(command.positions)
-            r.set_targets(messages.float64_multi_array_from_msg(msg, cfg.n_arm))
+        io, r = self.io, self.robot
+        # Through the wire format, so that a command the real wire would refuse fails here.
+        r.follow_command(io.arm_from_msg(io.arm_msg(command, self.lead)))
         if command.gripper is not None:
             r.set_gripper(command.gripper)
 
@@ -285,10 +291,7 @@ class SimRobotNode:
             if until_success and success_at is not None and now - success_at >= linger:
                 break
             for traj in ep.take_commands():
-                if r.config.command_type == JOINT_TRAJECTORY:
-                    r.follow(traj)
-                else:
-                    r.set_targets(traj.positions[-1])
+                r.follow_command(traj)
             for finger in ep.take_gripper():
                 r.set_gripper(finger)
             for ev in r.pump(now):
