@@ -3,7 +3,8 @@
 * :mod:`hardware.core`: the bridge core (no middleware import): the bridge and its config,
   safety, time sync, observation, recorder, clocks, the reward hook, samples and errors.
 * :mod:`hardware.ros`: the ROS 2 wire: messages and IDL, the Cyclone DDS adapter and
-  ``robopref bridge``, the rclpy node, the command I/O both adapters share, rosbag2 I/O.
+  ``robopref bridge``, the rclpy node, the command I/O and launch config both adapters
+  share, rosbag2 I/O.
 * :mod:`hardware.robots`: robot configurations by name (a base module, one module per arm).
 * :mod:`hardware.policies`: the bridge's policy: scripted, a trained run (``--run``), checked
   against the arm, or an exported blob (``--policy-blob``) run by the C evaluator.

@@ -89,20 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_bridge_policy(args: argparse.Namespace, robot) -> tuple[object, dict]:
-    """The policy of ``--run`` or ``--policy``, and the :class:`BridgeConfig` fields it fixes
-    (:func:`hardware.policies.run.choose_policy`)."""
-    from hardware.policies.run import choose_policy
+    """The policy of ``--run``, ``--policy-blob`` or ``--policy``, and the
+    :class:`BridgeConfig` fields it fixes (:meth:`LaunchConfig.load_policy`)."""
+    from hardware.ros.launch_config import LaunchConfig
 
-    return choose_policy(
-        robot,
-        run=args.run,
-        policy_blob=args.policy_blob,
-        policy=args.policy,
-        policy_kwargs=json.loads(args.policy_kwargs),
-        task=args.task,
-        cameras=None if args.cameras is None else tuple(c for c in args.cameras.split(",") if c),
-        image_size=args.image_size,
-    )
+    return LaunchConfig.from_args(args).load_policy(robot)
 
 
 def load_reward(args: argparse.Namespace, robot, cameras=None):
@@ -114,14 +105,10 @@ def load_reward(args: argparse.Namespace, robot, cameras=None):
             corrupt or does not fit the robot
             (:class:`hardware.core.reward_hook.EvaluatorRewardModel`).
     """
-    from hardware.core.reward_hook import reward_hook_from
+    from hardware.ros.launch_config import LaunchConfig
 
-    return reward_hook_from(
-        args.reward,
-        args.reward_encoder,
-        robot=robot,
-        cameras=cameras,
-        spelled=("--reward", "--reward-encoder"),
+    return LaunchConfig.from_args(args).load_reward(
+        robot, cameras, spelled=("--reward", "--reward-encoder")
     )
 
 
@@ -144,9 +131,10 @@ def open_bag(path: str, robot, config):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the bridge; returns 0 when every episode ended without a fault or e-stop."""
-    from hardware.core.bridge import Bridge, BridgeConfig
+    from hardware.core.bridge import Bridge
     from hardware.robots import get_robot
     from hardware.ros.dds_adapter import BridgeDdsAdapter, DdsCommandSink, DdsNode, domain_from_env
+    from hardware.ros.launch_config import LaunchConfig
     from hardware.standin.sim_robot import interrupt_on_signal
 
     parser = build_parser()
@@ -154,22 +142,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     robot = get_robot(args.robot)
     try:
-        policy, fixed = load_bridge_policy(args, robot)
+        launch = LaunchConfig.from_args(args)
+        policy, fixed = launch.load_policy(robot)
+        config = launch.bridge_config(fixed, source=args.source, backend=args.backend)
     except (OSError, ValueError) as e:  # a bad run, a misfit or conflicting options
         parser.error(str(e))
-    config = BridgeConfig(
-        **fixed,
-        max_steps=args.max_steps,
-        source=args.source,
-        backend=args.backend,
-        episode_dir=args.episode_dir,
-    )
     try:
-        reward_fn = load_reward(args, robot, config.cameras)
+        reward_fn = launch.load_reward(
+            robot, config.cameras, spelled=("--reward", "--reward-encoder")
+        )
     except (OSError, ValueError) as e:  # a missing, corrupt or unfitting file
         parser.error(str(e))
-    if args.control_hz is not None:
-        config = replace(config, control_hz=args.control_hz)
     if args.startup_timeout is not None:
         config = replace(
             config, safety=replace(config.safety, startup_timeout=args.startup_timeout)

@@ -16,7 +16,6 @@ Not done yet: the Franka gripper (franka_gripper's ``move``/``grasp`` actions).
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 
@@ -102,7 +101,8 @@ class BridgeNode:
     policy's), ``max_steps`` (0: none), ``episode_dir`` ("": keep in memory),
     ``reward`` (an exported ``.rpe`` blob evaluated and recorded every step; "": none) and
     ``reward_encoder`` (the PRM file the blob's PRM head came from, for the potential; "":
-    none), both through :func:`hardware.core.reward_hook.load_reward_hook`.
+    none); read as a :class:`hardware.ros.launch_config.LaunchConfig`, as ``robopref bridge``
+    reads its flags.
     """
 
     def __init__(self, name: str = "robopref_bridge"):
@@ -110,12 +110,11 @@ class BridgeNode:
         from rclpy.clock import Clock, ClockType
         from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
-        from hardware.core.bridge import Bridge, BridgeConfig
+        from hardware.core.bridge import Bridge
         from hardware.core.bridge_config import DIAGNOSTICS_TOPIC, ESTOP_TOPIC
-        from hardware.core.reward_hook import reward_hook_from
-        from hardware.policies.run import choose_policy
         from hardware.robots import get_robot
         from hardware.robots.base import COMPRESSED_IMAGE
+        from hardware.ros.launch_config import LaunchConfig
 
         self.node = node = rclpy.create_node(name)
         p = {
@@ -133,29 +132,13 @@ class BridgeNode:
             "reward_encoder": "",
         }
         p = {k: node.declare_parameter(k, v).value for k, v in p.items()}
-        robot = get_robot(p["robot"])
-        cams = tuple(c for c in p["cameras"].split(",") if c) or None
-        # The node's defaults stand for "not given" here: a run brings its own.
-        policy, fixed = choose_policy(
-            robot,
-            run=p["run"] or None,
-            policy_blob=p["policy_blob"] or None,
-            policy=None if p["policy"] == "hold" else p["policy"],
-            policy_kwargs=json.loads(p["policy_kwargs"]),
-            task=None if p["task"] == "unspecified" else p["task"],
-            cameras=cams,
-        )
-        config = BridgeConfig(
-            **fixed,
-            control_hz=p["control_hz"],
-            max_steps=p["max_steps"] or None,
-            episode_dir=p["episode_dir"] or None,
-        )
+        launch = LaunchConfig.from_node_parameters(p)
+        robot = get_robot(launch.robot)
+        policy, fixed = launch.load_policy(robot)
+        config = launch.bridge_config(fixed)
         self.types = types = rclpy_message_types()
         sink = RclpySink(node, robot, types, config.period)
-        reward_fn = reward_hook_from(
-            p["reward"], p["reward_encoder"], robot=robot, cameras=config.cameras
-        )
+        reward_fn = launch.load_reward(robot, config.cameras)
         self.bridge = bridge = Bridge(robot, policy, sink, config=config, reward_fn=reward_fn)
         node.create_subscription(
             types.JointState, robot.joint_state_topic, self._on_joint_state, qos_profile_sensor_data

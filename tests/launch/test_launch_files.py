@@ -550,19 +550,26 @@ def test_deploy_run_argument_reaches_the_node_and_is_declared_there():
 
 
 def test_the_node_hands_run_to_the_shared_policy_chooser():
-    # The node cannot run here (no rclpy); check in its source that the run parameter goes
-    # to hardware.policies.run.choose_policy, which the command line's --run also uses (and
-    # tests/hardware/test_hw_run_policy.py runs).
+    # The node cannot run here (no rclpy); check in its source that its parameters become a
+    # hardware.ros.launch_config.LaunchConfig, the one the command line's flags also become,
+    # whose load_policy hands run to hardware.policies.run.choose_policy (which
+    # tests/hardware/test_hw_run_policy.py runs through --run).
+    from hardware.ros.launch_config import LaunchConfig
+
     tree = ast.parse(ROS_NODE.read_text(encoding="utf-8"))
+    called = {ast.unparse(c.func) for c in ast.walk(tree) if isinstance(c, ast.Call) and c.args}
+    assert "LaunchConfig.from_node_parameters" in called and "launch.load_policy" in called
+    params = dict(NODE_PARAMETERS, run="runs/ur5e-reach")
+    launch_config = LaunchConfig.from_node_parameters(params)
+    assert launch_config.run == "runs/ur5e-reach" and launch_config.policy is None
+    source = Path(LaunchConfig.load_policy.__code__.co_filename).read_text(encoding="utf-8")
     (call,) = [
         c
-        for c in ast.walk(tree)
-        if getattr(c, "func", None) is not None
-        and isinstance(c.func, ast.Name)
-        and c.func.id == "choose_policy"
+        for c in ast.walk(ast.parse(source))
+        if isinstance(c, ast.Call) and isinstance(c.func, ast.Name) and c.func.id == "choose_policy"
     ]
     kw = {k.arg: ast.unparse(k.value) for k in call.keywords}
-    assert "p['run']" in kw["run"] and "p['policy']" in kw["policy"]
+    assert kw["run"] == "self.run" and kw["policy"] == "self.policy"
 
 
 def test_deploy_robot_choices_are_the_registered_robots():
