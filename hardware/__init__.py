@@ -23,7 +23,7 @@ _EXPORTS = {
     "BridgeConfig": "hardware.core.bridge",
     "BridgeStatus": "hardware.core.bridge",
     "SafetyConfig": "hardware.core.safety",
-    "RobotConfig": "hardware.robots",
+    "RobotConfig": "hardware.robots.base",
     "get_robot": "hardware.robots",
     "list_robots": "hardware.robots",
     "register_robot": "hardware.robots",
