@@ -1,14 +1,14 @@
 """The hardware bridge: sim-trained policies on real arms through ROS 2 (DESIGN.md).
 
-* :mod:`hardware.bridge`: the bridge core (no middleware import).
-* :mod:`hardware.safety`: limits, workspace, stale-data gate, e-stop.
-* :mod:`hardware.robots` and :mod:`hardware.config`: robot configurations, by name.
-* :mod:`hardware.messages` and :mod:`hardware.idl`: ROS 2 messages, conversions.
-* :mod:`hardware.dds_adapter`: the bridge on Cyclone DDS (ROS 2 wire format, no ROS).
-* :mod:`hardware.sim_robot`: a MuJoCo stand-in arm (``robopref sim-robot``).
-* :mod:`hardware.run_policy`: a trained run as the policy (``--run``), checked against the arm.
-* :mod:`hardware.blob_policy`: an exported policy blob as the policy (``--policy-blob``), run by
-  the C evaluator without torch, its state layout checked against the arm's.
+* :mod:`hardware.core`: the bridge core (no middleware import): the bridge and its config,
+  safety, time sync, observation, recorder, clocks, the reward hook, samples and errors.
+* :mod:`hardware.ros`: the ROS 2 wire: messages and IDL, the Cyclone DDS adapter and
+  ``robopref bridge``, the rclpy node, the command I/O and launch config both adapters
+  share, rosbag2 I/O.
+* :mod:`hardware.robots`: robot configurations by name (a base module, one module per arm).
+* :mod:`hardware.policies`: the bridge's policy: scripted, a trained run (``--run``), checked
+  against the arm, or an exported blob (``--policy-blob``) run by the C evaluator.
+* :mod:`hardware.standin`: a MuJoCo stand-in arm (``robopref sim-robot``).
 
 Importing ``hardware`` loads none of them; names below are imported on first use.
 """
@@ -19,17 +19,17 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "Bridge": "hardware.bridge",
-    "BridgeConfig": "hardware.bridge",
-    "BridgeStatus": "hardware.bridge",
-    "SafetyConfig": "hardware.safety",
-    "RobotConfig": "hardware.robots",
+    "Bridge": "hardware.core.bridge",
+    "BridgeConfig": "hardware.core.bridge",
+    "BridgeStatus": "hardware.core.bridge",
+    "SafetyConfig": "hardware.core.safety",
+    "RobotConfig": "hardware.robots.base",
     "get_robot": "hardware.robots",
     "list_robots": "hardware.robots",
     "register_robot": "hardware.robots",
-    "FakeClock": "hardware.clock",
-    "MonotonicClock": "hardware.clock",
-    "SimRobot": "hardware.sim_robot",
+    "FakeClock": "hardware.core.clock",
+    "MonotonicClock": "hardware.core.clock",
+    "SimRobot": "hardware.standin.sim_robot",
 }
 
 

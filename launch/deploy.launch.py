@@ -1,10 +1,11 @@
 """Deploy a policy on a robot arm: the robopref bridge as an rclpy node.
 
-Starts :mod:`hardware.ros_node` (``python -m hardware.ros_node``) next to the arm's ROS 2
+Starts :mod:`hardware.ros.rclpy_node` (``python -m hardware.ros.rclpy_node``) next to the
+arm's ROS 2
 driver (franka_ros2, ur_robot_driver, xarm_ros2), which must already be running with its
 joint trajectory (or forward position) controller active. The launch file only wires
 arguments to node parameters; the robot's topics, joints and limits come from its robot
-config (``hardware/config/``), all logic from the bridge core.
+config (``hardware/robots/``), all logic from the bridge core.
 
 Rig settings that are not arguments here (``task``, ``cameras``, ``max_steps``) come from
 ``params_file``, a YAML under ``ros__parameters`` (examples in ``launch/config/``).
@@ -29,7 +30,7 @@ from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, This
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
-#: Robot configs registered in hardware/config (tests check this against the registry).
+#: Robot configs registered in hardware/robots (tests check this against the registry).
 ROBOTS = ["fr3", "franka_panda", "panda_mujoco", "ur5e", "ur5e_forward_position", "xarm6"]
 
 
@@ -40,7 +41,7 @@ def generate_launch_description() -> LaunchDescription:
             default_value="franka_panda",
             choices=ROBOTS,
             description=(
-                "Robot config (hardware/config): its joint names, vendor limits, controller "
+                "Robot config (hardware/robots): its joint names, vendor limits, controller "
                 "and camera topics; each has a kinematic model (Panda, UR5e, xArm6) for the "
                 "shared end-effector controller"
             ),
@@ -149,7 +150,7 @@ def generate_launch_description() -> LaunchDescription:
     ]
     bridge = Node(
         executable=LaunchConfiguration("python"),
-        arguments=["-m", "hardware.ros_node"],
+        arguments=["-m", "hardware.ros.rclpy_node"],
         name="robopref_bridge",
         namespace=LaunchConfiguration("namespace"),
         output="screen",

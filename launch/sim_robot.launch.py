@@ -1,9 +1,10 @@
 """Sim-in-the-loop: the MuJoCo stand-in arm and the robopref bridge node, closed loop.
 
-Starts :mod:`hardware.sim_robot` (``python -m hardware.sim_robot``, the same program as
+Starts :mod:`hardware.standin.sim_robot` (``python -m hardware.standin.sim_robot``, the same
+program as
 ``robopref sim-robot``), which publishes joint states and camera frames and follows joint
 commands on the topics a ros2_control Panda driver uses, and the bridge node
-(:mod:`hardware.ros_node`, as in ``deploy.launch.py``) with the same robot config, task and
+(:mod:`hardware.ros.rclpy_node`, as in ``deploy.launch.py``) with the same robot config, task and
 cameras. The stand-in speaks ROS 2 over Cyclone DDS without ROS, so the node uses
 rmw_cyclonedds_cpp in the same domain. The stand-in publishes no /clock: the node keeps
 wall time (no use_sim_time), and episodes are not recorded here, since the node would label
@@ -133,7 +134,7 @@ def generate_launch_description() -> LaunchDescription:
         cmd=[
             LaunchConfiguration("python"),
             "-m",
-            "hardware.sim_robot",
+            "hardware.standin.sim_robot",
             "--task",
             LaunchConfiguration("task"),
             "--robot",
@@ -155,7 +156,7 @@ def generate_launch_description() -> LaunchDescription:
     )
     bridge = Node(
         executable=LaunchConfiguration("python"),
-        arguments=["-m", "hardware.ros_node"],
+        arguments=["-m", "hardware.ros.rclpy_node"],
         name="robopref_bridge",
         output="screen",
         emulate_tty=True,

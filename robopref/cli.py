@@ -43,7 +43,7 @@ def _cmd_robots(args) -> int:
 def _cmd_import(args) -> int:
     # The import is the bridge's pipeline run offline (message decoding, sync, the robot's
     # kinematics), so it lives in hardware/, which only the CLI may import (DESIGN.md).
-    from hardware.rosbag_import import ImportConfig, import_bag
+    from hardware.ros.rosbag_import import ImportConfig, import_bag
 
     config = ImportConfig(
         robot=args.robot,
@@ -145,8 +145,8 @@ def _cmd_bench(args) -> int:
 
 
 HARDWARE_COMMANDS = {
-    "sim-robot": ("hardware.sim_robot", "MuJoCo stand-in robot on the ROS 2 wire (DDS)"),
-    "bridge": ("hardware.bridge_cli", "run a policy on a robot through the bridge (DDS)"),
+    "sim-robot": ("hardware.standin.sim_robot", "MuJoCo stand-in robot on the ROS 2 wire (DDS)"),
+    "bridge": ("hardware.ros.bridge_cli", "run a policy on a robot through the bridge (DDS)"),
 }
 
 

@@ -4,18 +4,19 @@ One JSON line per transport:
 ``{"transport", "control_hz", "seconds", "steps", "latency_ms_p50", "latency_ms_p99",
 "jitter_ms_p99", "holds", "evaluator", ...}``.
 
-* ``inproc``: the bridge core (:class:`hardware.bridge.Bridge`, its own ``run`` loop on the
-  monotonic clock) and the MuJoCo stand-in (:class:`hardware.sim_robot.SimRobot`) in this
-  process, wired by :class:`hardware.sim_robot.InProcessLink`;
-* ``dds``: the stand-in in a child process (``python -m hardware.sim_robot``) and the bridge
-  here on :class:`hardware.dds_adapter.BridgeDdsAdapter`, over Cyclone DDS confined to the
+* ``inproc``: the bridge core (:class:`hardware.core.bridge.Bridge`, its own ``run`` loop on the
+  monotonic clock) and the MuJoCo stand-in (:class:`hardware.standin.sim_robot.SimRobot`) in this
+  process, wired by :class:`hardware.standin.sim_robot.InProcessLink`;
+* ``dds``: the stand-in in a child process (``python -m hardware.standin.sim_robot``) and the bridge
+  here on :class:`hardware.ros.dds_adapter.BridgeDdsAdapter`, over Cyclone DDS confined to the
   loopback interface, in a random domain. The child runs on the other cores (when the
   machine has some): it stands in for a robot, not for a second load on the bridge's core.
 
 The policy is the state-only ``reach`` built-in toward the episode's goal, and a default
 (untrained: its cost does not depend on the weights) state preference ensemble exported to
 the C evaluator is the bridge's reward model, evaluated every step (``evaluator: true``,
-through ``hardware.reward_hook.EvaluatorRewardModel`` where that exists: ``evaluator_adapter``).
+through ``hardware.core.reward_hook.EvaluatorRewardModel`` where that exists:
+``evaluator_adapter``).
 
 Measured from outside the bridge (wrapped callables and the timestamps it keeps):
 
@@ -27,7 +28,7 @@ Measured from outside the bridge (wrapped callables and the timestamps it keeps)
   publishes on its own ``state_hz`` schedule; on the plain timer (``state_lock: false``)
   ``wait_ms`` is mostly the phase between that schedule and the control period's (up to
   one state period), while with the adapter's state lock (the default,
-  ``hardware.clock.StatePhaseLock``) a period runs on the first state at or after its tick,
+  ``hardware.core.clock.StatePhaseLock``) a period runs on the first state at or after its tick,
   so the state has waited at most the lock's window (2 ms). In process the state is pumped
   at the period's start, so it is ~0. The bridge evaluates the
   reward after the command is out, so it is not in ``latency_ms``; ``loop_ms`` runs from
@@ -39,7 +40,7 @@ Measured from outside the bridge (wrapped callables and the timestamps it keeps)
 * ``js_delay_ms`` (DDS): one-way joint-state delay, reception minus the writer's source
   timestamp, as the adapter records it.
 * ``policy_blob_us`` (with ``policy_blob``, the default): one call of an exported policy
-  blob as ``--policy-blob`` runs it (:class:`hardware.blob_policy.BlobPolicy`: the C
+  blob as ``--policy-blob`` runs it (:class:`hardware.policies.blob.BlobPolicy`: the C
   evaluator's normalization, MLP and action map, plus its Python wrapper), on each period's
   observation, timed after ``step()`` returns so that it is in no other figure. The policy is
   a default untrained one of the learners' default size (256, 256; its cost does not depend
@@ -76,18 +77,18 @@ ROOT = Path(__file__).resolve().parents[2]
 class TimedReward:
     """The bridge's reward model, its ``reward`` calls timed.
 
-    Wraps the bridge's evaluator adapter (``hardware.reward_hook.EvaluatorRewardModel``)
+    Wraps the bridge's evaluator adapter (``hardware.core.reward_hook.EvaluatorRewardModel``)
     where it exists; otherwise calls the evaluator's preference head on ``obs["state"]``.
     """
 
     def __init__(self, evaluator: Any):
         try:
-            from hardware.reward_hook import EvaluatorRewardModel
+            from hardware.core.reward_hook import EvaluatorRewardModel
         except ImportError:
             self.adapter = "benchmark"
             self._reward = lambda obs, action: evaluator.reward(obs["state"])[0]
         else:
-            self.adapter = "hardware.reward_hook.EvaluatorRewardModel"
+            self.adapter = "hardware.core.reward_hook.EvaluatorRewardModel"
             self._reward = EvaluatorRewardModel(evaluator, robot=ROBOT, cameras=()).reward
         self.times: list[float] = []
 
@@ -188,8 +189,8 @@ def _us(values, q: float) -> float | None:
 def default_policy_blob(directory: str | os.PathLike[str]) -> Any:
     """A default (untrained) state policy of the learners' default size in the bench robot's
     state layout, exported to a blob and loaded as ``--policy-blob`` loads one."""
-    from hardware.blob_policy import load_policy_blob
-    from hardware.observation import robot_state_layout, state_dim
+    from hardware.core.observation import robot_state_layout, state_dim
+    from hardware.policies.blob import load_policy_blob
     from hardware.robots import get_robot
     from robopref.evaluator import export_blob
     from robopref.evaluator.heads import random_policy_head
@@ -244,14 +245,14 @@ def _row(transport: str, probe: _Probe, reward, control_hz: float, cameras, wall
 
 
 def _bridge(control_hz: float, cameras, sink, policy, reward, clock):
-    from hardware.bridge import Bridge, BridgeConfig
+    from hardware.core.bridge import Bridge, BridgeConfig
 
     config = BridgeConfig(task=TASK, control_hz=control_hz, cameras=tuple(cameras))
     return Bridge(ROBOT, policy, sink, config=config, clock=clock, reward_fn=reward)
 
 
 def _reward(evaluator: bool, directory: str):
-    from hardware.observation import state_dim
+    from hardware.core.observation import state_dim
     from hardware.robots import get_robot
 
     if not evaluator:
@@ -262,9 +263,9 @@ def _reward(evaluator: bool, directory: str):
 def _inproc(
     seconds, control_hz, state_hz, cameras, seed, evaluator, directory, policy_blob=True
 ) -> dict:
-    from hardware.clock import MonotonicClock
-    from hardware.policies import GoalReachPolicy
-    from hardware.sim_robot import InProcessLink, SimRobot
+    from hardware.core.clock import MonotonicClock
+    from hardware.policies.scripted import GoalReachPolicy
+    from hardware.standin.sim_robot import InProcessLink, SimRobot
 
     clock = MonotonicClock()
     robot = SimRobot(TASK, robot=ROBOT, seed=seed, cameras=tuple(cameras), state_rate_hz=state_hz)
@@ -316,7 +317,7 @@ def _other_cores() -> set[int] | None:
 
 @contextlib.contextmanager
 def _loopback_env():
-    from hardware.dds_adapter import loopback_config
+    from hardware.ros.dds_adapter import loopback_config
 
     old = os.environ.get("CYCLONEDDS_URI")
     os.environ["CYCLONEDDS_URI"] = loopback_config()
@@ -351,11 +352,11 @@ def _dds(
     state_lock=True,
     policy_blob=True,
 ) -> dict:
-    from hardware.clock import MonotonicClock
-    from hardware.dds_adapter import BridgeDdsAdapter, DdsCommandSink, DdsNode, DelayStats
-    from hardware.policies import GoalReachPolicy
+    from hardware.core.clock import MonotonicClock
+    from hardware.policies.scripted import GoalReachPolicy
     from hardware.robots import get_robot
-    from hardware.sim_robot import SimRobot
+    from hardware.ros.dds_adapter import BridgeDdsAdapter, DdsCommandSink, DdsNode, DelayStats
+    from hardware.standin.sim_robot import SimRobot
 
     robot = SimRobot(TASK, robot=ROBOT, seed=seed, cameras=())
     goal = robot.goal.copy()  # the child places the same goal from the same seed
@@ -369,7 +370,7 @@ def _dds(
     cmd = [
         sys.executable,
         "-m",
-        "hardware.sim_robot",
+        "hardware.standin.sim_robot",
         "--task",
         TASK,
         "--robot",

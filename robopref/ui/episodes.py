@@ -1,6 +1,6 @@
 """Labelling without a trainer: import recorded episodes into a run and queue queries.
 
-Episodes recorded by the bridge (``hardware/recorder.py``) or by ``robopref rollout`` use the
+Episodes recorded by the bridge (``hardware/core/recorder.py``) or by ``robopref rollout`` use the
 one episode format, so a person can label them like the trainer's: `import_episodes` copies
 them into the run's ``episodes/`` (checking each file on the way), and `add_uniform_queries`
 queues random pairs of segments with the ``uniform`` selector.

@@ -12,7 +12,7 @@ Sources:
     the teach pendant reports with a zero TCP offset. These are the frames ur_robot_driver's
     TF uses, so a target in ``base_link`` here is one in the driver's ``base_link``.
   * Joint limits: ``config/ur5e/joint_limits.yaml`` of the same package, as
-    ``hardware/config/ur5e.py`` (a test checks both agree).
+    ``hardware/robots/ur5e.py`` (a test checks both agree).
 
 ``tests/sim/test_kinematics_controller.py`` checks this chain against the DH table computed
 independently, and the zero pose against its known TCP position.

@@ -13,7 +13,7 @@ Sources:
     289.48866 mm and joint offsets T2 = -atan(284.5 / 53.5) = -1.3849179 rad, T3 = -T2. The
     origins above are that table in URDF form (the offsets folded into joint3's origin);
     ``tests/sim/test_kinematics_controller.py`` checks the chain against the table.
-  * Joint limits: as ``hardware/config/xarm6.py`` (xarm_ros2's URDF defaults), which a
+  * Joint limits: as ``hardware/robots/xarm6.py`` (xarm_ros2's URDF defaults), which a
     test checks against this description.
 
 At zero every joint, the flange points straight down at (0.207, 0, 0.112) m.
@@ -31,7 +31,7 @@ _D = PI / 180.0
 ARM_JOINTS = tuple(f"joint{i}" for i in range(1, 7))
 _V = 2.14  # rad/s on every joint (xarm_moveit_config joint_limits.yaml)
 #: (lower, upper, velocity) per joint: the position limits of xarm_ros2's
-#: ``xarm_description/urdf/xarm6/xarm6.urdf.xacro`` defaults, as hardware/config/xarm6.py
+#: ``xarm_description/urdf/xarm6/xarm6.urdf.xacro`` defaults, as hardware/robots/xarm6.py
 #: (sim may not import hardware/; a test checks the two agree). Joints 1, 4 and 6 turn +-2 pi;
 #: joint 3 stops at 0.19198 rad (11 degrees).
 LIMITS = (

@@ -2,7 +2,7 @@
 
 import pytest
 
-from hardware.clock import FakeClock
+from hardware.core.clock import FakeClock
 from hardware.robots import get_robot
 
 
@@ -19,7 +19,7 @@ def panda():
 @pytest.fixture(scope="module")
 def stand_in():
     """One MuJoCo stand-in per module (building one costs ~0.5 s); tests reset it."""
-    from hardware.sim_robot import SimRobot
+    from hardware.standin.sim_robot import SimRobot
 
     robot = SimRobot("panda-reach", seed=0, cameras=("front",))
     yield robot

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from hardware.bridge import Bridge, BridgeConfig
-from hardware.samples import ImageSample, JointStateSample
+from hardware.core.bridge import Bridge, BridgeConfig
+from hardware.core.samples import ImageSample, JointStateSample
 from sim.robot import PANDA
 
 
@@ -50,7 +50,7 @@ class KinematicArm:
 
     Its joints move toward the last commanded target at the vendor velocity limits, as a
     position-controlled arm with no dynamics would; commands arrive and joint states leave
-    through the message conversions of :mod:`hardware.messages`, as on the wire. No
+    through the message conversions of :mod:`hardware.ros.messages`, as on the wire. No
     gripper: the arms it stands in for have none in their configs.
 
     Args:
@@ -59,7 +59,7 @@ class KinematicArm:
     """
 
     def __init__(self, config, q0):
-        from hardware.robots import JOINT_TRAJECTORY
+        from hardware.robots.base import JOINT_TRAJECTORY
 
         self.config = config
         self.q = np.array(q0, dtype=float)
@@ -69,7 +69,7 @@ class KinematicArm:
         self.commands = []
 
     def send(self, command):
-        from hardware import messages
+        from hardware.ros import messages
 
         self.commands.append(command)
         cfg = self.config
@@ -87,7 +87,7 @@ class KinematicArm:
         self.qd = step / dt
 
     def publish(self, bridge, now):
-        from hardware import messages
+        from hardware.ros import messages
 
         cfg = self.config
         msg = messages.joint_state_msg(now, cfg.arm_joints, self.q, self.qd)

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from hw_helpers import KinematicArm, run_kinematic_loop
 
-from hardware.bridge import Bridge, BridgeConfig, BridgeStatus
-from hardware.observation import state_dim
-from hardware.policies import GoalReachPolicy
-from hardware.robots import FLOAT64_MULTI_ARRAY, get_robot
+from hardware.core.bridge import Bridge, BridgeConfig, BridgeStatus
+from hardware.core.observation import state_dim
+from hardware.policies.scripted import GoalReachPolicy
+from hardware.robots import get_robot
+from hardware.robots.base import FLOAT64_MULTI_ARRAY
 
 ARMS = ("ur5e", "ur5e_forward_position", "xarm6")
 

@@ -6,17 +6,17 @@ import numpy as np
 import pytest
 from hw_helpers import RecordingSink, frame, hold_still, joint_state, make_bridge
 
-from hardware.bridge import Bridge, BridgeConfig, BridgeStatus
-from hardware.errors import (
+from hardware.core.bridge import Bridge, BridgeConfig, BridgeStatus
+from hardware.core.errors import (
     DeviceAlreadyConnectedError,
     DeviceNotConnectedError,
     EStopActiveError,
     SafetyLimitError,
     StaleDataError,
 )
-from hardware.policies import GoalReachPolicy, load_policy
+from hardware.policies.scripted import GoalReachPolicy, load_policy
 from hardware.robots import get_robot
-from hardware.sim_robot import InProcessLink, run_closed_loop
+from hardware.standin.sim_robot import InProcessLink, run_closed_loop
 from robopref.data import EpisodeStore, load_episode
 
 DT = 0.05
@@ -226,7 +226,7 @@ def test_load_policy():
     state = np.zeros(18, np.float32)
     state[14:17] = [0.5, 0.0, 0.2]
     assert p({"state": state})[2] > 0
-    assert callable(load_policy("hardware.policies:GoalReachPolicy", goal=[0.5, 0, 0.3]))
+    assert callable(load_policy("hardware.policies.scripted:GoalReachPolicy", goal=[0.5, 0, 0.3]))
     with pytest.raises(ValueError, match="unknown policy"):
         load_policy("dance")
     with pytest.raises(ValueError, match="goal"):

@@ -16,9 +16,11 @@ import numpy as np
 import pytest
 from hw_helpers import hold_still
 
-from hardware import idl, messages
-from hardware.bridge import Bridge, BridgeConfig, BridgeStatus
-from hardware.dds_adapter import (
+from hardware.core.bridge import Bridge, BridgeConfig, BridgeStatus
+from hardware.core.samples import ImageSample
+from hardware.robots import get_robot
+from hardware.ros import idl, messages
+from hardware.ros.dds_adapter import (
     DIAGNOSTICS_TOPIC,
     ESTOP_TOPIC,
     BridgeDdsAdapter,
@@ -31,8 +33,6 @@ from hardware.dds_adapter import (
     sensor_qos,
     take_valid,
 )
-from hardware.robots import get_robot
-from hardware.samples import ImageSample
 from robopref.data import EpisodeStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -200,7 +200,7 @@ def test_stand_in_robot_and_bridge_complete_reach_as_two_processes(tmp_path, sta
     robot_cmd = [
         sys.executable,
         "-m",
-        "hardware.sim_robot",
+        "hardware.standin.sim_robot",
         "--task",
         "panda-reach",
         "--seed",
@@ -220,7 +220,7 @@ def test_stand_in_robot_and_bridge_complete_reach_as_two_processes(tmp_path, sta
     bridge_cmd = [
         sys.executable,
         "-m",
-        "hardware.bridge_cli",
+        "hardware.ros.bridge_cli",
         "--robot",
         "panda_mujoco",
         "--policy",

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from hw_helpers import hold_still, make_bridge
 
-from hardware import messages
-from hardware.gripper_state import GripperStateJoin
+from hardware.core.samples import JointStateSample
 from hardware.robots import get_robot
-from hardware.samples import JointStateSample
+from hardware.ros import messages
+from hardware.ros.gripper_state import GripperStateJoin
 from sim.robot import PANDA
 
 FR3 = get_robot("fr3")

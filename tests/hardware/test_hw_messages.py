@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hardware import idl, messages
-from hardware.errors import MessageError
+from hardware.core.errors import MessageError
+from hardware.ros import idl, messages
 
 ARM = tuple(f"panda_joint{i}" for i in range(1, 8))
 FINGERS = ("panda_finger_joint1", "panda_finger_joint2")
@@ -240,7 +240,7 @@ def test_the_rclpy_callback_rejects_a_nameless_joint_state_and_goes_on(clock):
 
     from hw_helpers import hold_still, make_bridge
 
-    from hardware.ros_node import BridgeNode
+    from hardware.ros.rclpy_node import BridgeNode
 
     bridge, _ = make_bridge(clock, hold_still)
     node = SimpleNamespace(bridge=bridge)

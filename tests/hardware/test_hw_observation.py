@@ -3,9 +3,14 @@
 import numpy as np
 import pytest
 
-from hardware.errors import MessageError
-from hardware.observation import ObservationBuilder, fit_image, joint_velocity, observation_space
-from hardware.samples import JointStateSample
+from hardware.core.errors import MessageError
+from hardware.core.observation import (
+    ObservationBuilder,
+    fit_image,
+    joint_velocity,
+    observation_space,
+)
+from hardware.core.samples import JointStateSample
 from sim.controller import EEDeltaController
 from sim.env import PROPRIO_DIM
 

@@ -14,12 +14,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from hardware.blob_policy import PolicyBlobMismatchError
-from hardware.bridge import Bridge, BridgeConfig, BridgeStatus
-from hardware.bridge_cli import build_parser, load_bridge_policy
-from hardware.observation import state_dim
+from hardware.core.bridge import Bridge, BridgeConfig, BridgeStatus
+from hardware.core.observation import state_dim
+from hardware.policies.blob import PolicyBlobMismatchError
 from hardware.robots import get_robot
-from hardware.sim_robot import InProcessLink, run_closed_loop
+from hardware.ros.bridge_cli import build_parser, load_bridge_policy
+from hardware.standin.sim_robot import InProcessLink, run_closed_loop
 from robopref.evaluator import BlobFormatError
 from sim.env import state_layout
 
@@ -154,7 +154,7 @@ def test_policy_blob_excludes_run_and_policy(blobs):
 
 
 def test_bridge_command_exits_with_a_usage_error_on_a_misfit_blob(blobs, capsys):
-    from hardware.bridge_cli import main
+    from hardware.ros.bridge_cli import main
 
     with pytest.raises(SystemExit) as e:
         main(["--robot", "ur5e", "--policy-blob", str(blobs["full"])])
@@ -168,11 +168,11 @@ def test_deployment_with_a_policy_blob_imports_no_learner(blobs):
     # fresh interpreter: afterwards neither torch, SB3, SBX, JAX nor robopref.rl is loaded.
     code = f"""
 import sys
-from hardware.bridge import Bridge, BridgeConfig, BridgeStatus
-from hardware.bridge_cli import build_parser, load_bridge_policy
-from hardware.clock import FakeClock
+from hardware.core.bridge import Bridge, BridgeConfig, BridgeStatus
+from hardware.ros.bridge_cli import build_parser, load_bridge_policy
+from hardware.core.clock import FakeClock
 from hardware.robots import get_robot
-from hardware.sim_robot import InProcessLink, SimRobot, run_closed_loop
+from hardware.standin.sim_robot import InProcessLink, SimRobot, run_closed_loop
 
 robot = get_robot("panda_mujoco")
 blob = {str(blobs["proprio"])!r}

@@ -1,4 +1,4 @@
-"""The exported reward evaluator as the bridge's reward model (hardware/reward_hook.py)."""
+"""The exported reward evaluator as the bridge's reward model (hardware/core/reward_hook.py)."""
 
 import logging
 import os
@@ -9,19 +9,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hardware.bridge import Bridge, BridgeConfig
-from hardware.bridge_cli import build_parser, load_reward
-from hardware.bridge_cli import main as bridge_main
-from hardware.policies import GoalReachPolicy
-from hardware.reward_hook import (
+from hardware.core.bridge import Bridge, BridgeConfig
+from hardware.core.reward_hook import (
     EvaluatorRewardModel,
     PotentialModel,
     RewardHook,
     RewardModel,
     load_reward_hook,
 )
+from hardware.policies.scripted import GoalReachPolicy
 from hardware.robots import get_robot
-from hardware.sim_robot import InProcessLink, run_closed_loop
+from hardware.ros.bridge_cli import build_parser, load_reward
+from hardware.ros.bridge_cli import main as bridge_main
+from hardware.standin.sim_robot import InProcessLink, run_closed_loop
 from robopref.evaluator import Evaluator, export_blob, export_models
 from robopref.preferences import PreferenceBatch
 from robopref.rewards import PreferenceRewardConfig, PreferenceRewardModel
@@ -163,7 +163,7 @@ def test_prm_only_blob_gives_a_potential_and_no_reward(models):
 def test_a_blob_alone_does_not_import_torch(models):
     code = (
         "import sys\n"
-        "from hardware.reward_hook import load_reward_hook\n"
+        "from hardware.core.reward_hook import load_reward_hook\n"
         f"h = load_reward_hook({str(models['blobs']['state_prm'])!r})\n"
         "assert h.potential is None and h.reward is not None\n"
         "assert 'torch' not in sys.modules, 'torch imported without an encoder'\n"
@@ -201,7 +201,7 @@ def test_encoder_that_does_not_match_the_prm_head_is_refused(models):
 
 
 def test_prm_head_without_encoder_is_reported(models, caplog):
-    with caplog.at_level(logging.WARNING, logger="hardware.reward_hook"):
+    with caplog.at_level(logging.WARNING, logger="hardware.core.reward_hook"):
         hook = load_reward_hook(models["blobs"]["state_prm"])
     assert hook.potential is None and "PRM head unused" in caplog.text
 

@@ -10,7 +10,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from hardware.robots import (
+from hardware.robots import get_robot, list_robots, register_robot
+from hardware.robots.base import (
     COMMAND_TYPES,
     FLOAT64_MULTI_ARRAY,
     JOINT_TRAJECTORY,
@@ -18,9 +19,6 @@ from hardware.robots import (
     GripperConfig,
     JointLimits,
     RobotConfig,
-    get_robot,
-    list_robots,
-    register_robot,
 )
 from sim.robot import PANDA, UR5E, XARM6
 
@@ -98,8 +96,8 @@ def test_xarm6_limits_are_the_vendor_urdf_values():
 
 
 def test_xarm6_commands_stop_at_the_vendors_joint3_and_wide_states_are_plausible():
-    from hardware.safety import CommandLimiter, SafetyConfig, implausible_joint_state
-    from hardware.samples import JointStateSample
+    from hardware.core.safety import CommandLimiter, SafetyConfig, implausible_joint_state
+    from hardware.core.samples import JointStateSample
 
     x = get_robot("xarm6")
     cfg = SafetyConfig()
@@ -132,7 +130,7 @@ FR3_VELOCITY = (2.62, 2.62, 2.62, 2.62, 5.26, 4.18, 5.26)
 
 
 def test_fr3_is_franka_ros2s_arm_with_franka_description_names_and_limits():
-    from hardware.config.franka_fr3 import fr3_config
+    from hardware.robots.franka_fr3 import fr3_config
 
     fr3 = get_robot("fr3")
     assert fr3.arm_joints == tuple(f"fr3_joint{i}" for i in range(1, 8))
@@ -164,7 +162,7 @@ def test_fr3_drives_on_the_panda_model_by_joint_order():
 
 
 def test_ur5e_trajectory_controller_follows_the_ros_distribution():
-    from hardware.config.ur5e import ur5e_config
+    from hardware.robots.ur5e import ur5e_config
 
     scaled = "/scaled_joint_trajectory_controller/joint_trajectory"
     plain = "/joint_trajectory_controller/joint_trajectory"
@@ -183,7 +181,7 @@ def test_ur5e_trajectory_controller_follows_the_ros_distribution():
 
 
 def test_ur5e_forward_position_says_it_streams_uninterpolated_steps():
-    import hardware.config.ur5e as ur5e
+    import hardware.robots.ur5e as ur5e
 
     src = ur5e.__loader__.get_source(ur5e.__name__)
     forward = src[src.index("UR5E_FORWARD = ") - 700 :]
@@ -294,10 +292,10 @@ def test_limits_gripper_and_camera_are_checked():
 
 
 def test_register_robot_refuses_a_taken_name(monkeypatch):
-    from hardware import robots
+    from hardware.robots import base
 
     # A private copy of the registry: other tests (the launch files') compare with it.
-    monkeypatch.setattr(robots, "_ROBOTS", dict(robots._registry()))
+    monkeypatch.setattr(base, "_ROBOTS", dict(base._ROBOTS))
     cfg = replace(get_robot("franka_panda"), name="test_panda_copy")
     assert register_robot(cfg) is cfg
     assert get_robot("test_panda_copy") is cfg
@@ -309,7 +307,7 @@ def test_register_robot_refuses_a_taken_name(monkeypatch):
 def test_rclpy_node_imports_here_and_says_what_is_missing():
     import importlib.util
 
-    import hardware.ros_node as ros_node
+    import hardware.ros.rclpy_node as ros_node
 
     if importlib.util.find_spec("rclpy") is not None:
         pytest.skip("rclpy is installed here; this checks the message without it")
@@ -325,8 +323,8 @@ def test_bridge_core_and_rclpy_node_import_no_middleware():
     import sys
 
     code = (
-        "import sys, hardware, hardware.bridge, hardware.safety, hardware.messages, "
-        "hardware.ros_node, hardware.run_policy, hardware.bridge_cli; "
+        "import sys, hardware, hardware.core.bridge, hardware.core.safety, hardware.ros.messages, "
+        "hardware.ros.rclpy_node, hardware.policies.run, hardware.ros.bridge_cli; "
         "[hardware.get_robot(n).robot_spec() for n in ('franka_panda', 'ur5e', 'xarm6')]; "
         "print(sorted(m for m in ('cyclonedds', 'rclpy', 'torch') if m in sys.modules))"
     )

@@ -1,4 +1,4 @@
-"""The rclpy node (``hardware/ros_node.py``) against a fake of the rclpy API it uses.
+"""The rclpy node (``hardware/ros/rclpy_node.py``) against a fake of the rclpy API it uses.
 
 rclpy cannot be installed here (DESIGN.md), so ``rclpy``, ``rclpy.qos``, ``rclpy.clock``,
 ``rclpy.executors`` and the message packages are stand-ins with the same names and
@@ -15,9 +15,9 @@ import types
 import numpy as np
 import pytest
 
-from hardware import idl, messages
-from hardware.bridge_config import ESTOP_TOPIC
+from hardware.core.bridge_config import ESTOP_TOPIC
 from hardware.robots import get_robot
+from hardware.ros import idl, messages
 
 
 class ClockType(enum.Enum):
@@ -123,7 +123,7 @@ def fake_rclpy(monkeypatch):
 
 
 def make_node(fake_rclpy, **params):
-    from hardware.ros_node import BridgeNode
+    from hardware.ros.rclpy_node import BridgeNode
 
     fake_rclpy.overrides.update(params)
     node = BridgeNode()
@@ -169,7 +169,7 @@ def test_fr3_node_reads_raw_arm_states_joined_with_the_gripper_topic(fake_rclpy)
 
 @pytest.mark.parametrize("stop", [ExternalShutdownException, KeyboardInterrupt])
 def test_main_ends_cleanly_when_launch_shuts_the_context_down(fake_rclpy, stop):
-    from hardware.ros_node import main
+    from hardware.ros.rclpy_node import main
 
     fake_rclpy.overrides["robot"] = "panda_mujoco"
 
@@ -183,6 +183,6 @@ def test_main_ends_cleanly_when_launch_shuts_the_context_down(fake_rclpy, stop):
 
 
 def test_fake_message_types_are_the_dds_structs(fake_rclpy):
-    from hardware.ros_node import rclpy_message_types
+    from hardware.ros.rclpy_node import rclpy_message_types
 
     assert rclpy_message_types().JointState is idl.JointState_

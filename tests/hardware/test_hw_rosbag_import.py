@@ -17,7 +17,7 @@ import pytest
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from hardware.rosbag_import import BagImportError, ImportConfig, import_bag
+from hardware.ros.rosbag_import import BagImportError, ImportConfig, import_bag
 from robopref import cli
 from robopref.data import EpisodeStore
 from sim.kinematics import make_chain

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from rosbags.highlevel import AnyReader
 
-from hardware.bridge import Bridge, BridgeConfig
-from hardware.bridge_cli import open_bag
-from hardware.policies import GoalReachPolicy
+from hardware.core.bridge import Bridge, BridgeConfig
+from hardware.policies.scripted import GoalReachPolicy
 from hardware.robots import get_robot
-from hardware.rosbag_record import ACTION_TOPIC, EPISODE_TOPIC, REWARD_TOPIC
-from hardware.sim_robot import InProcessLink, run_closed_loop
+from hardware.ros.bridge_cli import open_bag
+from hardware.ros.rosbag_record import ACTION_TOPIC, EPISODE_TOPIC, REWARD_TOPIC
+from hardware.standin.sim_robot import InProcessLink, run_closed_loop
 from robopref import cli
 from robopref.data import EpisodeStore
 
@@ -33,7 +33,7 @@ class Potential:
 @pytest.fixture(scope="module")
 def session(tmp_path_factory, stand_in):
     """One bridge session (2 s, 40 steps at most) recorded as episodes and as a bag."""
-    from hardware.clock import FakeClock
+    from hardware.core.clock import FakeClock
 
     tmp = tmp_path_factory.mktemp("session")
     clock = FakeClock(100.0)

@@ -7,12 +7,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from hardware.bridge import Bridge, BridgeConfig, BridgeStatus
-from hardware.bridge_cli import build_parser, load_bridge_policy
-from hardware.observation import observation_space, state_dim
+from hardware.core.bridge import Bridge, BridgeConfig, BridgeStatus
+from hardware.core.observation import observation_space, state_dim
+from hardware.policies.run import RunMismatchError, check_task, fit_observation_space
 from hardware.robots import get_robot
-from hardware.run_policy import RunMismatchError, check_task, fit_observation_space
-from hardware.sim_robot import InProcessLink, run_closed_loop
+from hardware.ros.bridge_cli import build_parser, load_bridge_policy
+from hardware.standin.sim_robot import InProcessLink, run_closed_loop
 from robopref.runs import RunDirError
 
 

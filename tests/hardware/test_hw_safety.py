@@ -13,11 +13,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from hardware import idl, messages
-from hardware.bridge import BridgeStatus
-from hardware.errors import EStopActiveError, MessageError, SafetyLimitError, StaleDataError
-from hardware.robots import get_robot
-from hardware.safety import (
+from hardware.core.bridge import BridgeStatus
+from hardware.core.errors import EStopActiveError, MessageError, SafetyLimitError, StaleDataError
+from hardware.core.safety import (
     ACCELERATION,
     INFEASIBLE,
     MAX_STEP,
@@ -32,6 +30,8 @@ from hardware.safety import (
     WorkspaceGuard,
     limit_joint_targets,
 )
+from hardware.robots import get_robot
+from hardware.ros import idl, messages
 from sim.controller import EEDeltaController
 from sim.robot import PANDA
 
@@ -346,7 +346,7 @@ class EStopMachine(RuleBasedStateMachine):
 
     @initialize()
     def setup(self):
-        from hardware.clock import FakeClock
+        from hardware.core.clock import FakeClock
 
         self.clock = FakeClock(50.0)
         self.robot = get_robot("panda_mujoco")

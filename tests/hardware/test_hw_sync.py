@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hardware.sync import ApproximateTimeSync
+from hardware.core.sync import ApproximateTimeSync
 
 
 def test_sets_are_emitted_within_slop_and_pair_nearest_stamps():
@@ -136,11 +136,11 @@ def test_every_message_is_counted_and_sets_are_emitted_exactly_when_the_policy_s
     assert s.counters.emitted == emitted
 
 
-# --- the DDS adapter's state phase lock (hardware.clock.StatePhaseLock) -----------------------
+# --- the DDS adapter's state phase lock (hardware.core.clock.StatePhaseLock) ----------------------
 def simulate_lock(state_period, control_period, phase, jitter, n, seed=0):
     """Step times and the age of the state each step used, for a robot publishing every
     ``state_period`` (with uniform arrival jitter) and a loop run by the lock."""
-    from hardware.clock import StatePhaseLock
+    from hardware.core.clock import StatePhaseLock
 
     lock = StatePhaseLock(control_period)
     rng = np.random.default_rng(seed)
@@ -177,7 +177,7 @@ def test_phase_lock_runs_on_fresh_states_at_the_control_rate(state_hz, phase):
 
 
 def test_phase_lock_falls_back_to_the_timer_without_states():
-    from hardware.clock import StatePhaseLock
+    from hardware.core.clock import StatePhaseLock
 
     lock = StatePhaseLock(0.05)
     assert lock.max_wait == 0.025 and not lock.fresh(1.0, None)

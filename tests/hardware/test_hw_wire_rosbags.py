@@ -2,7 +2,7 @@
 
 rosbags carries its own copy of every ROS 2 message definition (from common_interfaces)
 and its own CDR codec, written apart from cyclonedds. For every type in
-:data:`hardware.idl.ROS_TYPES` a message with a distinct value in every field (nested
+:data:`hardware.ros.idl.ROS_TYPES` a message with a distinct value in every field (nested
 structs, sequences of structs, strings, bytes) is built on both sides from one value tree,
 then each side's CDR bytes (4-byte encapsulation header included) are decoded by the other
 and compared field by field, for Humble and Jazzy. A field out of order, a wrong width, a
@@ -16,7 +16,7 @@ import pytest
 import rosbags.typesys as rosbags_typesys
 from rosbags.interfaces import Nodetype
 
-from hardware import idl
+from hardware.ros import idl
 
 STORES = {"humble": rosbags_typesys.Stores.ROS2_HUMBLE, "jazzy": rosbags_typesys.Stores.ROS2_JAZZY}
 
@@ -102,7 +102,7 @@ def _ours(ts, typename: str, tree: dict):
             if sub_kind == Nodetype.NAME:
                 v = [_ours(ts, sub, x) for x in v]
             elif sub[0] == "uint8" and isinstance(getattr(msg, name), bytes):
-                v = bytes(v)  # image payloads are carried as bytes (hardware.idl)
+                v = bytes(v)  # image payloads are carried as bytes (hardware.ros.idl)
             else:
                 v = list(v)
         setattr(msg, name, v)

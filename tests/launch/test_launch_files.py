@@ -11,7 +11,7 @@ ROS 2"), so the launch files are checked in two ways:
   ``ros2 launch`` does (defaults, ``name:=value`` overrides, choices, typed parameter
   values), and what comes out is checked against the code it starts: command lines are
   parsed by the programs' own argument parsers, node parameters compared with those
-  ``hardware/ros_node.py`` declares, robot names with the robot registry, tasks and cameras
+  ``hardware/ros/rclpy_node.py`` declares, robot names with the robot registry, tasks and cameras
   with ``sim``.
 """
 
@@ -34,13 +34,13 @@ from hardware.robots import get_robot, list_robots
 REPO = Path(__file__).resolve().parents[2]
 LAUNCH_DIR = REPO / "launch"
 CONFIG_DIR = LAUNCH_DIR / "config"
-ROS_NODE = REPO / "hardware" / "ros_node.py"
+ROS_NODE = REPO / "hardware" / "ros" / "rclpy_node.py"
 LAUNCH_FILES = ("deploy.launch.py", "sim_robot.launch.py")
 EXAMPLE_ROBOT_FILES = ("franka_panda.yaml", "ur5e.yaml", "xarm6.yaml")
 
 #: Parameters every rclpy node declares itself (rclpy's TimeSource), with their defaults.
 RCLPY_PARAMETERS = {"use_sim_time": False}
-#: Parameters deploy.launch.py passes that hardware/ros_node.py does not declare yet (rclpy
+#: Parameters deploy.launch.py passes that hardware/ros/rclpy_node.py does not declare yet (rclpy
 #: ignores an undeclared override silently, so each is listed here on purpose, with the
 #: default the launch file gives it). Remove an entry once the node declares it.
 PENDING_NODE_PARAMETERS: dict[str, Any] = {}
@@ -54,12 +54,12 @@ LAUNCH_API_MODULES = (
 )
 
 
-# --- what hardware/ros_node.py declares ------------------------------------------------------
+# --- what hardware/ros/rclpy_node.py declares -----------------------------------------------------
 def node_parameters() -> dict[str, Any]:
     """``{name: default}`` of the parameters the bridge node declares, read from its source.
 
     Finds ``declare_parameter("name", default)`` calls and the ``for k, v in p.items()``
-    pattern over a dict literal ``p`` that ``hardware/ros_node.py`` uses.
+    pattern over a dict literal ``p`` that ``hardware/ros/rclpy_node.py`` uses.
     """
     tree = ast.parse(ROS_NODE.read_text(encoding="utf-8"))
     literals: dict[str, dict] = {}
@@ -497,7 +497,7 @@ def test_deploy_defaults_start_the_bridge_node_with_declared_parameters():
     out = launch("deploy.launch.py")
     (proc,) = out.processes
     assert isinstance(proc.action, Node)
-    assert proc.cmd == ["python3", "-m", "hardware.ros_node"]
+    assert proc.cmd == ["python3", "-m", "hardware.ros.rclpy_node"]
     assert proc.node_name == "robopref_bridge" and proc.namespace == ""
     assert proc.param_files == [CONFIG_DIR / "bridge.yaml"]
     assert proc.param_files[0].is_file()
@@ -550,19 +550,26 @@ def test_deploy_run_argument_reaches_the_node_and_is_declared_there():
 
 
 def test_the_node_hands_run_to_the_shared_policy_chooser():
-    # The node cannot run here (no rclpy); check in its source that the run parameter goes
-    # to hardware.run_policy.choose_policy, which the command line's --run also uses (and
-    # tests/hardware/test_hw_run_policy.py runs).
+    # The node cannot run here (no rclpy); check in its source that its parameters become a
+    # hardware.ros.launch_config.LaunchConfig, the one the command line's flags also become,
+    # whose load_policy hands run to hardware.policies.run.choose_policy (which
+    # tests/hardware/test_hw_run_policy.py runs through --run).
+    from hardware.ros.launch_config import LaunchConfig
+
     tree = ast.parse(ROS_NODE.read_text(encoding="utf-8"))
+    called = {ast.unparse(c.func) for c in ast.walk(tree) if isinstance(c, ast.Call) and c.args}
+    assert "LaunchConfig.from_node_parameters" in called and "launch.load_policy" in called
+    params = dict(NODE_PARAMETERS, run="runs/ur5e-reach")
+    launch_config = LaunchConfig.from_node_parameters(params)
+    assert launch_config.run == "runs/ur5e-reach" and launch_config.policy is None
+    source = Path(LaunchConfig.load_policy.__code__.co_filename).read_text(encoding="utf-8")
     (call,) = [
         c
-        for c in ast.walk(tree)
-        if getattr(c, "func", None) is not None
-        and isinstance(c.func, ast.Name)
-        and c.func.id == "choose_policy"
+        for c in ast.walk(ast.parse(source))
+        if isinstance(c, ast.Call) and isinstance(c.func, ast.Name) and c.func.id == "choose_policy"
     ]
     kw = {k.arg: ast.unparse(k.value) for k in call.keywords}
-    assert "p['run']" in kw["run"] and "p['policy']" in kw["policy"]
+    assert kw["run"] == "self.run" and kw["policy"] == "self.policy"
 
 
 def test_deploy_robot_choices_are_the_registered_robots():
@@ -594,16 +601,16 @@ def test_every_node_parameter_is_reachable_from_deploy():
 def test_pending_node_parameters_are_still_missing_from_the_node():
     now_declared = set(PENDING_NODE_PARAMETERS) & set(NODE_PARAMETERS)
     assert not now_declared, (
-        f"hardware/ros_node.py now declares {now_declared}: drop them from "
+        f"hardware/ros/rclpy_node.py now declares {now_declared}: drop them from "
         "PENDING_NODE_PARAMETERS (and check their defaults match the launch file's)"
     )
 
 
 # --- sim_robot.launch.py -----------------------------------------------------------------------
 def sim_args(proc: Process):
-    from hardware.sim_robot import build_parser
+    from hardware.standin.sim_robot import build_parser
 
-    assert proc.cmd[1:3] == ["-m", "hardware.sim_robot"]
+    assert proc.cmd[1:3] == ["-m", "hardware.standin.sim_robot"]
     return build_parser().parse_args(proc.cmd[3:])
 
 
@@ -624,10 +631,10 @@ def test_sim_robot_launch_runs_the_stand_in_and_the_bridge_on_one_robot():
     assert args.domain_id == 7
     assert stand_in.env["ROS_DOMAIN_ID"] == bridge.env["ROS_DOMAIN_ID"] == "7"
     assert bridge.env["RMW_IMPLEMENTATION"] == "rmw_cyclonedds_cpp"
-    assert bridge.cmd == ["python3", "-m", "hardware.ros_node"]
+    assert bridge.cmd == ["python3", "-m", "hardware.ros.rclpy_node"]
     assert bridge.node_name == "robopref_bridge"
     for key, value in bridge.params.items():
-        assert key in NODE_PARAMETERS, f"{key} is not declared by hardware/ros_node.py"
+        assert key in NODE_PARAMETERS, f"{key} is not declared by hardware/ros/rclpy_node.py"
         assert same_type(value, NODE_PARAMETERS[key]), key
     assert bridge.params["control_hz"] == NODE_PARAMETERS["control_hz"]
     for proc in (stand_in, bridge):

@@ -32,7 +32,7 @@ FORBIDDEN: list[tuple[str, tuple[str, ...], str]] = [
 # Edges a rule forbids that stay, each with its reason. The list cannot rot: a test fails
 # when an edge here no longer exists.
 EXCEPTIONS: dict[tuple[str, str], str] = {
-    ("hardware.run_policy", "robopref.rl.policy"): (
+    ("hardware.policies.run", "robopref.rl.policy"): (
         "`robopref bridge --run RUN` loads a learner's checkpoint, which needs the learner "
         "(an rlpd model.zip unpickles robopref.rl.rlpd's classes); deployment without the "
         "learner is `--policy-blob` (robopref export --policy), which imports none of it"

@@ -57,7 +57,7 @@ def synthetic_episode(
 
 def record_real_episode(seed: int, steps: int = 30) -> Episode:
     """An episode as the bridge records it: odd-sized camera frames, no task reward."""
-    from hardware.recorder import EpisodeRecorder
+    from hardware.core.recorder import EpisodeRecorder
 
     rng = np.random.default_rng(seed)
     meta = {"task": "panda-reach", "source": "real", "backend": "real", "seed": None,

@@ -1,7 +1,7 @@
 """The bridge on the ROS 2 wire format over Cyclone DDS, with no ROS 2 installed.
 
 ROS 2 (rmw_cyclonedds) puts topic ``/a/b`` on the DDS topic ``rt/a/b`` with the type
-``pkg::msg::dds_::Name_`` (:mod:`hardware.idl`), so these endpoints talk to real ROS 2
+``pkg::msg::dds_::Name_`` (:mod:`hardware.ros.idl`), so these endpoints talk to real ROS 2
 nodes on Cyclone DDS in the same domain (``ROS_DOMAIN_ID``). QoS follows ROS 2's profiles:
 sensor data (images, joint states in) is best effort, keep last; commands and diagnostics
 are reliable, keep last 10. A best-effort reader matches a reliable writer, not the other
@@ -39,13 +39,14 @@ from cyclonedds.sub import DataReader
 from cyclonedds.topic import Topic
 from cyclonedds.util import duration
 
-from hardware import idl, messages
-from hardware.bridge_config import DIAGNOSTICS_TOPIC, ESTOP_TOPIC
-from hardware.clock import StatePhaseLock
-from hardware.errors import MessageError
-from hardware.gripper_state import GripperStateJoin
-from hardware.robots import COMPRESSED_IMAGE, JOINT_TRAJECTORY, RobotConfig
-from hardware.samples import JointCommand
+from hardware.core.bridge_config import DIAGNOSTICS_TOPIC, ESTOP_TOPIC
+from hardware.core.clock import StatePhaseLock
+from hardware.core.errors import MessageError
+from hardware.core.samples import JointCommand
+from hardware.robots.base import COMPRESSED_IMAGE, RobotConfig
+from hardware.ros import idl, messages
+from hardware.ros.command_io import command_io
+from hardware.ros.gripper_state import GripperStateJoin
 
 log = logging.getLogger(__name__)
 
@@ -177,34 +178,26 @@ class DdsCommandSink:
 
     def __init__(self, node: DdsNode, robot: RobotConfig, lead: float):
         self.robot, self.lead = robot, float(lead)
-        cmd_type = (
-            idl.JointTrajectory_
-            if robot.command_type == JOINT_TRAJECTORY
-            else idl.Float64MultiArray_
-        )
-        self.arm = node.writer(robot.command_topic, cmd_type, reliable_qos())
-        g = robot.gripper
+        self.io = io = command_io(robot)
+        self.arm = node.writer(io.arm_topic, io.arm_class(), reliable_qos())
         self.gripper = (
-            node.writer(g.command_topic, idl.Float64MultiArray_, reliable_qos())
-            if g is not None and g.command_topic is not None
+            node.writer(io.gripper_topic, io.gripper_class(), reliable_qos())
+            if io.gripper_topic is not None
             else None
         )
 
     def send(self, command: JointCommand) -> None:
-        if self.robot.command_type == JOINT_TRAJECTORY:
-            msg = messages.joint_trajectory_msg(command.names, command.positions, self.lead)
-        else:
-            msg = messages.float64_multi_array_msg(command.positions)
-        self.arm.write(msg)
-        if self.gripper is not None and command.gripper is not None:
-            self.gripper.write(messages.float64_multi_array_msg([command.gripper]))
+        self.arm.write(self.io.arm_msg(command, self.lead))
+        gripper = self.io.gripper_msg(command)
+        if gripper is not None:
+            self.gripper.write(gripper)
 
 
 class BridgeDdsAdapter:
-    """Feeds a :class:`hardware.bridge.Bridge` from DDS and runs it at its control rate.
+    """Feeds a :class:`hardware.core.bridge.Bridge` from DDS and runs it at its control rate.
 
     Subscribes the robot's joint states (and its gripper's, where the driver publishes
-    them apart: :mod:`hardware.gripper_state`) and the bridge's cameras (sensor QoS), the
+    them apart: :mod:`hardware.ros.gripper_state`) and the bridge's cameras (sensor QoS), the
     e-stop topic (``std_msgs/Bool``, reliable and best-effort readers; ``true`` latches the
     bridge's e-stop, which only ``Bridge.reset_estop()`` releases), and publishes
     ``diagnostic_msgs/DiagnosticArray`` on ``/diagnostics`` once a second.
@@ -300,7 +293,7 @@ class BridgeDdsAdapter:
         Args:
             max_steps: Control periods at most (None: until the episode ends).
             lock_to_state: Run each period on the first joint state at or after its tick
-                (:class:`hardware.clock.StatePhaseLock`), so the command is computed from a
+                (:class:`hardware.core.clock.StatePhaseLock`), so the command is computed from a
                 state that has not waited for the timer; False: on the plain timer.
 
         Returns:
@@ -356,16 +349,11 @@ class RobotDdsEndpoint:
             if cam.name in cameras:
                 kind = idl.CompressedImage_ if cam.msg_type == COMPRESSED_IMAGE else idl.Image_
                 self.images[cam.name] = (node.writer(cam.topic, kind, sensor_qos()), kind)
-        cmd_type = (
-            idl.JointTrajectory_
-            if robot.command_type == JOINT_TRAJECTORY
-            else idl.Float64MultiArray_
-        )
-        self.commands = node.reader(robot.command_topic, cmd_type, reliable_qos())
-        g = robot.gripper
+        self.io = io = command_io(robot)
+        self.commands = node.reader(io.arm_topic, io.arm_class(), reliable_qos())
         self.gripper = (
-            node.reader(g.command_topic, idl.Float64MultiArray_, reliable_qos())
-            if g is not None and g.command_topic is not None
+            node.reader(io.gripper_topic, io.gripper_class(), reliable_qos())
+            if io.gripper_topic is not None
             else None
         )
         self.rejected = 0
@@ -388,11 +376,7 @@ class RobotDdsEndpoint:
         out = []
         for s in take_valid(self.commands):
             try:
-                if self.robot.command_type == JOINT_TRAJECTORY:
-                    out.append(messages.joint_trajectory_from_msg(s, self.robot.arm_joints))
-                else:
-                    q = messages.float64_multi_array_from_msg(s, self.robot.n_arm)
-                    out.append(messages.TrajectoryCommand(np.zeros(1), q[None, :]))
+                out.append(self.io.arm_from_msg(s))
             except MessageError as e:
                 self.rejected += 1
                 log.warning("dropped a malformed command: %s", e)
@@ -405,7 +389,7 @@ class RobotDdsEndpoint:
         out = []
         for s in take_valid(self.gripper):
             try:
-                out.append(float(messages.float64_multi_array_from_msg(s, 1)[0]))
+                out.append(self.io.gripper_from_msg(s))
             except MessageError as e:
                 self.rejected += 1
                 log.warning("dropped a malformed gripper command: %s", e)

@@ -4,14 +4,14 @@ Any rosbag2 that ``rosbags`` reads (SQLite3 or MCAP storage, message definitions
 bag or, for old bags without them, ROS 2 Humble's) becomes episodes in the shared format,
 which the query UI labels and the PRM trains on like sim ones. It lives in ``hardware/``
 because it is the bridge's own pipeline run offline (DESIGN.md: no library package imports
-``hardware/``; the CLI does): messages are decoded by :mod:`hardware.messages`, matched by
-:class:`hardware.sync.ApproximateTimeSync` in bag order, as the bridge would have received
+``hardware/``; the CLI does): messages are decoded by :mod:`hardware.ros.messages`, matched by
+:class:`hardware.core.sync.ApproximateTimeSync` in bag order, as the bridge would have received
 them, and turned into observations by the bridge's :class:`ObservationBuilder` (the sim's
 preprocessing) with the robot config's kinematics.
 
 Rows and actions:
 
-* A bag recorded by the bridge (``--bag``, :mod:`hardware.rosbag_record`) carries the
+* A bag recorded by the bridge (``--bag``, :mod:`hardware.ros.rosbag_record`) carries the
   policy's actions, each logged at the stamp of the observation it was taken on, and
   episode boundaries: each episode has those observations as rows, the recorded actions,
   and the reward terms in ``metadata["reward_model"]``.
@@ -45,13 +45,14 @@ from typing import Any
 
 import numpy as np
 
-from hardware import messages
-from hardware.errors import MessageError
-from hardware.observation import ObservationBuilder, joint_velocity
-from hardware.robots import COMPRESSED_IMAGE, IMAGE, RobotConfig, get_robot, list_robots
-from hardware.rosbag_record import ACTION_TOPIC, CUSTOM_KEY, EPISODE_TOPIC, REWARD_TOPIC
-from hardware.samples import JointStateSample
-from hardware.sync import ApproximateTimeSync
+from hardware.core.errors import MessageError
+from hardware.core.observation import ObservationBuilder, joint_velocity
+from hardware.core.samples import JointStateSample
+from hardware.core.sync import ApproximateTimeSync
+from hardware.robots import get_robot, list_robots
+from hardware.robots.base import COMPRESSED_IMAGE, IMAGE, RobotConfig
+from hardware.ros import messages
+from hardware.ros.rosbag_record import ACTION_TOPIC, CUSTOM_KEY, EPISODE_TOPIC, REWARD_TOPIC
 from sim.backends.base import CONTROL_HZ
 from sim.controller import ControllerConfig, EEDeltaController
 

@@ -5,7 +5,7 @@ publishes ``/front_camera/color/image_raw``; these are deployment defaults, over
 with ``dataclasses.replace`` for another rig.
 """
 
-from hardware.robots import CameraConfig
+from hardware.robots.base import CameraConfig
 
 DEFAULT_CAMERAS = tuple(
     CameraConfig(name, f"/{name}_camera/color/image_raw") for name in ("front", "side", "wrist")

@@ -1,8 +1,9 @@
 """Robot configurations: joint names and order, vendor limits, controller and camera topics.
 
 One frozen dataclass per arm, checked in ``__post_init__`` (LeRobot's ``config_*.py``
-pattern), registered by name. The numbers live in ``hardware/config/<robot>.py`` with the
-vendor file each comes from; this module holds the types and the registry only.
+pattern), registered by name. The numbers live in ``hardware/robots/<robot>.py`` with the
+vendor file each comes from; this module holds the types and the registry only, and imports
+none of the arm modules (``hardware/robots/__init__.py`` registers them).
 
 Command interfaces follow ros2_control: a ``joint_trajectory_controller`` listens on
 ``/<controller>/joint_trajectory`` (``trajectory_msgs/msg/JointTrajectory``), a forward
@@ -100,7 +101,7 @@ class GripperConfig:
             franka_gripper's actions), in which case the bridge sends no gripper command.
         state_topic: The gripper's own ``JointState`` topic where the driver publishes the
             fingers apart from the arm (franka_gripper's ``~/joint_states``); the adapters
-            join its latest fingers onto each arm state (:mod:`hardware.gripper_state`).
+            join its latest fingers onto each arm state (:mod:`hardware.ros.gripper_state`).
             None: the fingers come in the robot's ``joint_state_topic``.
     """
 
@@ -203,7 +204,7 @@ class RobotConfig:
             ValueError: for a robot without a kinematic model here, naming those with one.
         """
         if self.kinematics is None:
-            have = [n for n, c in _registry().items() if c.kinematics is not None]
+            have = [n for n, c in _ROBOTS.items() if c.kinematics is not None]
             raise ValueError(
                 f"robot {self.name!r} has no kinematic model in this repository, so a policy "
                 f"cannot drive it yet; robots with one: {have}"
@@ -265,22 +266,13 @@ KINEMATIC_MODELS = {
 _ROBOTS: dict[str, RobotConfig] = {}
 
 
-def _registry() -> dict[str, RobotConfig]:
-    if not _ROBOTS:
-        from hardware.config import BUILTIN_ROBOTS
-
-        for cfg in BUILTIN_ROBOTS:
-            _ROBOTS.setdefault(cfg.name, cfg)
-    return _ROBOTS
-
-
 def register_robot(config: RobotConfig, *, overwrite: bool = False) -> RobotConfig:
     """Adds ``config`` to the registry under ``config.name``.
 
     Raises:
         ValueError: if the name is taken and ``overwrite`` is False.
     """
-    reg = _registry()
+    reg = _ROBOTS
     if config.name in reg and not overwrite:
         raise ValueError(f"robot {config.name!r} is already registered")
     reg[config.name] = config
@@ -289,7 +281,7 @@ def register_robot(config: RobotConfig, *, overwrite: bool = False) -> RobotConf
 
 def list_robots() -> list[str]:
     """Registered robot names, sorted."""
-    return sorted(_registry())
+    return sorted(_ROBOTS)
 
 
 def get_robot(name: str) -> RobotConfig:
@@ -298,7 +290,7 @@ def get_robot(name: str) -> RobotConfig:
     Raises:
         ValueError: for an unknown name, listing the valid ones.
     """
-    reg = _registry()
+    reg = _ROBOTS
     if name not in reg:
         raise ValueError(f"unknown robot {name!r}; valid: {sorted(reg)}")
     return reg[name]

@@ -2,8 +2,8 @@
 
 Real-robot users look at data with ``ros2 bag play`` and Foxglove, so the bridge can keep
 what it saw and did as a bag they already know how to read (issue 16). Messages are built
-by the same writers the DDS adapter publishes with (:mod:`hardware.messages`) and
-serialized by the Cyclone DDS types of :mod:`hardware.idl`: the bytes in the bag are the
+by the same writers the DDS adapter publishes with (:mod:`hardware.ros.messages`) and
+serialized by the Cyclone DDS types of :mod:`hardware.ros.idl`: the bytes in the bag are the
 ones on the wire, as ``ros2 bag record`` would store them (the wire test checks them
 against rosbags' own ROS 2 typestore). The bag is written with ``rosbags`` (no ROS needed).
 
@@ -39,9 +39,10 @@ from typing import Any
 
 import numpy as np
 
-from hardware import messages
-from hardware.robots import JOINT_TRAJECTORY, RobotConfig
-from hardware.samples import ImageSample, JointCommand, JointStateSample
+from hardware.core.samples import ImageSample, JointCommand, JointStateSample
+from hardware.robots.base import RobotConfig
+from hardware.ros import messages
+from hardware.ros.command_io import command_io
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +63,12 @@ BOOL = "std_msgs/msg/Bool"
 
 def stamp_ns(t: float) -> int:
     """Seconds as the integer nanoseconds a header stamp holds (the same rounding as
-    :func:`hardware.messages.seconds_to_stamp`, so a log time equals its message's stamp)."""
+    :func:`hardware.ros.messages.seconds_to_stamp`, so a log time equals its message's stamp)."""
     return int(round(t * 1e9))
 
 
 class BagRecorder:
-    """Writes what a :class:`hardware.bridge.Bridge` sees and sends into an MCAP rosbag2.
+    """Writes what a :class:`hardware.core.bridge.Bridge` sees and sends into an MCAP rosbag2.
 
     The bridge calls the ``on_*`` methods; :meth:`close` finishes the bag (an MCAP file
     without its summary, after a crash, is refused by ``robopref import`` as truncated).
@@ -118,12 +119,10 @@ class BagRecorder:
                 self._camera_topic[cam.name] = cam.topic
                 facts["cameras"][cam.name] = cam.topic
                 add(cam.topic, IMAGE)
-        cmd_type = robot.command_type
-        add(robot.command_topic, cmd_type)
-        g = robot.gripper
-        self._gripper_topic = g.command_topic if g is not None else None
-        if self._gripper_topic is not None:
-            add(self._gripper_topic, FLOAT64_MULTI_ARRAY)
+        self.io = io = command_io(robot)
+        add(io.arm_topic, io.arm_type)
+        if io.gripper_topic is not None:
+            add(io.gripper_topic, io.gripper_type)
         add(ACTION_TOPIC, FLOAT64_MULTI_ARRAY)
         add(REWARD_TOPIC, FLOAT64_MULTI_ARRAY)
         add(EPISODE_TOPIC, BOOL)
@@ -154,14 +153,11 @@ class BagRecorder:
         if not math.isfinite(self._last_js):
             return  # nothing is sent before a joint state; kept for safety
         t = stamp_ns(self._last_js)
-        r = self.robot
-        if r.command_type == JOINT_TRAJECTORY:
-            msg = messages.joint_trajectory_msg(command.names, command.positions, self.lead)
-        else:
-            msg = messages.float64_multi_array_msg(command.positions)
-        self._write(r.command_topic, t, msg)
-        if self._gripper_topic is not None and command.gripper is not None:
-            self._write(self._gripper_topic, t, messages.float64_multi_array_msg([command.gripper]))
+        io = self.io
+        self._write(io.arm_topic, t, io.arm_msg(command, self.lead))
+        gripper = io.gripper_msg(command)
+        if gripper is not None:
+            self._write(io.gripper_topic, t, gripper)
 
     def on_step(
         self, stamp: float, action: np.ndarray, reward: float | None, potential: float | None

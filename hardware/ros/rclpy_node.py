@@ -5,7 +5,7 @@ control rate, and the standard ``main()`` handling Ctrl-C and a launch shutdown
 (``rclpy.executors.ExternalShutdownException``). The timers run on the steady clock: a
 node's default clock is ROS time, which with ``use_sim_time:=true`` stands still until
 ``/clock`` publishes, and the control loop must never wait on that. Every conversion is a
-function of :mod:`hardware.messages` (the same ones the Cyclone DDS adapter uses, fed rclpy's
+function of :mod:`hardware.ros.messages` (the same ones the Cyclone DDS adapter uses, fed rclpy's
 message classes through :func:`rclpy_message_types`); all logic is the bridge core's.
 
 rclpy is imported only when a node is made, so this module imports anywhere; without ROS 2
@@ -16,16 +16,15 @@ Not done yet: the Franka gripper (franka_gripper's ``move``/``grasp`` actions).
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 
-from hardware import messages
-from hardware.errors import MessageError
-from hardware.gripper_state import GripperStateJoin
+from hardware.core.errors import MessageError
+from hardware.ros import messages
+from hardware.ros.gripper_state import GripperStateJoin
 
 MISSING_RCLPY = (
-    "hardware.ros_node needs ROS 2's rclpy and message packages (sensor_msgs, std_msgs, "
+    "hardware.ros.rclpy_node needs ROS 2's rclpy and message packages (sensor_msgs, std_msgs, "
     "trajectory_msgs, diagnostic_msgs): source /opt/ros/<distro>/setup.bash first. "
     "Without ROS 2, run the same bridge over Cyclone DDS: `robopref bridge`."
 )
@@ -41,7 +40,7 @@ def require_rclpy():
 
 
 def rclpy_message_types() -> messages.MessageTypes:
-    """The ROS 2 message classes, for the writers of :mod:`hardware.messages`."""
+    """The ROS 2 message classes, for the writers of :mod:`hardware.ros.messages`."""
     require_rclpy()
     from builtin_interfaces.msg import Duration, Time
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -71,46 +70,39 @@ class RclpySink:
     """Publishes the bridge's commands with rclpy (the DDS sink's twin)."""
 
     def __init__(self, node, robot, types: messages.MessageTypes, lead: float):
-        from hardware.robots import JOINT_TRAJECTORY
+        from hardware.ros.command_io import command_io
 
         self.robot, self.types, self.lead = robot, types, lead
-        self.trajectory = robot.command_type == JOINT_TRAJECTORY
-        kind = types.JointTrajectory if self.trajectory else types.Float64MultiArray
-        self.arm = node.create_publisher(kind, robot.command_topic, 10)
-        g = robot.gripper
+        self.io = io = command_io(robot)
+        self.arm = node.create_publisher(io.arm_class(types), io.arm_topic, 10)
         self.gripper = (
-            node.create_publisher(types.Float64MultiArray, g.command_topic, 10)
-            if g is not None and g.command_topic is not None
+            node.create_publisher(io.gripper_class(types), io.gripper_topic, 10)
+            if io.gripper_topic is not None
             else None
         )
 
     def send(self, command) -> None:
-        t = self.types
-        if self.trajectory:
-            msg = messages.joint_trajectory_msg(
-                command.names, command.positions, self.lead, types=t
-            )
-        else:
-            msg = messages.float64_multi_array_msg(command.positions, types=t)
-        self.arm.publish(msg)
-        if self.gripper is not None and command.gripper is not None:
-            self.gripper.publish(messages.float64_multi_array_msg([command.gripper], types=t))
+        self.arm.publish(self.io.arm_msg(command, self.lead, types=self.types))
+        gripper = self.io.gripper_msg(command, types=self.types)
+        if gripper is not None:
+            self.gripper.publish(gripper)
 
 
 class BridgeNode:
-    """An rclpy node around a :class:`hardware.bridge.Bridge`.
+    """An rclpy node around a :class:`hardware.core.bridge.Bridge`.
 
     Parameters (``ros__parameters``): ``robot`` (franka_panda), ``policy`` (hold),
     ``policy_kwargs`` (JSON, "{}"), ``run`` (a trained run directory whose latest
     checkpoint is the policy instead, checked against the robot by
-    :mod:`hardware.run_policy`; its task, cameras and frame size become the defaults; "":
+    :mod:`hardware.policies.run`; its task, cameras and frame size become the defaults; "":
     none), ``policy_blob`` (a state-based policy exported with ``robopref export --policy``,
     run by the C evaluator without torch, its state layout checked against the robot's;
     "": none), ``task``, ``control_hz`` (20.0), ``cameras`` (all of the robot's, or the run
     policy's), ``max_steps`` (0: none), ``episode_dir`` ("": keep in memory),
     ``reward`` (an exported ``.rpe`` blob evaluated and recorded every step; "": none) and
     ``reward_encoder`` (the PRM file the blob's PRM head came from, for the potential; "":
-    none), both through :func:`hardware.reward_hook.load_reward_hook`.
+    none); read as a :class:`hardware.ros.launch_config.LaunchConfig`, as ``robopref bridge``
+    reads its flags.
     """
 
     def __init__(self, name: str = "robopref_bridge"):
@@ -118,11 +110,11 @@ class BridgeNode:
         from rclpy.clock import Clock, ClockType
         from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
-        from hardware.bridge import Bridge, BridgeConfig
-        from hardware.bridge_config import DIAGNOSTICS_TOPIC, ESTOP_TOPIC
-        from hardware.reward_hook import load_reward_hook
-        from hardware.robots import COMPRESSED_IMAGE, get_robot
-        from hardware.run_policy import choose_policy
+        from hardware.core.bridge import Bridge
+        from hardware.core.bridge_config import DIAGNOSTICS_TOPIC, ESTOP_TOPIC
+        from hardware.robots import get_robot
+        from hardware.robots.base import COMPRESSED_IMAGE
+        from hardware.ros.launch_config import LaunchConfig
 
         self.node = node = rclpy.create_node(name)
         p = {
@@ -140,33 +132,13 @@ class BridgeNode:
             "reward_encoder": "",
         }
         p = {k: node.declare_parameter(k, v).value for k, v in p.items()}
-        robot = get_robot(p["robot"])
-        cams = tuple(c for c in p["cameras"].split(",") if c) or None
-        # The node's defaults stand for "not given" here: a run brings its own.
-        policy, fixed = choose_policy(
-            robot,
-            run=p["run"] or None,
-            policy_blob=p["policy_blob"] or None,
-            policy=None if p["policy"] == "hold" else p["policy"],
-            policy_kwargs=json.loads(p["policy_kwargs"]),
-            task=None if p["task"] == "unspecified" else p["task"],
-            cameras=cams,
-        )
-        config = BridgeConfig(
-            **fixed,
-            control_hz=p["control_hz"],
-            max_steps=p["max_steps"] or None,
-            episode_dir=p["episode_dir"] or None,
-        )
+        launch = LaunchConfig.from_node_parameters(p)
+        robot = get_robot(launch.robot)
+        policy, fixed = launch.load_policy(robot)
+        config = launch.bridge_config(fixed)
         self.types = types = rclpy_message_types()
         sink = RclpySink(node, robot, types, config.period)
-        reward_fn = None
-        if p["reward"]:
-            reward_fn = load_reward_hook(
-                p["reward"], p["reward_encoder"] or None, robot=robot, cameras=config.cameras
-            )
-        elif p["reward_encoder"]:
-            raise ValueError("reward_encoder needs reward (the .rpe blob it belongs to)")
+        reward_fn = launch.load_reward(robot, config.cameras)
         self.bridge = bridge = Bridge(robot, policy, sink, config=config, reward_fn=reward_fn)
         node.create_subscription(
             types.JointState, robot.joint_state_topic, self._on_joint_state, qos_profile_sensor_data

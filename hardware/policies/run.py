@@ -22,8 +22,8 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from hardware.observation import state_dim
-from hardware.robots import RobotConfig
+from hardware.core.observation import state_dim
+from hardware.robots.base import RobotConfig
 from sim.controller import EEDeltaController
 
 log = logging.getLogger(__name__)
@@ -187,8 +187,9 @@ def choose_policy(
         robot: The robot config.
         run: A trained run directory, or None.
         policy_blob: A policy exported to an evaluator blob (``robopref export --policy``),
-            run by the C evaluator without torch (:mod:`hardware.blob_policy`), or None.
-        policy: ``hold``, ``reach`` or ``module:factory`` (:func:`hardware.policies.load_policy`);
+            run by the C evaluator without torch (:mod:`hardware.policies.blob`), or None.
+        policy: ``hold``, ``reach`` or ``module:factory``
+            (:func:`hardware.policies.scripted.load_policy`);
             None: ``hold``, or the run's.
         policy_kwargs: Keyword arguments of ``policy``.
         task: Episode task name; None: the run's or the blob's, else ``"unspecified"``.
@@ -200,7 +201,7 @@ def choose_policy(
         ValueError: a run or blob together with another policy, a frame size the run's
             policy does not take, or a run or blob that does not fit
             (:class:`RunMismatchError`, :class:`robopref.runs.RunDirError`,
-            :class:`hardware.blob_policy.PolicyBlobMismatchError`,
+            :class:`hardware.policies.blob.PolicyBlobMismatchError`,
             :class:`robopref.evaluator.BlobFormatError`).
         OSError: an unreadable run directory or blob.
     """
@@ -210,7 +211,7 @@ def choose_policy(
                 f"the policy blob {policy_blob} gives the policy: drop the run, the policy "
                 "and its kwargs"
             )
-        from hardware.blob_policy import load_policy_blob
+        from hardware.policies.blob import load_policy_blob
 
         chosen_blob = load_policy_blob(policy_blob, robot)
         if task is not None and task != chosen_blob.task:
@@ -222,7 +223,7 @@ def choose_policy(
         }
         return chosen_blob, fixed
     if not run:
-        from hardware.policies import load_policy
+        from hardware.policies.scripted import load_policy
 
         chosen = load_policy(policy or "hold", **(policy_kwargs or {}))
         size = image_size or DEFAULT_IMAGE_SIZE

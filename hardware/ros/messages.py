@@ -1,12 +1,12 @@
 """Conversions between ROS 2 messages and the bridge's samples, as pure functions.
 
 The readers use attribute access only (``msg.header.stamp.sec``, ``msg.name``, ...), so the
-same functions read rclpy messages and the Cyclone DDS structs of :mod:`hardware.idl`. The
+same functions read rclpy messages and the Cyclone DDS structs of :mod:`hardware.ros.idl`. The
 writers build messages from a :class:`MessageTypes` namespace: :func:`dds_types` here, one
 made from the rclpy packages in the rclpy node.
 
 Every reader validates what a driver or a broken sender could get wrong and raises
-:class:`~hardware.errors.MessageError` saying what and what is allowed.
+:class:`~hardware.core.errors.MessageError` saying what and what is allowed.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from hardware.errors import MessageError
-from hardware.samples import ImageSample, JointStateSample
+from hardware.core.errors import MessageError
+from hardware.core.samples import ImageSample, JointStateSample
 
 #: Largest accepted image side; a bigger header is a corrupt or hostile message.
 MAX_IMAGE_SIDE = 8192
@@ -66,9 +66,9 @@ class MessageTypes:
 
 @functools.cache
 def dds_types() -> MessageTypes:
-    """The Cyclone DDS structs of :mod:`hardware.idl` (imported on first use, so that the
+    """The Cyclone DDS structs of :mod:`hardware.ros.idl` (imported on first use, so that the
     conversions, and the rclpy node using them, do not need cyclonedds)."""
-    from hardware import idl
+    from hardware.ros import idl
 
     return MessageTypes(
         Time=idl.Time_,

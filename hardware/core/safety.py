@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hardware.errors import EStopActiveError
+from hardware.core.errors import EStopActiveError
 
 # Bits of the ``flags`` that :func:`limit_joint_targets` returns, per row.
 NONFINITE, POSITION, VELOCITY, ACCELERATION, MAX_STEP, INFEASIBLE = (1 << i for i in range(6))

@@ -2,7 +2,7 @@
 
 No current franka_ros2 drives a Panda: franka_ros2 needs libfranka >= 0.13.2, and the Panda
 runs libfranka < 0.10 only. For an arm on franka_ros2 use ``fr3``
-(:mod:`hardware.config.franka_fr3`). This config stays as the sim's arm (the MuJoCo
+(:mod:`hardware.robots.franka_fr3`). This config stays as the sim's arm (the MuJoCo
 stand-in below) and for the naming of franka_ros2 0.1.x, which called the arm
 ``panda_joint1..7`` (frankaemika/franka_ros2 humble, ``franka_bringup/config/
 controllers.yaml``). Its robot was an FR3 all the same, whose limits are tighter than
@@ -26,8 +26,8 @@ Sources:
 
 from dataclasses import replace
 
-from hardware.config.cameras import DEFAULT_CAMERAS
-from hardware.robots import JOINT_TRAJECTORY, GripperConfig, JointLimits, RobotConfig
+from hardware.robots.base import JOINT_TRAJECTORY, GripperConfig, JointLimits, RobotConfig
+from hardware.robots.cameras import DEFAULT_CAMERAS
 
 PANDA_LIMITS = JointLimits(
     lower=(-2.8973, -1.7628, -2.8973, -3.0718, -2.8973, -0.0175, -2.8973),
@@ -58,7 +58,7 @@ FRANKA_PANDA = RobotConfig(
     ),
 )
 
-#: The MuJoCo stand-in (``hardware.sim_robot``): the same arm and controller, plus a forward
+#: The MuJoCo stand-in (``hardware.standin.sim_robot``): the same arm and controller, plus a forward
 #: position controller for the fingers as ros2_control simulation setups use, and every
 #: joint on ``/joint_states`` as ``joint_state_broadcaster`` publishes it.
 PANDA_MUJOCO = replace(

@@ -28,8 +28,8 @@ Sources (xArm-Developer/xarm_ros2):
 
 import math
 
-from hardware.config.cameras import DEFAULT_CAMERAS
-from hardware.robots import JOINT_TRAJECTORY, JointLimits, RobotConfig
+from hardware.robots.base import JOINT_TRAJECTORY, JointLimits, RobotConfig
+from hardware.robots.cameras import DEFAULT_CAMERAS
 from sim.robot.xarm6 import ARM_JOINTS as XARM6_JOINTS  # one source: the kinematic model's
 
 XARM6_LIMITS = JointLimits(

@@ -116,7 +116,7 @@ class EvaluatorRewardModel:
         robot: Any = "franka_panda",
         cameras: Sequence[str] | None = None,
     ):
-        from hardware.observation import state_dim
+        from hardware.core.observation import state_dim
         from hardware.robots import get_robot
         from sim.controller import EEDeltaController
 
@@ -261,3 +261,32 @@ def load_reward_hook(
 
         encoder = ProcessRewardModel.load(prm_encoder)
     return EvaluatorRewardModel(evaluator, encoder, robot=robot, cameras=cameras)
+
+
+def reward_hook_from(
+    blob_path: str | None,
+    prm_encoder: str | None,
+    *,
+    robot,
+    cameras=None,
+    spelled: tuple[str, str] = ("reward", "reward_encoder"),
+) -> EvaluatorRewardModel | None:
+    """The bridge's ``reward_fn`` from its two settings, as the rclpy node and ``robopref
+    bridge`` both read them: None without a blob, :func:`load_reward_hook` with one.
+
+    Args:
+        blob_path: The ``.rpe`` blob, or None/"" for no reward.
+        prm_encoder: The PRM file the blob's head came from, or None/"".
+        robot, cameras: The bridge's robot and cameras.
+        spelled: How the caller spells the two settings, for the error (the node's
+            parameters or the command line's flags).
+
+    Raises:
+        ValueError: an encoder without a blob, or what :func:`load_reward_hook` raises.
+        FileNotFoundError: a file is missing.
+    """
+    if not blob_path:
+        if prm_encoder:
+            raise ValueError(f"{spelled[1]} needs {spelled[0]} (the .rpe blob it belongs to)")
+        return None
+    return load_reward_hook(blob_path, prm_encoder or None, robot=robot, cameras=cameras)

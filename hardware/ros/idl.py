@@ -8,7 +8,7 @@ default extensibility, encoded as XCDR1 like rmw_cyclonedds does) and have defau
 every field, so ``JointState_()`` builds an empty message just as rclpy's classes do.
 
 Message constants (``DiagnosticStatus.OK`` ...) are not part of the wire type; they are
-constants of :mod:`hardware.messages`.
+constants of :mod:`hardware.ros.messages`.
 
 The ``data`` of images is declared ``sequence<uint8>`` but carried as ``bytes`` in Python:
 cyclonedds-python would otherwise move every pixel through a Python int (tens of ms per

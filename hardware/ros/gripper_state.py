@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hardware.samples import JointStateSample
+from hardware.core.samples import JointStateSample
 
 #: Seconds a gripper sample is joined for: several periods of franka_gripper's 15 Hz.
 DEFAULT_MAX_AGE = 0.5

@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 import gymnasium as gym
 import numpy as np
 
-from hardware.errors import MessageError
-from hardware.samples import ImageSample, JointStateSample
+from hardware.core.errors import MessageError
+from hardware.core.samples import ImageSample, JointStateSample
 from sim.env import proprio_state, state_layout
 from sim.scene import CAMERA_NAMES
 

@@ -27,10 +27,12 @@ from collections.abc import Sequence
 import mujoco
 import numpy as np
 
-from hardware import messages
-from hardware.clock import Clock, MonotonicClock
-from hardware.robots import JOINT_TRAJECTORY, RobotConfig, get_robot
-from hardware.samples import ImageSample, JointCommand, JointStateSample
+from hardware.core.clock import Clock, MonotonicClock
+from hardware.core.samples import ImageSample, JointCommand, JointStateSample
+from hardware.robots import get_robot
+from hardware.robots.base import RobotConfig
+from hardware.ros import messages
+from hardware.ros.command_io import command_io
 from sim.tasks import TaskState
 
 log = logging.getLogger(__name__)
@@ -131,6 +133,14 @@ class SimRobot:
         self._traj = None
         self._target = np.asarray(positions, dtype=float).copy()
 
+    def follow_command(self, command: messages.TrajectoryCommand) -> None:
+        """A received arm command, as the robot's controller takes it: a trajectory, or the
+        forward controller's targets at once (its one point)."""
+        if command_io(self.config).trajectory:
+            self.follow(command)
+        else:
+            self.set_targets(command.positions[-1])
+
     def set_gripper(self, finger: float) -> None:
         self._finger = float(np.clip(finger, 0.0, self.finger_open))
 
@@ -200,7 +210,7 @@ class SimRobot:
 class InProcessLink:
     """A bridge's command sink and data source, wired to a :class:`SimRobot` in-process.
 
-    Samples and commands go through the message conversions of :mod:`hardware.messages`
+    Samples and commands go through the message conversions of :mod:`hardware.ros.messages`
     (and so through their validation), exactly as over DDS, minus the wire.
 
     Args:
@@ -210,17 +220,14 @@ class InProcessLink:
 
     def __init__(self, robot: SimRobot, lead: float):
         self.robot, self.lead = robot, float(lead)
+        self.io = command_io(robot.config)
         self.commands: list[JointCommand] = []
 
     def send(self, command: JointCommand) -> None:
         self.commands.append(command)
-        cfg, r = self.robot.config, self.robot
-        if cfg.command_type == JOINT_TRAJECTORY:
-            msg = messages.joint_trajectory_msg(command.names, command.positions, self.lead)
-            r.follow(messages.joint_trajectory_from_msg(msg, cfg.arm_joints))
-        else:
-            msg = messages.float64_multi_array_msg(command.positions)
-            r.set_targets(messages.float64_multi_array_from_msg(msg, cfg.n_arm))
+        io, r = self.io, self.robot
+        # Through the wire format, so that a command the real wire would refuse fails here.
+        r.follow_command(io.arm_from_msg(io.arm_msg(command, self.lead)))
         if command.gripper is not None:
             r.set_gripper(command.gripper)
 
@@ -257,10 +264,10 @@ def run_closed_loop(robot: SimRobot, bridge, clock, link: InProcessLink, max_sec
 
 
 class SimRobotNode:
-    """:class:`SimRobot` on Cyclone DDS, in real time (see :mod:`hardware.dds_adapter`)."""
+    """:class:`SimRobot` on Cyclone DDS, in real time (see :mod:`hardware.ros.dds_adapter`)."""
 
     def __init__(self, robot: SimRobot, domain_id: int = 0, clock: Clock | None = None):
-        from hardware.dds_adapter import DdsNode, RobotDdsEndpoint
+        from hardware.ros.dds_adapter import DdsNode, RobotDdsEndpoint
 
         self.robot = robot
         self.clock = clock or MonotonicClock()
@@ -284,10 +291,7 @@ class SimRobotNode:
             if until_success and success_at is not None and now - success_at >= linger:
                 break
             for traj in ep.take_commands():
-                if r.config.command_type == JOINT_TRAJECTORY:
-                    r.follow(traj)
-                else:
-                    r.set_targets(traj.positions[-1])
+                r.follow_command(traj)
             for finger in ep.take_gripper():
                 r.set_gripper(finger)
             for ev in r.pump(now):
@@ -349,7 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         0, or 1 with ``--until-success`` when the task did not succeed.
     """
-    from hardware.dds_adapter import domain_from_env
+    from hardware.ros.dds_adapter import domain_from_env
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

@@ -1,4 +1,4 @@
-"""The bridge core's settings, status and results (see :mod:`hardware.bridge`)."""
+"""The bridge core's settings, status and results (see :mod:`hardware.core.bridge`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Protocol
 
 import numpy as np
 
-from hardware.safety import SafetyConfig
-from hardware.samples import JointCommand
+from hardware.core.safety import SafetyConfig
+from hardware.core.samples import JointCommand
 from sim.backends.base import CONTROL_HZ
 from sim.controller import ControllerConfig
 

@@ -34,8 +34,8 @@ Sources:
     clip is the Panda URDF's limits, the safety layer's these FR3 limits.
 """
 
-from hardware.config.cameras import DEFAULT_CAMERAS
-from hardware.robots import JOINT_TRAJECTORY, GripperConfig, JointLimits, RobotConfig
+from hardware.robots.base import JOINT_TRAJECTORY, GripperConfig, JointLimits, RobotConfig
+from hardware.robots.cameras import DEFAULT_CAMERAS
 
 FR3_LIMITS = JointLimits(
     lower=(-2.7437, -1.7837, -2.9007, -3.0421, -2.8065, 0.5445, -3.0159),

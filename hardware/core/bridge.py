@@ -7,11 +7,11 @@ their :class:`CommandSink`. One control period (:meth:`Bridge.step`) reads as:
 1. the freshness gate decides: act, hold (stale data), wait (not every stream yet) or
    fault (stale too long: stop publishing);
 2. the observation is built from the latest approximate-time synchronized set with the
-   simulator's preprocessing (:mod:`hardware.observation`);
+   simulator's preprocessing (:mod:`hardware.core.observation`);
 3. the policy maps it to an end-effector delta; the shared
    :class:`sim.controller.EEDeltaController` turns that into joint targets from the
    freshest measured position;
-4. the safety layer limits them (:mod:`hardware.safety`); the command actually sent is
+4. the safety layer limits them (:mod:`hardware.core.safety`); the command actually sent is
    returned, logged and kept;
 5. the reward hook and the episode recorder see the step.
 
@@ -32,15 +32,15 @@ from typing import Any
 
 import numpy as np
 
-from hardware.bridge_config import (
+from hardware.core.bridge_config import (
     BridgeConfig,
     BridgeCounters,
     BridgeStatus,
     CommandSink,
     StepResult,
 )
-from hardware.clock import Clock, MonotonicClock
-from hardware.errors import (
+from hardware.core.clock import Clock, MonotonicClock
+from hardware.core.errors import (
     DeviceAlreadyConnectedError,
     DeviceNotConnectedError,
     EStopActiveError,
@@ -48,12 +48,10 @@ from hardware.errors import (
     SafetyLimitError,
     StaleDataError,
 )
-from hardware.messages import DIAG_ERROR, DIAG_OK, DIAG_WARN, DiagnosticEntry
-from hardware.observation import ObservationBuilder, joint_velocity
-from hardware.recorder import EpisodeRecorder
-from hardware.reward_hook import RewardHook
-from hardware.robots import RobotConfig, get_robot
-from hardware.safety import (
+from hardware.core.observation import ObservationBuilder, joint_velocity
+from hardware.core.recorder import EpisodeRecorder
+from hardware.core.reward_hook import RewardHook
+from hardware.core.safety import (
     CommandLimiter,
     EStop,
     Freshness,
@@ -61,8 +59,11 @@ from hardware.safety import (
     WorkspaceGuard,
     implausible_joint_state,
 )
-from hardware.samples import ImageSample, JointCommand, JointStateSample
-from hardware.sync import ApproximateTimeSync, SyncedSet
+from hardware.core.samples import ImageSample, JointCommand, JointStateSample
+from hardware.core.sync import ApproximateTimeSync, SyncedSet
+from hardware.robots import get_robot
+from hardware.robots.base import RobotConfig
+from hardware.ros.messages import DIAG_ERROR, DIAG_OK, DIAG_WARN, DiagnosticEntry
 from sim.controller import EEDeltaController
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ class Bridge:
         clock: Control clock (monotonic by default; a ``FakeClock`` in tests).
         reward_fn: Optional reward model (``potential(obs)`` and/or ``reward(obs, action)``).
         success_fn: Optional ``obs -> bool`` marking success (ends the episode, terminated).
-        bag: Optional session log (:class:`hardware.rosbag_record.BagRecorder`): sees every
+        bag: Optional session log (:class:`hardware.ros.rosbag_record.BagRecorder`): sees every
             accepted sample, command sent, step and episode boundary; its owner closes it.
     """
 
@@ -558,7 +559,7 @@ class Bridge:
 
     def _bag_step(self, action: np.ndarray, reward, potential) -> None:
         # Logged at the observation's stamp (the robot's clock), so that an import pairs
-        # the action with the observation it was taken on (hardware.rosbag_record).
+        # the action with the observation it was taken on (hardware.ros.rosbag_record).
         stamp = self._synced.items[JOINT_STATES][0].stamp
         if self._bag_episode_start is None:
             self._bag_episode_start = stamp

@@ -25,8 +25,8 @@ import math
 import os
 from dataclasses import replace
 
-from hardware.config.cameras import DEFAULT_CAMERAS
-from hardware.robots import FLOAT64_MULTI_ARRAY, JOINT_TRAJECTORY, JointLimits, RobotConfig
+from hardware.robots.base import FLOAT64_MULTI_ARRAY, JOINT_TRAJECTORY, JointLimits, RobotConfig
+from hardware.robots.cameras import DEFAULT_CAMERAS
 from sim.robot.ur5e import ARM_JOINTS as UR5E_JOINTS  # one source: the kinematic model's
 
 _D = math.pi / 180.0

@@ -4,13 +4,13 @@ Connects to the robot's topics in ``--domain-id`` (``ROS_DOMAIN_ID``), runs ``--
 episodes of the policy at the control rate through the shared controller and the safety
 layer, and saves each episode in the shared format under ``--episode-dir``. The policy is
 a built-in or an import path (``--policy``), a trained run directory (``--run``: its
-latest checkpoint, checked against the robot by :mod:`hardware.run_policy`), or a policy
+latest checkpoint, checked against the robot by :mod:`hardware.policies.run`), or a policy
 exported to an evaluator blob (``--policy-blob``: run by the C evaluator, no torch;
-:mod:`hardware.blob_policy`). With
+:mod:`hardware.policies.blob`). With
 ``--reward`` (an exported ``.rpe`` blob, and ``--reward-encoder``, the PRM file it was
 exported from, for the potential) every step's reward and potential are evaluated and
 recorded with the episode; they never feed back into control. With ``--bag DIR`` the
-session is also recorded as an MCAP rosbag2 (:mod:`hardware.rosbag_record`), which
+session is also recorded as an MCAP rosbag2 (:mod:`hardware.ros.rosbag_record`), which
 ``robopref import`` turns back into episodes.
 """
 
@@ -89,20 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_bridge_policy(args: argparse.Namespace, robot) -> tuple[object, dict]:
-    """The policy of ``--run`` or ``--policy``, and the :class:`BridgeConfig` fields it fixes
-    (:func:`hardware.run_policy.choose_policy`)."""
-    from hardware.run_policy import choose_policy
+    """The policy of ``--run``, ``--policy-blob`` or ``--policy``, and the
+    :class:`BridgeConfig` fields it fixes (:meth:`LaunchConfig.load_policy`)."""
+    from hardware.ros.launch_config import LaunchConfig
 
-    return choose_policy(
-        robot,
-        run=args.run,
-        policy_blob=args.policy_blob,
-        policy=args.policy,
-        policy_kwargs=json.loads(args.policy_kwargs),
-        task=args.task,
-        cameras=None if args.cameras is None else tuple(c for c in args.cameras.split(",") if c),
-        image_size=args.image_size,
-    )
+    return LaunchConfig.from_args(args).load_policy(robot)
 
 
 def load_reward(args: argparse.Namespace, robot, cameras=None):
@@ -111,21 +102,20 @@ def load_reward(args: argparse.Namespace, robot, cameras=None):
     Raises:
         FileNotFoundError: a file is missing.
         ValueError: ``--reward-encoder`` without ``--reward``, or a blob or encoder that is
-            corrupt or does not fit the robot (:class:`hardware.reward_hook.EvaluatorRewardModel`).
+            corrupt or does not fit the robot
+            (:class:`hardware.core.reward_hook.EvaluatorRewardModel`).
     """
-    if not args.reward:
-        if args.reward_encoder:
-            raise ValueError("--reward-encoder needs --reward (the .rpe blob it belongs to)")
-        return None
-    from hardware.reward_hook import load_reward_hook
+    from hardware.ros.launch_config import LaunchConfig
 
-    return load_reward_hook(args.reward, args.reward_encoder, robot=robot, cameras=cameras)
+    return LaunchConfig.from_args(args).load_reward(
+        robot, cameras, spelled=("--reward", "--reward-encoder")
+    )
 
 
 def open_bag(path: str, robot, config):
-    """A :class:`hardware.rosbag_record.BagRecorder` for a session of ``config`` on
+    """A :class:`hardware.ros.rosbag_record.BagRecorder` for a session of ``config`` on
     ``robot``, with the facts an import defaults to (task, control rate, cameras)."""
-    from hardware.rosbag_record import BagRecorder
+    from hardware.ros.rosbag_record import BagRecorder
 
     cams = config.cameras if config.cameras is not None else tuple(c.name for c in robot.cameras)
     session = {
@@ -141,32 +131,28 @@ def open_bag(path: str, robot, config):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the bridge; returns 0 when every episode ended without a fault or e-stop."""
-    from hardware.bridge import Bridge, BridgeConfig
-    from hardware.dds_adapter import BridgeDdsAdapter, DdsCommandSink, DdsNode, domain_from_env
+    from hardware.core.bridge import Bridge
     from hardware.robots import get_robot
-    from hardware.sim_robot import interrupt_on_signal
+    from hardware.ros.dds_adapter import BridgeDdsAdapter, DdsCommandSink, DdsNode, domain_from_env
+    from hardware.ros.launch_config import LaunchConfig
+    from hardware.standin.sim_robot import interrupt_on_signal
 
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     robot = get_robot(args.robot)
     try:
-        policy, fixed = load_bridge_policy(args, robot)
+        launch = LaunchConfig.from_args(args)
+        policy, fixed = launch.load_policy(robot)
+        config = launch.bridge_config(fixed, source=args.source, backend=args.backend)
     except (OSError, ValueError) as e:  # a bad run, a misfit or conflicting options
         parser.error(str(e))
-    config = BridgeConfig(
-        **fixed,
-        max_steps=args.max_steps,
-        source=args.source,
-        backend=args.backend,
-        episode_dir=args.episode_dir,
-    )
     try:
-        reward_fn = load_reward(args, robot, config.cameras)
+        reward_fn = launch.load_reward(
+            robot, config.cameras, spelled=("--reward", "--reward-encoder")
+        )
     except (OSError, ValueError) as e:  # a missing, corrupt or unfitting file
         parser.error(str(e))
-    if args.control_hz is not None:
-        config = replace(config, control_hz=args.control_hz)
     if args.startup_timeout is not None:
         config = replace(
             config, safety=replace(config.safety, startup_timeout=args.startup_timeout)

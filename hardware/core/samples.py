@@ -1,7 +1,7 @@
 """What the bridge core consumes and produces: plain, validated, middleware-free values.
 
 Adapters (Cyclone DDS, rclpy, the in-process stand-in robot) turn messages into these with
-:mod:`hardware.messages`; the core never sees a message type.
+:mod:`hardware.ros.messages`; the core never sees a message type.
 """
 
 from __future__ import annotations

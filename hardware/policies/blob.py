@@ -5,9 +5,9 @@ actor, its observation preprocessing and its state layout into an evaluator blob
 (:mod:`robopref.rl.export_policy`). Here the C evaluator runs it each control step; neither
 torch, SB3 nor JAX is imported (DESIGN.md: deployment needs no learner). Before the arm
 moves, the blob's state layout (:func:`sim.env.state_layout`: arm, mode and fields) must be
-the one the bridge builds for the robot (:func:`hardware.observation.robot_state_layout`),
+the one the bridge builds for the robot (:func:`hardware.core.observation.robot_state_layout`),
 its actions the controller's four, and its task one the robot can run
-(:func:`hardware.run_policy.check_task`).
+(:func:`hardware.policies.run.check_task`).
 
 Pixel policies are not exported (their CNN encoder is not part of the blob format): they
 keep the torch path, ``--run``.
@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from hardware.observation import robot_state_layout
-from hardware.robots import RobotConfig
+from hardware.core.observation import robot_state_layout
+from hardware.robots.base import RobotConfig
 from sim.controller import EEDeltaController
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class BlobPolicy:
     """
 
     def __init__(self, evaluator: Any, robot: RobotConfig) -> None:
-        from hardware.run_policy import RunMismatchError, check_task
+        from hardware.policies.run import RunMismatchError, check_task
 
         name = evaluator.name
         info = evaluator.info["policy"]

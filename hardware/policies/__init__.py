@@ -1,0 +1,1 @@
+"""Where the bridge's policy comes from: a scripted one, a trained run, or an exported blob."""
