@@ -13,6 +13,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+from learner_stubs import SpacesOnly
 
 from hardware.core.bridge import Bridge, BridgeConfig, BridgeStatus
 from hardware.core.observation import state_dim
@@ -25,18 +26,6 @@ from sim.env import state_layout
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("torch", "stable_baselines3", "sbx", "jax", "flax", "robopref.rl")
-
-
-class SpacesOnly(gym.Env):
-    def __init__(self, observation_space, action_space):
-        self.observation_space, self.action_space = observation_space, action_space
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        return self.observation_space.sample(), {}
-
-    def step(self, action):
-        return self.observation_space.sample(), 0.0, False, False, {}
 
 
 def make_run(root: Path, state: str = "proprio", size: int = state_dim(7)):

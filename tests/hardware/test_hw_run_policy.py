@@ -6,6 +6,7 @@ import json
 import gymnasium as gym
 import numpy as np
 import pytest
+from learner_stubs import SpacesOnly
 
 from hardware.core.bridge import Bridge, BridgeConfig, BridgeStatus
 from hardware.core.observation import observation_space, state_dim
@@ -14,21 +15,6 @@ from hardware.robots import get_robot
 from hardware.ros.bridge_cli import build_parser, load_bridge_policy
 from hardware.standin.sim_robot import InProcessLink, run_closed_loop
 from robopref.runs import RunDirError
-
-
-class SpacesOnly(gym.Env):
-    """An env that only carries the spaces SB3 needs to build (and save) a model."""
-
-    def __init__(self, observation_space, action_space):
-        self.observation_space, self.action_space = observation_space, action_space
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        return self.observation_space.sample(), {}
-
-    def step(self, action):
-        return self.observation_space.sample(), 0.0, False, False, {}
-
 
 PANDA_STATE = state_dim(7)
 

@@ -15,6 +15,7 @@ import json
 import gymnasium as gym
 import numpy as np
 import pytest
+from learner_stubs import SpacesOnly
 
 from robopref.evaluator import Evaluator, read_blob
 from robopref.rl.export_policy import export_run_policy, run_layout
@@ -26,20 +27,6 @@ SCALE = 1.0  # weights N(0, SCALE^2 / fan_in): actions spread over the range, so
 # Asymmetric bounds, so SB3's unscale_action and PPO's clip are exercised per dimension.
 LOW = np.array([-1.0, -2.0, -0.5, 0.0], np.float32)
 HIGH = np.array([1.0, 0.5, 0.5, 3.0], np.float32)
-
-
-class SpacesOnly(gym.Env):
-    """An env that only carries the spaces a learner needs to build (and save) a model."""
-
-    def __init__(self, observation_space, action_space):
-        self.observation_space, self.action_space = observation_space, action_space
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        return self.observation_space.sample(), {}
-
-    def step(self, action):
-        return self.observation_space.sample(), 0.0, False, False, {}
 
 
 def _randomize_torch(module, seed: int, scale: float) -> None:
