@@ -49,6 +49,18 @@ SUMMARY_KEYS = (
 )
 
 
+def _save_figure(fig, out: str | Path) -> Path:
+    """Lays out, writes (making the folder) and closes a figure; returns its path."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def _finite(x: Any) -> float | None:
     return float(x) if x is not None and math.isfinite(float(x)) else None
 
@@ -202,12 +214,7 @@ def plot_curves(summaries: list[dict[str, Any]], out: str | Path) -> Path:
         ax.set_ylabel("true return (last 10 training episodes)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save_figure(fig, out)
 
 
 # ---------------------------------------------------------------- intervals over seeds
@@ -364,12 +371,7 @@ def plot_interval_curves(
         ax.set_title(f"{label}: IQM over seeds, 95% CI band", fontsize=9)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save_figure(fig, out)
 
 
 def main(argv: list[str] | None = None) -> int:
