@@ -16,7 +16,10 @@ export PYOPENGL_PLATFORM ?= egl
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile setup.py robopref/evaluator/_evaluator.c
+# The C evaluator's sources and headers: a change to any of them rebuilds the extension.
+EVALUATOR_C := $(wildcard robopref/evaluator/*.c robopref/evaluator/*.h)
+
+$(STAMP): pyproject.toml Makefile setup.py $(EVALUATOR_C)
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
@@ -30,9 +33,11 @@ $(STAMP): pyproject.toml Makefile setup.py robopref/evaluator/_evaluator.c
 demo: setup
 	$(BIN)/robopref demo
 
+# mypy checks the modules listed under [tool.mypy] files in pyproject.toml.
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # ROBOPREF_REQUIRE_C=1: a missing C evaluator build fails the tests instead of training
 # warning and falling back to torch (robopref.rl.env).

@@ -18,48 +18,19 @@ from sim.backends import make_backend
 from sim.controller import ControllerConfig, EEDeltaController
 from sim.robot import PANDA
 from sim.scene import CAMERA_NAMES, SceneSpec
+from sim.state import (  # noqa: F401  (the layout's names, re-exported where they were)
+    OBJECT_DIM,
+    PROPRIO_DIM,
+    RELATIVE_SCALE,
+    STATE_MODES,
+    object_state,
+    observation_space,
+    proprio_state,
+    state_dim,
+    state_fields,
+    state_layout,
+)
 from sim.tasks import EpisodeRef, Task, TaskState
-
-PROPRIO_DIM = 18  # arm q (7), arm qd (7), TCP position (3), finger width (1)
-# cube pos (3), quat (4), lin vel (3), goal (3), cube - TCP (3), goal - cube (3), goal - TCP (3).
-OBJECT_DIM = 22
-# The relative vectors are what a policy acts on, and they are given in decimetres: in metres
-# the centimetres that decide a reach or a grasp are inputs of a few hundredths, which SAC
-# learned from several times slower (README, "Why SAC learned reach slowly"; measured).
-RELATIVE_SCALE = 10.0
-STATE_MODES = ("full", "proprio")
-
-
-def state_fields(mode: str = "proprio", n_arm: int = 7) -> tuple[tuple[str, int], ...]:
-    """The fields of ``state`` in order, with their sizes, for an arm of ``n_arm`` joints.
-
-    Raises:
-        ValueError: for an unknown ``mode``.
-    """
-    if mode not in STATE_MODES:
-        raise ValueError(f"unknown state mode {mode!r}; valid: {STATE_MODES}")
-    fields = [("q", n_arm), ("qd", n_arm), ("tcp", 3), ("finger_width", 1)]
-    if mode == "full":  # as `PandaTaskEnv._observation` appends them
-        fields += [("object_pos", 3), ("object_quat", 4), ("object_vel", 3), ("goal", 3)]
-        fields += [(f"{RELATIVE_SCALE:g}*({d})", 3) for d in ("object-tcp", "goal-object")]
-        fields += [(f"{RELATIVE_SCALE:g}*(goal-tcp)", 3)]
-    return tuple(fields)
-
-
-def state_layout(mode: str = "proprio", robot: str = "panda", n_arm: int = 7) -> str:
-    """``state``'s layout as one line: the arm its joints belong to, the mode, each field.
-
-    Exported policies carry it (``robopref export --policy``) and the hardware bridge builds
-    its robot's with this same function, so a policy is run only on the state it was
-    trained on (``"panda proprio: q[7] qd[7] tcp[3] finger_width[1]"``).
-    """
-    fields = " ".join(f"{name}[{n}]" for name, n in state_fields(mode, n_arm))
-    return f"{robot} {mode}: {fields}"
-
-
-def proprio_state(q, qd, tcp, finger_width) -> np.ndarray:
-    """The proprioceptive part of ``state``; the hardware bridge builds it with this too."""
-    return np.concatenate([q, qd, tcp, [finger_width]]).astype(np.float32)
 
 
 class PandaTaskEnv(gym.Env):
@@ -135,11 +106,7 @@ class PandaTaskEnv(gym.Env):
         self.backend_name = backend
         self.controller = EEDeltaController(self.robot, controller)
 
-        dim = PROPRIO_DIM + (OBJECT_DIM if state == "full" else 0)
-        spaces = {"state": gym.spaces.Box(-np.inf, np.inf, (dim,), np.float32)}
-        for cam in cameras:
-            spaces[cam] = gym.spaces.Box(0, 255, (h, w, 3), np.uint8)
-        self.observation_space = gym.spaces.Dict(spaces)
+        self.observation_space = observation_space(state_dim(state), cameras, (h, w))
         self.action_space = gym.spaces.Box(-1.0, 1.0, (EEDeltaController.action_dim,), np.float32)
 
         self._scene = self.base_scene
@@ -229,18 +196,8 @@ class PandaTaskEnv(gym.Env):
         state = proprio_state(b.arm_q(), b.arm_qd(), s.tcp, s.finger_width)
         if self.state_mode == "full":
             _, quat = b.object_pose()
-            state = np.concatenate(
-                [
-                    state,
-                    s.object_pos,
-                    quat,
-                    s.object_vel,
-                    s.goal,
-                    RELATIVE_SCALE * (s.object_pos - s.tcp),
-                    RELATIVE_SCALE * (s.goal - s.object_pos),
-                    RELATIVE_SCALE * (s.goal - s.tcp),
-                ]
-            ).astype(np.float32)
+            objects = object_state(s.tcp, s.object_pos, quat, s.object_vel, s.goal)
+            state = np.concatenate([state, objects])
         if self._noise_std > 0:
             state = state + self.np_random.normal(0, self._noise_std, state.shape).astype(
                 np.float32
@@ -253,6 +210,7 @@ class PandaTaskEnv(gym.Env):
     def _info(self, s: TaskState, clipped: bool, success: bool | None = None) -> dict:
         if success is None:
             success = self.task.success(s)
+        assert self._ref is not None  # reset() sets it before the first _info
         progress, phase = self.task.progress(s, self._ref)
         return {
             "success": bool(success),

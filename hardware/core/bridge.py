@@ -91,6 +91,12 @@ class Bridge:
             accepted sample, command sent, step and episode boundary; its owner closes it.
     """
 
+    # The latest accepted joint state and synchronized set (`_reset_streams` clears them).
+    _js: JointStateSample | None
+    _js_stamp: float
+    _js_arrival: float | None
+    _synced: SyncedSet | None
+
     def __init__(
         self,
         robot: RobotConfig | str,
@@ -287,6 +293,7 @@ class Bridge:
             if cmd is None:
                 raise StaleDataError(f"stale data and nothing to hold: {verdict.reasons}")
             return self._publish(cmd, self._last_gripper, True, (*verdict.reasons, "hold"))
+        assert self._js is not None  # the gate is not WAITING, so a joint state arrived
         q = self._js.select(self.robot.arm_joints)[0]
         a = np.asarray(action, dtype=np.float64) if _numeric(action) else None
         if a is None or a.shape != (EEDeltaController.action_dim,) or not np.isfinite(a).all():
@@ -458,10 +465,10 @@ class Bridge:
     def _reset_streams(self) -> None:
         cfg = self.config
         self.sync = ApproximateTimeSync((JOINT_STATES, *self.cameras), cfg.slop, cfg.sync_queue)
-        self._js: JointStateSample | None = None
+        self._js = None
         self._js_stamp = -np.inf
-        self._js_arrival: float | None = None
-        self._synced: SyncedSet | None = None
+        self._js_arrival = None
+        self._synced = None
         self._last_gripper: float | None = None
         self._recorder_potential: float | None = None
 
@@ -483,6 +490,7 @@ class Bridge:
 
     def _observe(self) -> dict[str, np.ndarray]:
         s = self._synced
+        assert s is not None  # the gate passed, so a synchronized set exists
         js, _ = s.items[JOINT_STATES]
         obs = self.observations.build(js, js.velocity, {c: s.items[c][0] for c in self.cameras})
         self._recorder_potential = self.reward.potential(obs)
@@ -560,6 +568,7 @@ class Bridge:
     def _bag_step(self, action: np.ndarray, reward, potential) -> None:
         # Logged at the observation's stamp (the robot's clock), so that an import pairs
         # the action with the observation it was taken on (hardware.ros.rosbag_record).
+        assert self._synced is not None  # called after _observe
         stamp = self._synced.items[JOINT_STATES][0].stamp
         if self._bag_episode_start is None:
             self._bag_episode_start = stamp

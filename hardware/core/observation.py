@@ -1,8 +1,9 @@
 """The policy observation on the real robot, built with the simulator's own preprocessing.
 
-``state`` comes from :func:`sim.env.proprio_state` (the function ``PandaTaskEnv`` uses for
-``state="proprio"``) with the TCP from the shared kinematics, so the layout, dtype and
-meaning match simulation exactly. Camera frames become uint8 ``(H, W, 3)`` RGB at the
+``state`` comes from :func:`sim.state.proprio_state` (the function ``PandaTaskEnv`` uses for
+``state="proprio"``) with the TCP from the shared kinematics, and its length, layout and
+space from the same module (:mod:`sim.state`, the one source of the layout), so the layout,
+dtype and meaning match simulation exactly. Camera frames become uint8 ``(H, W, 3)`` RGB at the
 policy's image size: simulation renders at that size directly; a real camera's frame is
 centre-cropped to the same aspect ratio, then resized (area interpolation when shrinking),
 so a square sim view is not stretched.
@@ -12,23 +13,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import gymnasium as gym
 import numpy as np
 
 from hardware.core.errors import MessageError
 from hardware.core.samples import ImageSample, JointStateSample
-from sim.env import proprio_state, state_layout
 from sim.scene import CAMERA_NAMES
+from sim.state import observation_space as state_space
+from sim.state import proprio_dim, proprio_state, state_layout
 
 
 def state_dim(n_arm: int) -> int:
     """Length of the proprioceptive ``state``: q, qd, TCP position and finger width."""
-    return 2 * n_arm + 4
+    return proprio_dim(n_arm)
 
 
 def robot_state_layout(robot) -> str:
     """The layout of the ``state`` the bridge builds for ``robot`` (a `RobotConfig`): the
-    simulator's proprioceptive layout (`sim.env.state_layout`) of its arm, named by its
+    simulator's proprioceptive layout (`sim.state.state_layout`) of its arm, named by its
     kinematic model, so an exported policy's layout is compared with it as text."""
     return state_layout("proprio", robot.kinematics or robot.name, robot.n_arm)
 
@@ -38,11 +39,7 @@ def observation_space(n_arm: int, cameras: Sequence[str], image_size: tuple[int,
     bad = [c for c in cameras if c not in CAMERA_NAMES]
     if bad:
         raise ValueError(f"unknown cameras {bad}; valid: {list(CAMERA_NAMES)}")
-    h, w = image_size
-    spaces = {"state": gym.spaces.Box(-np.inf, np.inf, (state_dim(n_arm),), np.float32)}
-    for cam in cameras:
-        spaces[cam] = gym.spaces.Box(0, 255, (h, w, 3), np.uint8)
-    return gym.spaces.Dict(spaces)
+    return state_space(state_dim(n_arm), cameras, image_size)
 
 
 def fit_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

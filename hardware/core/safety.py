@@ -258,6 +258,7 @@ class FreshnessGate:
             if self.started_at is not None and waited > self.startup_timeout:
                 return GateVerdict(Freshness.FAULT, (f"{why} after {waited:.2f} s",))
             return GateVerdict(Freshness.WAITING, (why,))
+        assert js_arrival is not None  # else "joint_states" is missing
         reasons = []
         if now - js_arrival > self.js_max_age:
             reasons.append(f"joint state {now - js_arrival:.3f} s old (> {self.js_max_age:.3f})")

@@ -4,7 +4,7 @@
 actor, its observation preprocessing and its state layout into an evaluator blob
 (:mod:`robopref.rl.export_policy`). Here the C evaluator runs it each control step; neither
 torch, SB3 nor JAX is imported (DESIGN.md: deployment needs no learner). Before the arm
-moves, the blob's state layout (:func:`sim.env.state_layout`: arm, mode and fields) must be
+moves, the blob's state layout (:func:`sim.state.state_layout`: arm, mode and fields) must be
 the one the bridge builds for the robot (:func:`hardware.core.observation.robot_state_layout`),
 its actions the controller's four, and its task one the robot can run
 (:func:`hardware.policies.run.check_task`).

@@ -225,20 +225,20 @@ def choose_policy(
     if not run:
         from hardware.policies.scripted import load_policy
 
-        chosen = load_policy(policy or "hold", **(policy_kwargs or {}))
+        scripted = load_policy(policy or "hold", **(policy_kwargs or {}))
         size = image_size or DEFAULT_IMAGE_SIZE
         fixed = {"task": task or "unspecified", "cameras": cameras, "image_size": size}
-        return chosen, fixed
+        return scripted, fixed
     if policy is not None or policy_kwargs:
         raise ValueError(f"the run {run} gives the policy: drop the policy and its kwargs")
     chosen, fit = load_run(run, robot, cameras)
-    size = fit.image_size
-    if size is not None and image_size is not None and (image_size, image_size) != size:
-        raise ValueError(f"image size {image_size}: the run's policy takes {size} frames")
+    fit_size = fit.image_size
+    if fit_size is not None and image_size is not None and (image_size, image_size) != fit_size:
+        raise ValueError(f"image size {image_size}: the run's policy takes {fit_size} frames")
     if task is not None and fit.task is not None and task != fit.task:
         log.warning("task %s given for a run trained on %s", task, fit.task)
     return chosen, {
         "task": task or fit.task or "unspecified",
         "cameras": fit.cameras,
-        "image_size": size or image_size or DEFAULT_IMAGE_SIZE,
+        "image_size": fit_size or image_size or DEFAULT_IMAGE_SIZE,
     }

@@ -63,7 +63,7 @@ class GoalReachPolicy:
         return self._expert.act(tcp, None, self.goal, False).astype(np.float32)
 
 
-BUILTIN = {"hold": lambda: hold_policy, "reach": GoalReachPolicy}
+BUILTIN: dict[str, Callable[..., Policy]] = {"hold": lambda: hold_policy, "reach": GoalReachPolicy}
 
 
 def load_policy(spec: str, **kwargs) -> Policy:

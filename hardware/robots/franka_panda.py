@@ -36,6 +36,12 @@ PANDA_LIMITS = JointLimits(
     acceleration=(15.0, 7.5, 10.0, 12.5, 15.0, 20.0, 20.0),
 )
 
+PANDA_GRIPPER = GripperConfig(
+    joints=("panda_finger_joint1", "panda_finger_joint2"),
+    open_position=0.04,
+    state_topic="/panda_gripper/joint_states",
+)
+
 FRANKA_PANDA = RobotConfig(
     name="franka_panda",
     driver="franka_ros2 0.1.x",
@@ -44,11 +50,7 @@ FRANKA_PANDA = RobotConfig(
     command_topic="/joint_trajectory_controller/joint_trajectory",
     command_type=JOINT_TRAJECTORY,
     joint_state_topic="/franka/joint_states",
-    gripper=GripperConfig(
-        joints=("panda_finger_joint1", "panda_finger_joint2"),
-        open_position=0.04,
-        state_topic="/panda_gripper/joint_states",
-    ),
+    gripper=PANDA_GRIPPER,
     cameras=DEFAULT_CAMERAS,
     kinematics="panda",
     sources=(
@@ -66,7 +68,5 @@ PANDA_MUJOCO = replace(
     name="panda_mujoco",
     driver="robopref sim-robot (MuJoCo)",
     joint_state_topic="/joint_states",
-    gripper=replace(
-        FRANKA_PANDA.gripper, command_topic="/gripper_controller/commands", state_topic=None
-    ),
+    gripper=replace(PANDA_GRIPPER, command_topic="/gripper_controller/commands", state_topic=None),
 )

@@ -185,7 +185,7 @@ class SimRobot:
             raise RuntimeError("MuJoCo diverged in the stand-in robot")
         self.sim_time += self.update_dt
         self._updates += 1
-        events = [("joint_states", self.joint_state())]
+        events: list[tuple] = [("joint_states", self.joint_state())]
         if self._updates % self.camera_every == 0:
             events += [("image", c, s) for c, s in self.frames().items()]
         return events

@@ -85,7 +85,7 @@ def variants() -> dict[str, dict[str, Any]]:
 
 def _state(state: np.ndarray, mode: str) -> np.ndarray:
     """The state a variant sees, from the env's (relative vectors in decimetres, 40-d)."""
-    from sim.env import PROPRIO_DIM, RELATIVE_SCALE
+    from sim.state import PROPRIO_DIM, RELATIVE_SCALE
 
     rel = PROPRIO_DIM + 13  # cube pos, quat, vel, goal come first
     if mode == "new":

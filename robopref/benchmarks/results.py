@@ -82,7 +82,7 @@ def summarize(run_dir: str | Path, name: str | None = None) -> dict[str, Any]:
         "reward": config["reward"],
         "teacher": config["teacher"]["name"] if "pref" in config["reward"] else None,
         "labels": int(final.get("labels_used", 0)),
-        "demos": config.get("demos", ""),
+        "demos": config.get("demos") or "",  # null in the configs of issue 15 on
         "learner": config["learner"]["algo"],
         "seed": int(config["seed"]),
         "env_steps": int(final["env_steps"]),

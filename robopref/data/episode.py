@@ -72,7 +72,12 @@ def _normalize_metadata(metadata: Any) -> dict[str, Any]:
         raise ValueError(f"metadata['seed']: expected an int or None, got {seed!r}")
     md["seed"] = None if seed is None else int(seed)
     hz = md["control_hz"]
-    if isinstance(hz, bool) or not isinstance(hz, numbers.Real) or not np.isfinite(hz) or hz <= 0:
+    if (
+        isinstance(hz, bool)
+        or not isinstance(hz, numbers.Real)
+        or not np.isfinite(float(hz))
+        or hz <= 0
+    ):
         raise ValueError(f"metadata['control_hz']: expected a positive number, got {hz!r}")
     md["control_hz"] = float(hz) if not isinstance(hz, numbers.Integral) else int(hz)
     for key in ("task", "source", "backend", "robot"):

@@ -103,7 +103,7 @@ def atomic_path(final: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 def _sha256(a: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(a).reshape(-1).view(np.uint8)).hexdigest()
+    return hashlib.sha256(np.ascontiguousarray(a).reshape(-1).view(np.uint8).data).hexdigest()
 
 
 def _arrays(ep: Episode) -> dict[str, np.ndarray]:

@@ -13,7 +13,7 @@ Two heads and the shaping constants travel in an evaluator blob (DESIGN.md contr
 * a **policy**: the deterministic actor of a state-based run (``robopref export --policy``,
   `robopref.rl.export_policy`): ``algo``, ``task``, ``robot`` (the kinematic model the
   state's joints belong to; "" for none), ``layout`` (the state's fields, from
-  `sim.env.state_layout`), the observation preprocessing ``obs_mean``/``obs_std`` (float64
+  `sim.state.state_layout`), the observation preprocessing ``obs_mean``/``obs_std`` (float64
   ``(obs_dim,)``: ``x = clip((s - mean) / std, +-obs_clip)``, no clip where ``obs_clip`` is
   0), an MLP (``weights`` ``(in, out)``, ``biases``, hidden ``activation``), and the action
   map ``output``: ``"tanh"`` (SAC, rlpd: ``low + (tanh(y) + 1) / 2 * (high - low)``, SB3's

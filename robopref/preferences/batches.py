@@ -39,6 +39,9 @@ class PreferenceBatch(NamedTuple):
         weight: optional float32 ``(B,)`` non-negative loss weight per pair (default 1).
         noise: optional float32 ``(B,)`` label noise per pair in [0, 1), replacing the model's
             ``label_noise`` (each annotator's own, `robopref.preferences.calibration`).
+        temperature: optional float32 ``(B,)`` in (0, 1]: the pair's annotator's rationality
+            as a factor on the model's logit in the loss, ``P(A) = sigmoid(t * (R_A - R_B))``
+            (B-Pref's stochastic teacher; `robopref.preferences.calibration.label_temperature`).
     """
 
     obs_a: np.ndarray
@@ -48,6 +51,7 @@ class PreferenceBatch(NamedTuple):
     label: np.ndarray
     weight: np.ndarray | None = None
     noise: np.ndarray | None = None
+    temperature: np.ndarray | None = None
 
 
 def labels_to_targets(labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -159,9 +159,9 @@ def check_int(name: str, v: Any, low: int) -> int:
     The upper bound is SQLite's: a larger int cannot be bound to a statement at all
     (``OverflowError``), so it is refused here with the field's name.
     """
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or int(v) < low:
         raise LabelStoreError(f"{name} must be an int >= {low}, got {_shown(v)}")
-    if v > MAX_INT:
+    if int(v) > MAX_INT:
         raise LabelStoreError(f"{name} must be an int <= {MAX_INT} (2**63 - 1), got {_shown(v)}")
     return int(v)
 
@@ -225,12 +225,12 @@ def check_query_spec(i: int, spec: Any) -> tuple[Any, ...]:
 
 def row_to_query(row: tuple[Any, ...]) -> Query:
     """A ``SELECT`` row (segments flattened) to a `Query`."""
-    return Query(*row[:4], SegmentRef(*row[4:7]), SegmentRef(*row[7:10]), *row[10:])
+    return Query._make((*row[:4], SegmentRef(*row[4:7]), SegmentRef(*row[7:10]), *row[10:]))
 
 
 def row_to_gold(row: tuple[Any, ...]) -> GoldAnswer:
     """A ``SELECT`` row of the gold table joined with its query (segments flattened)."""
-    return GoldAnswer(*row[:5], SegmentRef(*row[5:8]), SegmentRef(*row[8:11]))
+    return GoldAnswer._make((*row[:5], SegmentRef(*row[5:8]), SegmentRef(*row[8:11])))
 
 
 def check_gold_spec(i: int, spec: Any) -> GoldSpec:
@@ -276,7 +276,7 @@ def check_gold_consistency(gold: list[GoldAnswer]) -> None:
 
 def row_to_label(row: tuple[Any, ...]) -> Label:
     """A ``SELECT`` row (segments flattened) to a `Label`."""
-    return Label(*row[:7], SegmentRef(*row[7:10]), SegmentRef(*row[10:13]))
+    return Label._make((*row[:7], SegmentRef(*row[7:10]), SegmentRef(*row[10:13])))
 
 
 def flat_label(label: Label) -> dict[str, Any]:

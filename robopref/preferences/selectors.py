@@ -205,6 +205,7 @@ class Selector:
         return self._specs(pool, pairs[best], scores[best], k)
 
     def _score(self, model: PreferenceScorer, pool: SegmentPool, pairs: np.ndarray) -> np.ndarray:
+        assert self.score is not None  # `select` draws a scoreless selector's pairs itself
         scores = np.asarray(self.score(model, pool.batch(pairs[:, 0], pairs[:, 1])))
         if scores.shape != (len(pairs),) or not np.isfinite(scores).all():
             raise ValueError(

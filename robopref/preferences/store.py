@@ -330,20 +330,21 @@ class LabelStore:
             GoldConflictError: a gold answer contradicts another on the same pair.
         """
         rows = [check_query_spec(i, q) for i, q in enumerate(queries)]
-        golds = [None] * len(rows) if gold is None else list(gold)
-        if len(golds) != len(rows):
-            raise LabelStoreError(f"gold: {len(golds)} entries for {len(rows)} queries")
-        golds = [None if g is None else check_gold_spec(i, g) for i, g in enumerate(golds)]
+        given: list[Any] = [None] * len(rows) if gold is None else list(gold)
+        if len(given) != len(rows):
+            raise LabelStoreError(f"gold: {len(given)} entries for {len(rows)} queries")
+        golds = [None if g is None else check_gold_spec(i, g) for i, g in enumerate(given)]
         now = time.time()
         with self._write() as conn:
-            ids = [
-                conn.execute(
+            ids: list[int] = []
+            for row in rows:
+                qid = conn.execute(
                     "INSERT INTO queries (created, selector, score, a_episode, a_start, a_length, "
                     "b_episode, b_start, b_length, k) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (now, *row),
                 ).lastrowid
-                for row in rows
-            ]
+                assert qid is not None  # an INSERT sets it
+                ids.append(qid)
             marked = [(qid, g) for qid, g in zip(ids, golds) if g is not None]
             if marked:
                 self._insert_gold(conn, marked, now)
@@ -354,7 +355,7 @@ class LabelStore:
     ) -> None:
         """Inserts gold answers inside a write transaction, refusing contradictions."""
         existing = {g.query_id: g for g in map(row_to_gold, conn.execute(_GOLD_SELECT))}
-        new = []
+        new: list[tuple[int, GoldSpec]] = []
         for qid, spec in items:
             old = existing.get(qid)
             if old is not None and old.answer != spec.answer:

@@ -5,6 +5,12 @@ defaults here, then a ``--config`` file, then the flags, and writes the resolved
 run's ``config.json``; ``--resume`` reads it back. Unknown keys and wrong types are errors
 that name the dotted key (``learner.batch_size``), so a typo never silently keeps a default.
 
+Names that a registry owns (tasks, backends, learners, selectors, teachers, teacher
+signals, state modes) are checked against that registry when the config is parsed, so a
+typo fails before any environment or model is built, and a name registered at run time
+(`robopref.preferences.register_teacher`, ...) is accepted. "Unset" is ``None`` (``null`` in
+``config.json``); the spellings before it (``-1.0``, ``""``) still load and read as ``None``.
+
 Parsing is written here rather than with dacite or OmegaConf: both accept ``true`` for an
 int field and neither names the full dotted path of an unknown nested key, which is the
 error our users see most.
@@ -16,6 +22,7 @@ import dataclasses
 import json
 import math
 import os
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +30,9 @@ from typing import Any
 
 REWARD_TERMS = ("sparse", "pref", "prm", "vlm")
 TEACHERS_HUMAN = "human"
+POLICY_INPUTS = ("state", "pixels")
+REWARD_INPUTS = ("state", "state_action")
+ANNOTATOR_MODELS = ("none", "calibrated", "calibrated-beta")
 
 
 class ConfigError(ValueError):
@@ -100,6 +110,10 @@ class LearnerConfig:
     where the preference queries come from; 0: uniform replay."""
     recent_steps: int = 10_000
     """Window of the recent draws (QPA: its query pool of 10 episodes of 1,000 steps)."""
+    bc_weight: float = 0.0
+    """rlpd with demonstrations: weight of a behaviour-cloning term in the actor's loss on
+    the demonstration rows of each minibatch (squared action error, scaled by the critics'
+    mean |Q|, at least 1, as TD3+BC scales its Q term); 0: none, RLPD's plain actor."""
 
 
 @dataclass(frozen=True)
@@ -164,18 +178,21 @@ class PebbleConfig:
     """SURF: confidence ``max(P, 1 - P)`` a pseudo-label needs."""
     pseudo_weight: float = 1.0
     """SURF: weight of the pseudo-labelled loss (``lambda_u``)."""
-    gold_rate: float = -1.0
+    gold_rate: float | None = None
     """Share of each round's queries that are gold pairs (a known answer, to measure the
     annotators by; nobody is told which): fresh pairs whose returns by the teacher signal
     differ clearly (sim), else re-asked pairs of the store's gold (an expert's,
-    ``robopref labels gold``). Negative: 0.05 with ``teacher.name=human``, else 0."""
+    ``robopref labels gold``). None: 0.05 with ``teacher.name=human``, else 0."""
     gold_margin: float = 1.0
     """A fresh gold pair's returns differ by at least this many standard deviations of the
     candidate segments' returns (a clear margin: the known answer is not a judgement call)."""
     reward_annotator_model: str = "none"
     """``none``: every label alike. ``calibrated``: each label's loss uses its annotator's
     fitted mistake rate in the label-noise mixture (`robopref.preferences.calibration`),
-    refit before every reward refit; annotators without enough labels count as ``none``."""
+    refit before every reward refit; annotators without enough labels count as ``none``.
+    ``calibrated-beta``: that, and each annotator's fitted rationality ``beta`` as a
+    temperature on the model's logit for their labels (`label_temperature`); ``beta`` is
+    fitted only where return gaps are known (sim gold pairs), elsewhere it is ``calibrated``."""
 
 
 @dataclass(frozen=True)
@@ -183,29 +200,30 @@ class TeacherConfig:
     """Who answers queries: a B-Pref scripted teacher or ``human`` (the query UI)."""
 
     name: str = "oracle"
+    """A scripted teacher (`robopref.preferences.teacher_names`) or ``human``."""
     signal: str = "auto"
     """``reward``, ``progress`` or ``auto``: progress on the Panda tasks (a potential: how
     much of the task is done), the dense task reward on dm_control
     (`robopref.rl.pebble.teacher_signal`)."""
-    beta: float = -1.0
-    """Overrides of the preset's B-Pref parameters; negative: keep the preset's."""
-    gamma: float = -1.0
-    eps_mistake: float = -1.0
-    eps_skip: float = -1.0
-    eps_equal: float = -1.0
+    beta: float | None = None
+    """Overrides of the preset's B-Pref parameters; None: keep the preset's."""
+    gamma: float | None = None
+    eps_mistake: float | None = None
+    eps_skip: float | None = None
+    eps_equal: float | None = None
 
 
 @dataclass(frozen=True)
 class ShapingConfig:
     """Potential shaping from a PRM or a VLM (`robopref.rewards.shaping`)."""
 
-    prm: str = ""
-    """A PRM file; empty: train one first from scripted episodes of the task."""
+    prm: str | None = None
+    """A PRM file; None: train one first from scripted episodes of the task."""
     prm_episodes: int = 6
     """Quick PRM: expert, perturbed and random episodes recorded (in that ratio)."""
     prm_steps: int = 400
     """Quick PRM: gradient steps."""
-    vlm_checkpoint: str = ""
+    vlm_checkpoint: str | None = None
     """A local CLIP checkpoint directory (required for ``vlm``)."""
     vlm_baseline: str = "a robot arm"
     scale: float = 1.0
@@ -216,6 +234,7 @@ class TrainConfig:
     """A training run (``robopref train``)."""
 
     task: str = "panda-reach"
+    """A Panda task or a dm_control one (``dmc:walker-walk``), as `sim.list_tasks` names them."""
     reward: str = "pref"
     """Terms joined by ``+``: ``sparse`` (task reward), ``pref``, ``prm``, ``vlm``."""
     labels: int = 100
@@ -223,11 +242,11 @@ class TrainConfig:
     steps: int = 20_000
     """Env steps of training."""
     seed: int = 0
-    demos: str = ""
+    demos: str | None = None
     """Demonstrations for the replay buffer: a number of scripted-expert episodes (``"10"``)
-    or a directory of recorded episodes; empty: none."""
-    run_dir: str = ""
-    """Empty: ``runs/<task>-<reward>-<seed>``."""
+    or a directory of recorded episodes; None: none."""
+    run_dir: str | None = None
+    """None: ``runs/<task>-<reward>-<seed>``."""
     task_weight: float = 1.0
     pref_weight: float = 1.0
     checkpoint_every: int = 5000
@@ -256,14 +275,14 @@ class TrainConfig:
         return from_dict(merge(self.to_dict(), unflatten(overrides)))
 
 
-#: ``pebble.gold_rate`` when it is negative (auto) and people label (issue 18).
+#: ``pebble.gold_rate`` when it is None (auto) and people label (issue 18).
 HUMAN_GOLD_RATE = 0.05
 
 
 def gold_rate(config: TrainConfig) -> float:
-    """``pebble.gold_rate`` resolved: negative is 0.05 with a human teacher, else 0."""
+    """``pebble.gold_rate`` resolved: None is 0.05 with a human teacher, else 0."""
     rate = config.pebble.gold_rate
-    if rate >= 0:
+    if rate is not None:
         return rate
     return HUMAN_GOLD_RATE if config.teacher.name == TEACHERS_HUMAN else 0.0
 
@@ -279,15 +298,71 @@ def reward_terms(spec: str) -> tuple[str, ...]:
     return terms
 
 
-_CHOICES = {
-    "env.backend": ("mujoco", "bullet"),
-    "env.state": ("full", "proprio"),
-    "learner.algo": ("sac", "rlpd", "ppo"),
-    "learner.policy_input": ("state", "pixels"),
-    "pebble.selector": ("uniform", "disagreement", "entropy"),
-    "pebble.reward_input": ("state", "state_action"),
-    "pebble.reward_annotator_model": ("none", "calibrated"),
-    "teacher.signal": ("auto", "reward", "progress"),
+def choices() -> dict[str, tuple[str, ...]]:
+    """The valid values of every key that names something, read from the registries that own
+    them now (so a teacher or selector registered at run time is valid) and, for the
+    training loop's own switches, from this module."""
+    import sim
+    from robopref.preferences.selectors import selector_names
+    from robopref.preferences.teachers import SIGNALS, teacher_names
+    from robopref.rl.policy import ALGOS
+    from sim.state import STATE_MODES
+
+    return {
+        "env.backend": tuple(sim.list_backends()),
+        "env.state": STATE_MODES,
+        "learner.algo": ALGOS,
+        "learner.policy_input": POLICY_INPUTS,
+        "pebble.selector": selector_names(),
+        "pebble.reward_input": REWARD_INPUTS,
+        "pebble.reward_annotator_model": ANNOTATOR_MODELS,
+        "teacher.name": (*teacher_names(), TEACHERS_HUMAN),
+        "teacher.signal": ("auto", *SIGNALS),
+    }
+
+
+def _check_task(task: str, backend: str) -> None:
+    """``task`` is one `sim.make` knows (dm_control names only for dm_control runs: listing
+    them imports dm_control), on a backend it runs on."""
+    import sim
+
+    if task.startswith(sim.DMC_PREFIX):
+        from sim.dmc import list_dmc_tasks
+
+        valid = list_dmc_tasks()
+        if task not in valid:
+            raise ConfigError(f"task: {task!r} is not one of {valid}")
+        if backend != "mujoco":
+            raise ConfigError(
+                f"env.backend: dm_control tasks run on 'mujoco' only, got {backend!r} "
+                f"for task {task!r}"
+            )
+        return
+    if task not in sim.PANDA_TASKS:
+        raise ConfigError(
+            f"task: {task!r} is not one of {sim.list_tasks(include_dmc=False)} "
+            f"(or a dm_control task: {sim.DMC_PREFIX}<domain>-<task>, see `robopref tasks`)"
+        )
+
+
+# Keys whose "unset" was spelled -1.0 or "" before it was None, and the test for that
+# spelling: a saved config.json of an older run still loads, with the same meaning.
+_OLD_UNSET: dict[str, typing.Callable[[Any], bool]] = {
+    **{
+        key: lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v < 0
+        for key in (
+            "pebble.gold_rate",
+            "teacher.beta",
+            "teacher.gamma",
+            "teacher.eps_mistake",
+            "teacher.eps_skip",
+            "teacher.eps_equal",
+        )
+    },
+    **{
+        key: lambda v: isinstance(v, str) and not v.strip()
+        for key in ("demos", "run_dir", "shaping.prm", "shaping.vlm_checkpoint")
+    },
 }
 _MINIMUM = {
     "steps": 1,
@@ -346,9 +421,10 @@ def _walk(obj: Any, prefix: str = "") -> typing.Iterator[tuple[str, Any]]:
 def validate(config: TrainConfig) -> None:
     """Value checks beyond types; the error names the key."""
     values = dict(_walk(config))
-    for key, choices in _CHOICES.items():
-        if values[key] not in choices:
-            raise ConfigError(f"{key}: {values[key]!r} is not one of {list(choices)}")
+    for key, valid in choices().items():
+        if values[key] not in valid:
+            raise ConfigError(f"{key}: {values[key]!r} is not one of {list(valid)}")
+    _check_task(config.task, config.env.backend)
     for key, low in _MINIMUM.items():
         if values[key] < low:
             raise ConfigError(f"{key}: must be >= {low}, got {values[key]!r}")
@@ -368,11 +444,18 @@ def validate(config: TrainConfig) -> None:
             f"learner.critic_subset: {lc.critic_subset} critics drawn from an ensemble of "
             f"learner.critics={lc.critics}; use a subset <= the ensemble"
         )
+    if lc.bc_weight < 0:
+        raise ConfigError(f"learner.bc_weight: must be >= 0, got {lc.bc_weight}")
+    if lc.bc_weight and (lc.algo != "rlpd" or not config.demos):
+        raise ConfigError(
+            "learner.bc_weight: behaviour cloning needs learner.algo rlpd and --demos, got "
+            f"algo {lc.algo!r} and demos {config.demos!r}"
+        )
     if lc.algo == "rlpd" and lc.policy_input != "state":
         raise ConfigError("learner.policy_input: rlpd learns from the state vector only")
     if not 0 <= lc.recent_fraction < 1:
         raise ConfigError(f"learner.recent_fraction: must be in [0, 1), got {lc.recent_fraction}")
-    if config.demos.strip() and lc.demo_fraction + lc.recent_fraction >= 1:
+    if config.demos and lc.demo_fraction + lc.recent_fraction >= 1:
         raise ConfigError(
             f"learner.recent_fraction: with learner.demo_fraction={lc.demo_fraction} no share "
             f"of the minibatch is left for uniform replay; keep their sum below 1"
@@ -387,14 +470,18 @@ def validate(config: TrainConfig) -> None:
         raise ConfigError(
             f"pebble.pseudo_threshold: must be in [0.5, 1], got {pc.pseudo_threshold}"
         )
-    if pc.gold_rate > 1:
+    if pc.gold_rate is not None and not 0 <= pc.gold_rate <= 1:
         raise ConfigError(
-            f"pebble.gold_rate: must be <= 1 (a share of the queries; negative: auto), got "
+            f"pebble.gold_rate: must be in [0, 1] (a share of the queries; null: auto), got "
             f"{pc.gold_rate}"
         )
+    for name in ("beta", "gamma", "eps_mistake", "eps_skip", "eps_equal"):
+        v = getattr(config.teacher, name)
+        if v is not None and v < 0:
+            raise ConfigError(f"teacher.{name}: must be >= 0 (null: the preset's), got {v}")
     if not 0 <= lc.demo_fraction < 1:
         raise ConfigError(f"learner.demo_fraction: must be in [0, 1), got {lc.demo_fraction}")
-    if config.demos.strip():
+    if config.demos:
         if lc.algo == "ppo":
             raise ConfigError("demos: demonstrations go in a replay buffer; use sac or rlpd")
         if lc.policy_input != "state":
@@ -410,11 +497,14 @@ def validate(config: TrainConfig) -> None:
 
 def _convert(key: str, tp: Any, value: Any) -> Any:
     """``value`` as type ``tp``, or a ConfigError naming ``key``."""
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__}")
         return _build(tp, value, f"{key}.")
     origin = typing.get_origin(tp)
+    if origin is types.UnionType or origin is typing.Union:  # X | None: None means unset
+        (item,) = [a for a in typing.get_args(tp) if a is not type(None)]
+        return None if value is None else _convert(key, item, value)
     if origin is tuple:
         (item,) = {a for a in typing.get_args(tp) if a is not Ellipsis}
         if not isinstance(value, list | tuple):
@@ -448,7 +538,13 @@ def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
             f"unknown config key {prefix}{unknown[0]!s}; valid keys here: "
             + ", ".join(f"{prefix}{n}" for n in names)
         )
-    return cls(**{k: _convert(f"{prefix}{k}", hints[k], v) for k, v in data.items()})
+    values = {}
+    for k, v in data.items():
+        key = f"{prefix}{k}"
+        if key in _OLD_UNSET and _OLD_UNSET[key](v):
+            v = None
+        values[k] = _convert(key, hints[k], v)
+    return cls(**values)
 
 
 def from_dict(data: dict[str, Any]) -> TrainConfig:
@@ -521,6 +617,7 @@ __all__ = [
     "ShapingConfig",
     "TeacherConfig",
     "TrainConfig",
+    "choices",
     "from_dict",
     "gold_rate",
     "load_config",

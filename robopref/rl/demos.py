@@ -33,9 +33,9 @@ class DemoError(ValueError):
     """Demonstrations that cannot be used; the message names the file and the mismatch."""
 
 
-def parse_demos(spec: str) -> int | Path | None:
-    """``""`` -> None, ``"10"`` -> 10 scripted episodes, anything else -> a directory."""
-    spec = str(spec).strip()
+def parse_demos(spec: str | None) -> int | Path | None:
+    """None or ``""`` -> None, ``"10"`` -> 10 scripted episodes, anything else -> a directory."""
+    spec = str(spec or "").strip()
     if not spec:
         return None
     if re.fullmatch(r"\d+", spec):

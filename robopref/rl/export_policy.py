@@ -17,7 +17,7 @@ blob's policy section (`robopref.evaluator.heads.check_policy_head`) is what eac
 Only state-based policies fit: the observation must be the ``state`` vector alone, flattened
 as is (SB3's ``CombinedExtractor`` / ``FlattenExtractor`` of one Box). A pixel policy keeps
 the torch path (``robopref bridge --run``): its CNN encoder is not part of the blob format.
-The state's layout (`sim.env.state_layout`: the arm, the mode and the fields) and the task go
+The state's layout (`sim.state.state_layout`: the arm, the mode and the fields) and the task go
 with the policy, so the bridge refuses it on a robot whose state differs.
 """
 
@@ -199,19 +199,19 @@ def policy_head(model: Any, algo: str, task: str, layout: str, robot: str) -> di
 
 
 def run_layout(task: str, state_mode: str | None, obs_dim: int) -> tuple[str, str]:
-    """``(layout, robot)`` of a run's state: `sim.env.state_layout` for a simulated arm's task
+    """``(layout, robot)`` of a run's state: `sim.state.state_layout` for a simulated arm's task
     (its mode from the run's ``env.state``; where a run does not say, the mode whose size is
     ``obs_dim``), else the task's own state (``robot`` "").
 
     Raises:
         ValueError: when the layout's size is not ``obs_dim``.
     """
-    from sim.env import STATE_MODES, state_fields, state_layout
+    from sim.state import STATE_MODES, state_dim, state_layout
 
     for prefix, (robot, n_arm) in SIM_ARMS.items():
         if not task.startswith(prefix):
             continue
-        sizes = {m: sum(n for _, n in state_fields(m, n_arm)) for m in STATE_MODES}
+        sizes = {m: state_dim(m, n_arm) for m in STATE_MODES}
         modes = [state_mode] if state_mode else [m for m in STATE_MODES if sizes[m] == obs_dim]
         if not modes or modes[0] not in sizes or sizes[modes[0]] != obs_dim:
             raise ValueError(

@@ -49,7 +49,7 @@ from robopref.preferences import (
     segment_rewards,
     select_queries,
 )
-from robopref.preferences.calibration import calibrate, label_noise
+from robopref.preferences.calibration import calibrate, label_noise, label_temperature
 from robopref.preferences.gold import fresh_gold, mix_gold, reask_gold
 from robopref.rewards.shaping import INFO_SHAPING, INFO_TASK
 from robopref.rl.config import TrainConfig, gold_rate
@@ -189,7 +189,7 @@ class PebbleCallback(BaseCallback):
             overrides = {
                 k: getattr(config.teacher, k)
                 for k in _TEACHER_FIELDS
-                if getattr(config.teacher, k) >= 0
+                if getattr(config.teacher, k) is not None
             }
             self.teacher = make_teacher(config.teacher.name, **overrides)
         self._t0 = time.perf_counter()
@@ -430,13 +430,16 @@ class PebbleCallback(BaseCallback):
         episodes = {i: self.episode_store.load(i) for i in ids}
         batch = batch_from_labels(labels, episodes)
         cfg = self.config.pebble
-        if cfg.reward_annotator_model == "calibrated":
+        if cfg.reward_annotator_model in ("calibrated", "calibrated-beta"):
             # Refit the annotators' models on every label so far, then weigh each label by
             # its annotator's mistake rate (issue 18). Gold and agreement are the evidence;
-            # no privileged gap, so a person is judged as on a real robot.
+            # no privileged gap, so a person is judged as on a real robot (beta comes only
+            # from gold pairs that carry their gap).
             calibration = calibrate(everything, self.store.gold())
             noise, weight = label_noise(calibration, labels)
             batch = batch._replace(noise=noise, weight=weight)
+            if cfg.reward_annotator_model == "calibrated-beta":
+                batch = batch._replace(temperature=label_temperature(calibration, labels))
             self.calibration = calibration
             self._record_calibration(calibration, labels, noise, weight)
         with torch_threads(cfg.refit_threads or usable_cores()):

@@ -188,6 +188,7 @@ def make_learner(config: TrainConfig, env, state_dim: int, run: RunPaths):
         if lc.algo == "rlpd":
             off_policy["critic_subset"] = lc.critic_subset
             off_policy["normalize_obs"] = lc.normalize_obs
+            off_policy["bc_weight"] = lc.bc_weight
             common["policy_kwargs"].update(n_critics=lc.critics, layer_norm=lc.layer_norm)
         return _algo_class(lc.algo)("MultiInputPolicy", env, **off_policy, **common)
     if config.pebble.unsup_steps:
@@ -212,7 +213,7 @@ def read_demos(config: TrainConfig) -> list:
     from robopref.rl.demos import load_demos
     from robopref.rl.env import make_task_env
 
-    if not config.demos.strip():
+    if not config.demos:
         return []
     probe = make_task_env(config, cameras=())
     try:

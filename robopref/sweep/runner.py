@@ -214,7 +214,8 @@ def _execute(
     task = ray.remote(execute_run).options(
         num_cpus=spec.cpus_per_run, max_retries=max_retries, retry_exceptions=False
     )
-    pending, inflight, outcomes = list(todo), {}, {}
+    pending, outcomes = list(todo), {}
+    inflight: dict[Any, Any] = {}  # Ray object ref -> its run
     while pending or inflight:
         while pending and (max_concurrent is None or len(inflight) < max_concurrent):
             run = pending.pop(0)

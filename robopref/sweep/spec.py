@@ -73,7 +73,7 @@ class SweepSpec:
     """Nested config data common to every run (already checked)."""
     grid: dict[str, list[Any]]
     seeds: tuple[int, ...]
-    cpus_per_run: int = 1
+    cpus_per_run: float = 1
 
     def to_dict(self) -> dict[str, Any]:
         return {

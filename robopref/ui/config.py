@@ -39,7 +39,7 @@ def _local_names() -> set[str]:
     """This machine's own names and addresses, for a server bound to every interface."""
     names = {socket.gethostname().lower(), socket.getfqdn().lower()}
     try:
-        names |= {info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None)}
+        names |= {str(info[4][0]) for info in socket.getaddrinfo(socket.gethostname(), None)}
     except OSError:
         pass  # a host name without a resolvable address: its name alone is still allowed
     # The address of the interface that routes outwards: connecting a UDP socket sends no

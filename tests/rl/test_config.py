@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -93,3 +94,172 @@ def test_vlm_without_a_checkpoint_says_what_to_pass(tmp_path, capsys):
     rc = main(["train", "--run-dir", str(tmp_path / "r"), "--reward", "vlm", "--no-progress"])
     assert rc == 2
     assert "--vlm-checkpoint PATH" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- names the registries own
+@pytest.fixture
+def no_env(monkeypatch):
+    """Makes building any environment fail the test: a config error must come first."""
+    import sim
+
+    def make(*args, **kwargs):
+        raise AssertionError("an environment was built before the config was checked")
+
+    monkeypatch.setattr(sim, "make", make)
+
+
+def _registries() -> dict[str, tuple[str, ...]]:
+    import sim
+    from robopref.preferences import SIGNALS, selector_names, teacher_names
+    from robopref.rl.policy import ALGOS
+    from sim.state import STATE_MODES
+
+    return {
+        "env.backend": tuple(sim.list_backends()),
+        "env.state": STATE_MODES,
+        "learner.algo": ALGOS,
+        "pebble.selector": selector_names(),
+        "teacher.name": (*teacher_names(), "human"),
+        "teacher.signal": ("auto", *SIGNALS),
+    }
+
+
+def test_named_choices_are_the_registries_own():
+    from robopref.rl.config import choices
+
+    valid = choices()
+    for key, names in _registries().items():
+        assert valid[key] == names, key
+
+
+@pytest.mark.parametrize(
+    "key, bad",
+    [
+        ("teacher.name", "oracel"),
+        ("pebble.selector", "disagreemnt"),
+        ("learner.algo", "sacc"),
+        ("env.backend", "bulet"),
+        ("env.state", "proprioception"),
+        ("teacher.signal", "rewards"),
+    ],
+)
+def test_a_typo_in_a_registered_name_fails_at_parse_naming_key_value_and_valid(key, bad, no_env):
+    with pytest.raises(ConfigError) as e:
+        load_config(overrides={key: bad})
+    valid = _registries()[key]
+    assert str(e.value) == f"{key}: {bad!r} is not one of {list(valid)}"
+
+
+def test_a_typo_in_the_teacher_fails_on_the_command_line_before_anything_is_built(
+    tmp_path, capsys, no_env
+):
+    run = tmp_path / "run"
+    rc = main(["train", "--run-dir", str(run), "--teacher", "oracel", "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "teacher.name: 'oracel' is not one of" in err and "'oracle'" in err
+    assert "'human'" in err and "Traceback" not in err
+    assert not run.exists()
+
+
+def test_a_name_registered_at_run_time_is_valid(monkeypatch):
+    from robopref.preferences import selectors, teachers
+
+    monkeypatch.setitem(teachers._PRESETS, "patient", {"beta": 2.0})
+    monkeypatch.setitem(selectors._SELECTORS, "novel", selectors.Selector("novel", None))
+    c = load_config(overrides={"teacher.name": "patient", "pebble.selector": "novel"})
+    assert (c.teacher.name, c.pebble.selector) == ("patient", "novel")
+
+
+@pytest.mark.parametrize(
+    "task, backend, message",
+    [
+        ("panda-rech", "mujoco", "task: 'panda-rech' is not one of ['panda-"),
+        ("dmc:walker-wak", "mujoco", "task: 'dmc:walker-wak' is not one of ['dmc:"),
+        ("dmc:walker-walk", "bullet", "env.backend: dm_control tasks run on 'mujoco' only"),
+    ],
+)
+def test_a_bad_task_fails_at_parse(task, backend, message, no_env):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(overrides={"task": task, "env.backend": backend})
+
+
+def test_every_listed_task_parses(no_env):
+    import sim
+
+    for task in sim.list_tasks(include_dmc=False) + ["dmc:walker-walk"]:
+        assert load_config(overrides={"task": task}).task == task
+
+
+# ---------------------------------------------------------------- unset is None
+UNSET = {
+    "demos": "",
+    "run_dir": "",
+    "shaping": {"prm": "", "vlm_checkpoint": ""},
+    "pebble": {"gold_rate": -1.0},
+    "teacher": {k: -1.0 for k in ("beta", "gamma", "eps_mistake", "eps_skip", "eps_equal")},
+}
+
+
+def test_unset_is_none_and_round_trips_through_config_json():
+    c = TrainConfig()
+    assert c.demos is None and c.run_dir is None and c.shaping.prm is None
+    assert c.shaping.vlm_checkpoint is None and c.pebble.gold_rate is None
+    assert c.teacher.beta is None and c.teacher.eps_mistake is None
+    saved = json.loads(json.dumps(c.to_dict()))
+    assert saved["teacher"]["beta"] is None and saved["demos"] is None
+    assert from_dict(saved) == c
+
+
+def test_an_old_config_json_with_the_old_spellings_of_unset_still_loads(tmp_path):
+    old = TrainConfig().to_dict()
+    for section, value in UNSET.items():
+        old[section] = {**old[section], **value} if isinstance(value, dict) else value
+    f = tmp_path / "config.json"
+    f.write_text(json.dumps(old))
+    assert load_config(f) == TrainConfig()
+    # And with values set, they are kept.
+    c = load_config(f, {"teacher.beta": 2.5, "pebble.gold_rate": 0.1, "demos": "5"})
+    assert (c.teacher.beta, c.pebble.gold_rate, c.demos) == (2.5, 0.1, "5")
+
+
+def test_a_resumed_old_run_reads_its_config_json(tmp_path):
+    from robopref.rl.train import prepare_run
+    from robopref.runs import RunPaths
+
+    run = RunPaths.of(tmp_path / "old").create()
+    old = TrainConfig().to_dict()
+    old.update(run_dir=str(run.root), demos="")
+    old["teacher"]["beta"] = -1.0
+    old["pebble"]["gold_rate"] = -1.0
+    run.config.write_text(json.dumps(old))
+    config, _, resumed = prepare_run(None, str(run.root))
+    assert resumed and config.teacher.beta is None and config.demos is None
+
+
+def test_gold_rate_resolves_none_by_teacher():
+    from robopref.rl.config import HUMAN_GOLD_RATE, gold_rate
+
+    assert gold_rate(TrainConfig()) == 0.0
+    assert gold_rate(load_config(overrides={"teacher.name": "human"})) == HUMAN_GOLD_RATE
+    assert gold_rate(load_config(overrides={"pebble.gold_rate": 0.2})) == 0.2
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"pebble.gold_rate": 1.5}, "pebble.gold_rate: must be in [0, 1]"),
+        ({"teacher.beta": "high"}, "teacher.beta: expected a number, got 'high'"),
+        ({"shaping.prm": 3}, "shaping.prm: expected a string, got 3"),
+    ],
+)
+def test_optional_values_keep_their_type_checks(overrides, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(overrides=overrides)
+
+
+def test_null_on_the_command_line_unsets():
+    from robopref.commands.train import parse_set
+
+    c = load_config(overrides=parse_set(["teacher.beta=null", "shaping.prm=null"]))
+    assert c.teacher.beta is None and c.shaping.prm is None
