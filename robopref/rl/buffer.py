@@ -16,6 +16,7 @@ Relabelling rewrites both, so demonstrations are scored by the same learned rewa
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -122,6 +123,14 @@ class RelabelingReplayBuffer(DictReplayBuffer):
         if self.sample_reward is None:
             return samples
         return samples._replace(rewards=self.sample_reward(samples))
+
+    def sample_updates(self, batch_size: int, updates: int, env=None):
+        """``updates`` minibatches of ``batch_size`` back to back, each drawn as `sample`
+        draws one. SBX's jitted loop slices one big batch into its updates; one `sample` of
+        ``batch_size * updates`` would put every demonstration in the last slices, so at
+        two updates per env step one update saw online data only and the other
+        demonstrations only, not RLPD's half and half."""
+        return functools.reduce(_concat, (self.sample(batch_size, env) for _ in range(updates)))
 
 
 def _concat(a, b):

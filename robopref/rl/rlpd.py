@@ -35,7 +35,7 @@ Two more things SBX does not do, each measured (README, "Why SAC learned reach s
   the flat observation, as OpenAI's HER normalizer keeps them, std floored at 0.01, clipped
   to +-10; the statistics live in the policy, so a saved run acts the same on the bridge).
   It is off by default: on reach it slowed learning (the inputs drift while the critic
-  fits them); the state's own units are chosen instead (`sim.env.RELATIVE_SCALE`).
+  fits them); the state's own units are chosen instead (`sim.state.RELATIVE_SCALE`).
 """
 
 from __future__ import annotations
@@ -166,21 +166,31 @@ class RLPD(SbxSAC):
     """
 
     critic_subset: ClassVar[int] = 2
+    #: Weight of the behaviour-cloning term on demonstration rows (0: none); see `_train`.
+    bc_weight: float = 0.0
     policy_aliases: ClassVar[dict[str, type]] = {
         "MlpPolicy": RLPDPolicy,
         "MultiInputPolicy": RLPDPolicy,
     }
 
     def __init__(
-        self, *args: Any, critic_subset: int = 2, normalize_obs: bool = True, **kwargs: Any
+        self,
+        *args: Any,
+        critic_subset: int = 2,
+        normalize_obs: bool = True,
+        bc_weight: float = 0.0,
+        **kwargs: Any,
     ) -> None:
         n_critics = int((kwargs.get("policy_kwargs") or {}).get("n_critics", 2))
         if not 1 <= critic_subset <= n_critics:
             raise ValueError(
                 f"critic_subset must be within 1..n_critics ({n_critics}), got {critic_subset}"
             )
+        if not (bc_weight >= 0 and np.isfinite(bc_weight)):
+            raise ValueError(f"bc_weight must be a finite number >= 0, got {bc_weight}")
         self.__class__ = _with_subset(int(critic_subset))
         self.normalize_obs = normalize_obs
+        self.bc_weight = float(bc_weight)
         super().__init__(*args, **kwargs)
 
     def _setup_model(self) -> None:
@@ -239,7 +249,10 @@ class RLPD(SbxSAC):
         """SBX's `train` without waiting for it: all ``gradient_steps`` updates in one jitted
         call, dispatched asynchronously; the next actions come from the actor of the update
         before (`IN_FLIGHT`)."""
-        data = self.replay_buffer.sample(batch_size * gradient_steps, env=None)
+        if hasattr(self.replay_buffer, "sample_updates"):  # each update its own mix
+            data = self.replay_buffer.sample_updates(batch_size, gradient_steps)
+        else:
+            data = self.replay_buffer.sample(batch_size * gradient_steps, env=None)
         norm = self.policy.normalize
         obs = norm(self._flatten({k: v.numpy() for k, v in data.observations.items()}))
         next_obs = norm(self._flatten({k: v.numpy() for k, v in data.next_observations.items()}))
@@ -269,6 +282,8 @@ class RLPD(SbxSAC):
             self.policy.actor_state,
             self.ent_coef_state,
             self.key,
+            jnp.float32(self.bc_weight),
+            jnp.int32(self._demo_rows(batch_size)),
         )
         # Queue this update behind the one running, then wait for that one: its actor acts
         # for the next env step while this update runs.
@@ -285,6 +300,95 @@ class RLPD(SbxSAC):
             self.logger.record("train/critic_loss", qf_loss)
             self.logger.record("train/ent_coef_loss", ent_coef_loss)
             self.logger.record("train/ent_coef", ent_coef)
+
+    def _demo_rows(self, batch_size: int) -> int:
+        """Demonstration rows at the end of each update's minibatch (`sample_updates`)."""
+        buffer = self.replay_buffer
+        if getattr(buffer, "demos", None) is None:
+            return 0
+        if buffer.size() == 0:
+            return batch_size
+        return int(round(batch_size * buffer.demo_fraction))
+
+    @classmethod
+    @functools.partial(
+        jax.jit, static_argnames=["cls", "gradient_steps", "policy_delay", "policy_delay_offset"]
+    )
+    def _train(  # type: ignore[override]
+        cls,
+        tau,
+        target_entropy,
+        gradient_steps: int,
+        data: ReplayBufferSamplesNp,
+        policy_delay: int,
+        policy_delay_offset: int,
+        qf_state,
+        actor_state,
+        ent_coef_state,
+        key,
+        bc_weight=0.0,
+        demo_rows=0,
+    ):
+        """SBX's `SAC._train` (every update of an env step in one ``fori_loop``), with the
+        actor also given each minibatch's actions and which rows are demonstrations, for
+        the behaviour-cloning term. Written out because SBX's loop hands the actor the
+        observations only."""
+        batch_size = data.observations.shape[0] // gradient_steps
+        demo_mask = jnp.arange(batch_size) >= batch_size - demo_rows
+        zero = jnp.array(0.0)
+        info0 = {"actor_loss": zero, "qf_loss": zero, "ent_coef_loss": zero, "ent_coef": zero}
+
+        def one_update(i, carry):
+            actor_state, qf_state, ent_coef_state, key, info = carry
+
+            def rows(x):
+                return jax.lax.dynamic_slice_in_dim(x, i * batch_size, batch_size)
+
+            obs, actions = rows(data.observations), rows(data.actions)
+            qf_state, (qf_loss, ent_coef), key = cls.update_critic(
+                actor_state,
+                qf_state,
+                ent_coef_state,
+                obs,
+                actions,
+                rows(data.next_observations),
+                rows(data.rewards),
+                rows(data.dones),
+                rows(data.discounts),
+                key,
+            )
+            qf_state = cls.soft_update(tau, qf_state)
+
+            def actor_step(actor_state, ent_coef_state, key):
+                actor_state, _, actor_loss, key, entropy = cls.update_actor(
+                    actor_state, qf_state, ent_coef_state, obs, key, actions, demo_mask, bc_weight
+                )
+                ent_coef_state, ent_loss = cls.update_temperature(
+                    target_entropy, ent_coef_state, entropy
+                )
+                return actor_state, ent_coef_state, key, actor_loss, ent_loss
+
+            actor_state, ent_coef_state, key, actor_loss, ent_loss = jax.lax.cond(
+                (policy_delay_offset + i) % policy_delay == 0,
+                actor_step,
+                lambda a, e, k: (a, e, k, info["actor_loss"], info["ent_coef_loss"]),
+                actor_state,
+                ent_coef_state,
+                key,
+            )
+            info = {
+                "actor_loss": actor_loss,
+                "qf_loss": qf_loss,
+                "ent_coef_loss": ent_loss,
+                "ent_coef": ent_coef,
+            }
+            return actor_state, qf_state, ent_coef_state, key, info
+
+        actor_state, qf_state, ent_coef_state, key, info = jax.lax.fori_loop(
+            0, gradient_steps, one_update, (actor_state, qf_state, ent_coef_state, key, info0)
+        )
+        losses = (info["actor_loss"], info["qf_loss"], info["ent_coef_loss"], info["ent_coef"])
+        return qf_state, actor_state, ent_coef_state, key, losses
 
     @classmethod
     @functools.partial(jax.jit, static_argnames=["cls"])
@@ -322,7 +426,16 @@ class RLPD(SbxSAC):
 
     @staticmethod
     @jax.jit
-    def update_actor(actor_state, qf_state, ent_coef_state, observations, key):
+    def update_actor(
+        actor_state,
+        qf_state,
+        ent_coef_state,
+        observations,
+        key,
+        actions=None,
+        demo_mask=None,
+        bc_weight=0.0,
+    ):
         key, drop_key, noise_key = jax.random.split(key, 3)
 
         def loss(params: flax.core.FrozenDict) -> tuple[jax.Array, jax.Array]:
@@ -332,7 +445,18 @@ class RLPD(SbxSAC):
             q = qf_state.apply_fn(qf_state.params, observations, a, rngs={"dropout": drop_key})
             alpha = ent_coef_state.apply_fn({"params": ent_coef_state.params})
             # The ensemble mean (RLPD, REDQ): a minimum over many critics is too pessimistic.
-            return (alpha * log_prob - q.mean(axis=0)).mean(), -log_prob.mean()
+            q_mean = q.mean(axis=0)
+            value = (alpha * log_prob - q_mean).mean()
+            if actions is not None:
+                # Behaviour cloning on the demonstration rows, scaled by the critics' mean
+                # |Q| (at least 1) as TD3+BC scales its Q term (Fujimoto & Gu 2021), so one
+                # weight means the same against rewards of any size.
+                mse = ((a - actions) ** 2).sum(axis=-1)
+                n = jnp.maximum(demo_mask.sum(), 1)
+                bc = jnp.where(demo_mask, mse, 0.0).sum() / n
+                scale = jax.lax.stop_gradient(jnp.maximum(jnp.abs(q_mean).mean(), 1.0))
+                value = value + bc_weight * scale * bc
+            return value, -log_prob.mean()
 
         (value, entropy), grads = jax.value_and_grad(loss, has_aux=True)(actor_state.params)
         return actor_state.apply_gradients(grads=grads), qf_state, value, key, entropy

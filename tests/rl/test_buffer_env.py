@@ -133,6 +133,18 @@ def test_demonstrations_are_half_of_every_minibatch_and_are_relabelled_too():
         online.attach_demos(empty, 0.5)
 
 
+def test_each_update_of_a_multi_update_batch_gets_its_own_half_of_demonstrations():
+    # SBX slices one batch into consecutive updates: each slice must be half and half,
+    # not all online data first and all demonstrations last.
+    online, demos = _buffer(), _buffer(seed=1)
+    demos.rewards[:40, 0] = -5.0
+    online.attach_demos(demos, 0.5)
+    rewards = online.sample_updates(16, updates=3).rewards[:, 0].numpy()
+    assert rewards.shape == (48,)
+    for update in rewards.reshape(3, 16):
+        assert (update == -5.0).sum() == 8 and (update == 9.0).sum() == 8
+
+
 def test_recent_replay_draws_its_share_from_the_newest_transitions():
     buf = _buffer(n=60)  # a ring of 64: the newest 10 are the slots just before pos (60)
     buf.rewards[:60, 0] = np.arange(60)  # a transition's reward is its age order

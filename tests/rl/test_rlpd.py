@@ -97,6 +97,51 @@ def test_the_numpy_actor_acts_as_the_jitted_one_and_is_not_saved(tiny, tmp_path)
     assert policy.acting_layers is layers  # the live policy keeps acting
 
 
+def test_behaviour_cloning_pulls_the_actor_to_the_demonstrated_actions(tiny):
+    import jax.numpy as jnp
+
+    from robopref.rl.env import make_task_env
+    from robopref.rl.train import make_learner
+
+    config = tiny(**RLPD, steps=200, reward="sparse", demos="3")
+    env = make_task_env(config, cameras=())
+    model = make_learner(config, env, env.observation_space["state"].shape[0], None)
+    policy = model.policy
+    rng = np.random.default_rng(0)
+    obs = jnp.asarray(rng.normal(size=(64, model._flat_dim())).astype(np.float32))
+    demo_action = np.array([0.6, -0.4, 0.2, 0.8], np.float32)
+    actions = jnp.asarray(np.tile(demo_action, (64, 1)))
+    demo_rows = jnp.arange(64) >= 32  # the second half of the minibatch: demonstrations
+
+    def error_after(bc_weight):
+        actor, key = policy.actor_state, model.key
+        for _ in range(300):
+            actor, _, _, key, _ = type(model).update_actor(
+                actor,
+                policy.qf_state,
+                model.ent_coef_state,
+                obs,
+                key,
+                actions,
+                demo_rows,
+                bc_weight,
+            )
+        mode = np.asarray(policy.select_action(actor, obs))
+        return float(np.abs(mode[32:] - demo_action).mean())
+
+    cloned, plain = error_after(5.0), error_after(0.0)
+    assert cloned < 0.5 * plain, (cloned, plain)
+
+
+def test_behaviour_cloning_needs_rlpd_and_demonstrations():
+    with pytest.raises(ConfigError, match="learner.bc_weight: must be >= 0"):
+        load_config(overrides={"learner.algo": "rlpd", "demos": "5", "learner.bc_weight": -1})
+    with pytest.raises(ConfigError, match="learner.bc_weight: behaviour cloning needs"):
+        load_config(overrides={"learner.algo": "sac", "demos": "5", "learner.bc_weight": 1})
+    with pytest.raises(ConfigError, match="learner.bc_weight: behaviour cloning needs"):
+        load_config(overrides={"learner.algo": "rlpd", "learner.bc_weight": 1})
+
+
 class _NoiseFrom:
     """A generator stand-in returning fixed standard-normal draws."""
 
