@@ -1,4 +1,5 @@
-"""``robopref reward ...``: train, evaluate and adapt process reward models; compare rewards.
+"""``robopref reward ...``: train, evaluate, adapt and fine-tune (on a run's preference labels)
+process reward models; compare rewards.
 
 Every subcommand prints one JSON line (the figures the README quotes come from these).
 """
@@ -87,6 +88,59 @@ def _cmd_adapt_prm(args) -> int:
     return 0
 
 
+def _finetuned_path(model: str) -> Path:
+    path = Path(model)
+    return path.with_name(f"{path.stem}-finetuned{path.suffix}")
+
+
+def _cmd_finetune_prm(args) -> int:
+    from robopref.rewards.prm import ProcessRewardModel
+    from robopref.rewards.prm_labels import finetune_prm, load_run_pairs, pair_accuracy
+    from robopref.rewards.prm_train import evaluate_prm, frame_set
+
+    if args.steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {args.steps}")
+    _threads(args.threads)
+    model = ProcessRewardModel.load(args.model)
+    out = Path(args.out) if args.out else _finetuned_path(args.model)
+    # Everything is read and checked before training, and the model is written last: a bad
+    # input writes nothing.
+    pairs, report = load_run_pairs(
+        model,
+        args.labels,
+        max_frames=args.max_frames,
+        skip_missing=args.skip_missing,
+        model_path=args.model,
+    )
+    data = (
+        frame_set(model, load_episodes(args.episodes, model.task or None))
+        if args.episodes
+        else None
+    )
+    held_out = frame_set(model, load_episodes(args.eval, model.task or None)) if args.eval else None
+    row = {"model": args.model, "out": str(out), "run": args.labels, **report}
+
+    def evaluate() -> dict:
+        assert held_out is not None
+        result = evaluate_prm(model, held_out, subsets=[model.config.views])
+        result.pop("per_views")
+        return result
+
+    if held_out is not None:
+        row["before"] = evaluate()
+    if "preference" in model.trained_heads:
+        row["pair_accuracy_before"] = pair_accuracy(model, pairs)
+    row["finetune"] = finetune_prm(
+        model, pairs, steps=args.steps, lr=args.lr, data=data, keep_weight=args.keep_weight
+    )
+    row["pair_accuracy"] = pair_accuracy(model, pairs)
+    if held_out is not None:
+        row["after"] = evaluate()
+    model.save(out)
+    print(json.dumps(row))
+    return 0
+
+
 def _cmd_compare(args) -> int:
     import tempfile
 
@@ -155,6 +209,35 @@ def add_commands(sub) -> None:
     s.add_argument("--labels", default="time", help="time (demo order) or progress")
     common(s)
     s.set_defaults(func=_cmd_adapt_prm)
+
+    s = rsub.add_parser(
+        "finetune-prm", help="fine-tune a PRM on a run's preference labels (its camera frames)"
+    )
+    s.add_argument("model", help="PRM file to start from")
+    s.add_argument(
+        "--labels", required=True, metavar="RUN_DIR", help="run with labels.sqlite and episodes/"
+    )
+    s.add_argument("--out", default="", help="model file to write (default: MODEL-finetuned.pt)")
+    s.add_argument("--steps", type=int, default=200, help="fine-tuning steps")
+    s.add_argument("--lr", type=float, default=3e-4, help="learning rate")
+    s.add_argument(
+        "--episodes",
+        default="",
+        help="progress-labelled episodes to keep training progress on (default: keep the "
+        "model's progress bins on the labelled frames, --keep-weight)",
+    )
+    s.add_argument(
+        "--keep-weight", type=float, default=1.0, help="weight of keeping the progress bins"
+    )
+    s.add_argument("--eval", default="", help="held-out episodes: figures before and after")
+    s.add_argument("--max-frames", type=int, default=16, help="frames kept per segment")
+    s.add_argument(
+        "--skip-missing",
+        action="store_true",
+        help="train on the labels whose episodes are present with frames; report the rest",
+    )
+    common(s)
+    s.set_defaults(func=_cmd_finetune_prm)
 
     s = rsub.add_parser("compare", help="EPIC distance between two rewards (JSON)")
     s.add_argument("a", help="sparse, progress, or a PRM / preference model file")

@@ -8,8 +8,9 @@ reward-model diagnostics such as the EPIC distance between two reward functions
 (`diagnostics`, and `compare` for recorded episodes); the preference reward model, an
 ensemble of per-step rewards ``r(obs, action)`` fit to pairwise labels (`preference`; the
 labelled pairs it trains on are `robopref.preferences.PreferenceBatch`); the
-multi-view process reward model, a progress potential from several cameras (`prm`, trained by
-`prm_train`); and the CLIP reward of VLM-RM (`vlm`). The model names are loaded on first use
+multi-view process reward model, a progress potential from several cameras with success and
+preference heads (`prm`, trained by `prm_train`, fine-tuned on a run's labels by
+`prm_labels`); and the CLIP reward of VLM-RM (`vlm`). The model names are loaded on first use
 (module `__getattr__`), so ``import robopref.rewards`` does not import torch (the evaluator
 and sim side must not pay for it). Nothing in this package drives an environment: the shaping
 wrapper only passes through the steps its caller (the learner) takes.

@@ -31,10 +31,12 @@ def write_model_file(path: str | os.PathLike[str], payload: dict[str, Any]) -> P
     return path
 
 
-def read_model_file(path: Path, format_name: str, version: int) -> dict[str, Any]:
+def read_model_file(path: Path, format_name: str, version: int | tuple[int, ...]) -> dict[str, Any]:
     """The payload of a model file written with ``torch.save``, checked for format and version.
 
     Loads with ``weights_only=True`` (no pickled code runs). Shared by every reward model.
+    ``version`` is the one version understood, or a tuple of them (a reader that still loads
+    older files: the caller then looks at ``payload["version"]``).
 
     Raises:
         FileNotFoundError: if there is no such file.
@@ -51,10 +53,16 @@ def read_model_file(path: Path, format_name: str, version: int) -> dict[str, Any
     if not isinstance(obj, dict) or obj.get("format") != format_name:
         found = obj.get("format") if isinstance(obj, dict) else type(obj).__name__
         raise ModelFormatError(f"{path}: not a {format_name} file (format {found!r})")
-    if obj.get("version") != version:
+    versions = version if isinstance(version, tuple) else (version,)
+    if obj.get("version") not in versions:
+        understood = (
+            f"version {versions[0]} only"
+            if len(versions) == 1
+            else f"versions {', '.join(map(str, versions))}"
+        )
         raise ModelFormatError(
             f"{path}: {format_name} version {obj.get('version')!r}; this reader "
-            f"understands version {version} only"
+            f"understands {understood}"
         )
     return obj
 

@@ -23,10 +23,25 @@ calibrated with any non-empty subset of cameras. Everything after the encoder is
 "head" that `numpy_head` hands to the C evaluator (`robopref.evaluator`), whose maths it
 must match exactly.
 
+Two more heads read the fused feature ``z``, after Robometer's three objectives (progress,
+success, pairwise preference; issue 14):
+
+    success(z)    = sigmoid(MLP_s(z))    P(the task is solved in this observation), trained
+                                         with binary cross-entropy on per-frame task success
+    preference(z) = MLP_p(z)             a per-frame score; a segment's score is its mean over
+                                         the segment's frames, and P(A better than B) =
+                                         sigmoid(score_A - score_B) (Bradley-Terry) is fit to
+                                         the label store's labels (`robopref.rewards.prm_labels`)
+
+They share the encoder and fusion with the progress head (that is how labels on pairs reach
+the camera model) but the potential reads the progress head only: it is the same function
+of the weights whether the heads are trained, untrained, or absent (a file saved before they
+existed loads with them untrained, `trained_heads` empty, and scores as before).
+
 Images are uint8 ``(H, W, 3)``; frames of another size are resized to ``image_size`` with
 OpenCV's area interpolation (the documented resize), other dtypes or channel counts are
-refused. Privileged sim progress is a training *label* only (`robopref.rewards.prm_train`),
-never an input: the model sees pixels.
+refused (`robopref.rewards.frames.check_frames`). Privileged sim progress is a training
+*label* only (`robopref.rewards.prm_train`), never an input: the model sees pixels.
 """
 
 from __future__ import annotations
@@ -43,6 +58,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from robopref.rewards.frames import check_frames
 from robopref.rewards.model_file import (
     ModelFormatError,
     NonFiniteRewardError,
@@ -51,6 +67,7 @@ from robopref.rewards.model_file import (
 )
 
 __all__ = [
+    "HEADS",
     "PRMConfig",
     "PRMPrediction",
     "ProcessRewardModel",
@@ -58,7 +75,12 @@ __all__ = [
 ]
 
 FORMAT_NAME = "robopref.process_reward"
-FORMAT_VERSION = 1
+# Version 2 adds the success and preference heads (and the ``heads`` list of trained ones);
+# version 1 files load with both heads untrained.
+FORMAT_VERSION = 2
+_READS = (1, 2)
+#: The heads besides progress and hop, by their module names in `_PRMNet`.
+HEADS = ("success", "preference")
 _ACTIVATIONS = {"relu": F.relu, "leaky_relu": F.leaky_relu, "tanh": torch.tanh}
 # Frames per encoder pass at inference: bounds memory when relabelling a whole buffer.
 _CHUNK = 512
@@ -90,6 +112,16 @@ class PRMConfig:
     success-vs-failure ranking hinges on, are a fraction of a percent of the data."""
     hop_weight: float = 0.5
     """Weight of the hop head's squared error against the bins' cross-entropy."""
+    success_weight: float = 0.5
+    """Weight of the success head's binary cross-entropy on per-frame task success; 0 leaves
+    the head untrained (and training then moves the weights exactly as without the head)."""
+    preference_weight: float = 1.0
+    """Weight of the preference head's Bradley-Terry loss, when training on labelled pairs of
+    segments (`prm_labels.finetune_prm`, or `prm_train.train_prm` with ``pairs``)."""
+    preference_batch: int = 8
+    """Labelled pairs per gradient step."""
+    preference_frames: int = 4
+    """Frames drawn from each segment per step; their mean score estimates the segment's."""
     shift: int = 4
     """Random-shift augmentation in pixels (DrQ, Kostrikov et al. 2021); 0 turns it off."""
     color_jitter: float = 0.0
@@ -119,6 +151,8 @@ class PRMConfig:
             ("batch_size", self.batch_size, 1),
             ("steps", self.steps, 0),
             ("shift", self.shift, 0),
+            ("preference_batch", self.preference_batch, 1),
+            ("preference_frames", self.preference_frames, 1),
             *((f"channels[{i}]", c, 1) for i, c in enumerate(self.channels)),
             *((f"hidden[{i}]", h, 1) for i, h in enumerate(self.hidden)),
         ):
@@ -130,7 +164,15 @@ class PRMConfig:
             raise ValueError(
                 f"activation: unknown {self.activation!r}; valid: {list(_ACTIVATIONS)}"
             )
-        for name in ("view_dropout", "final_fraction", "hop_weight", "lr", "weight_decay"):
+        for name in (
+            "view_dropout",
+            "final_fraction",
+            "hop_weight",
+            "success_weight",
+            "preference_weight",
+            "lr",
+            "weight_decay",
+        ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < math.inf:
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
@@ -194,6 +236,10 @@ class _PRMNet(nn.Module):
 
         self.progress = mlp((d, *cfg.hidden, cfg.bins))
         self.hop = mlp((3 * d, *cfg.hidden, 1))
+        # Made after every other layer: the seeded init of those is the same as before the
+        # heads existed, so the potential of a model of a given seed did not change.
+        self.success = mlp((d, *cfg.hidden, 1))
+        self.preference = mlp((d, *cfg.hidden, 1))
         self.register_buffer("centers", torch.linspace(0.0, 1.0, cfg.bins), persistent=False)
 
     def _run(self, layers: nn.ModuleList, x: torch.Tensor) -> torch.Tensor:
@@ -222,14 +268,13 @@ class _PRMNet(nn.Module):
     def hop_pred(self, za: torch.Tensor, zb: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self._run(self.hop, torch.cat([za, zb, zb - za], -1)).squeeze(-1))
 
+    def success_logit(self, z: torch.Tensor) -> torch.Tensor:
+        """``(N, D)`` fused features -> ``(N,)`` logits of P(success)."""
+        return self._run(self.success, z).squeeze(-1)
 
-def _check_frames(view: str, frames: Any) -> np.ndarray:
-    a = np.asarray(frames)
-    if a.dtype != np.uint8:
-        raise ValueError(f"view {view!r}: expected uint8 images, got dtype {a.dtype}")
-    if a.ndim != 4 or a.shape[-1] != 3:
-        raise ValueError(f"view {view!r}: expected (N, H, W, 3) images, got shape {a.shape}")
-    return a
+    def preference_score(self, z: torch.Tensor) -> torch.Tensor:
+        """``(N, D)`` fused features -> ``(N,)`` per-frame preference scores."""
+        return self._run(self.preference, z).squeeze(-1)
 
 
 class ProcessRewardModel:
@@ -251,6 +296,7 @@ class ProcessRewardModel:
         self.net.eval()
         self.last_missing_views: tuple[str, ...] = ()
         self.history: list[dict[str, Any]] = []  # training summaries, saved with the model
+        self.trained_heads: set[str] = set()  # which of HEADS were trained; others refuse
 
     # ------------------------------------------------------------------ inputs
     def images(self, frames_by_view: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, tuple]:
@@ -267,7 +313,7 @@ class ProcessRewardModel:
                 f"model {self.name!r}: none of its views {list(cfg.views)} in the input "
                 f"(got {sorted(frames_by_view)})"
             )
-        arrays = {v: _check_frames(v, frames_by_view[v]) for v in present}
+        arrays = {v: check_frames(f"view {v!r}", frames_by_view[v]) for v in present}
         n = {a.shape[0] for a in arrays.values()}
         if len(n) != 1:
             raise ValueError(
@@ -316,12 +362,14 @@ class ProcessRewardModel:
         self._check_finite("features", out)
         return out.numpy(), mask
 
+    def _fused(self, frames_by_view: Mapping[str, Any]) -> torch.Tensor:
+        feats, mask = self.features(frames_by_view)
+        return self.net.fuse(torch.from_numpy(feats), torch.from_numpy(mask))
+
     @torch.no_grad()
     def predict(self, frames_by_view: Mapping[str, Any]) -> PRMPrediction:
         """Potential and progress bins of ``N`` observations, from the views present."""
-        feats, mask = self.features(frames_by_view)
-        f, m = torch.from_numpy(feats), torch.from_numpy(mask)
-        probs = torch.softmax(self.net.logits(self.net.fuse(f, m)), -1)
+        probs = torch.softmax(self.net.logits(self._fused(frames_by_view)), -1)
         self._check_finite("progress bins", probs)
         potential = (probs.double() @ self.net.centers.double()).numpy()
         present = tuple(v for v in self.config.views if v not in self.last_missing_views)
@@ -353,6 +401,48 @@ class ProcessRewardModel:
         out = self.net.hop_pred(za, zb)
         self._check_finite("hop", out)
         return out.double().numpy()
+
+    def _require_head(self, head: str) -> None:
+        if head not in self.trained_heads:
+            raise ValueError(
+                f"model {self.name!r}: its {head} head was never trained (a file saved before "
+                f"the heads existed, or trained without {head} data); train it with "
+                "`robopref reward train-prm` or on labels with `robopref reward finetune-prm`"
+            )
+
+    @torch.no_grad()
+    def success_probability(self, frames_by_view: Mapping[str, Any]) -> np.ndarray:
+        """P(success) of ``N`` observations from the success head, float64 ``(N,)`` in [0, 1].
+
+        Raises:
+            ValueError: the success head was never trained (`trained_heads`), or bad frames.
+        """
+        self._require_head("success")
+        out = torch.sigmoid(self.net.success_logit(self._fused(frames_by_view)))
+        self._check_finite("success probabilities", out)
+        return out.double().numpy()
+
+    @torch.no_grad()
+    def preference_scores(self, frames_by_view: Mapping[str, Any]) -> np.ndarray:
+        """Per-frame preference scores of ``N`` observations, float64 ``(N,)``.
+
+        A segment's score is their mean (`segment_score`); only differences between segments
+        mean anything (Bradley-Terry fixes no offset).
+
+        Raises:
+            ValueError: the preference head was never trained, or bad frames.
+        """
+        self._require_head("preference")
+        out = self.net.preference_score(self._fused(frames_by_view))
+        self._check_finite("preference scores", out)
+        return out.double().numpy()
+
+    def segment_score(self, frames_by_view: Mapping[str, Any]) -> float:
+        """A segment's preference score: the mean of its frames' scores.
+
+        ``P(A better than B) = sigmoid(segment_score(A) - segment_score(B))``.
+        """
+        return float(self.preference_scores(frames_by_view).mean())
 
     # ------------------------------------------------------------------ export, save, load
     def numpy_head(self) -> dict[str, Any]:
@@ -393,23 +483,35 @@ class ProcessRewardModel:
             "task": self.task,
             "config": cfg,
             "history": self.history,
+            "heads": sorted(self.trained_heads),
             "state_dict": {k: v.detach().clone() for k, v in self.net.state_dict().items()},
         }
         return write_model_file(path, payload)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ProcessRewardModel:
-        """Reads a model written by `save`.
+        """Reads a model written by `save`, or by a robopref before the heads (version 1).
+
+        A version-1 file has no success or preference head: they are left at their seeded
+        initialization and untrained (`trained_heads` empty); the potential is the saved one.
 
         Raises:
             FileNotFoundError: no such file.
             ModelFormatError: naming the file, if it is corrupt, not a PRM, or another version.
         """
         path = Path(path)
-        obj = read_model_file(path, FORMAT_NAME, FORMAT_VERSION)
+        obj = read_model_file(path, FORMAT_NAME, _READS)
         try:
             model = cls(PRMConfig(**obj["config"]), name=obj["name"], task=obj["task"])
-            model.net.load_state_dict(obj["state_dict"])
+            missing, unexpected = model.net.load_state_dict(obj["state_dict"], strict=False)
+            absent_ok = HEADS if obj["version"] == 1 else ()
+            missing = [k for k in missing if k.split(".")[0] not in absent_ok]
+            if missing or unexpected:
+                raise ValueError(f"missing weights {missing}, unexpected weights {unexpected}")
+            heads = set(obj.get("heads", []))
+            if not heads <= set(HEADS):
+                raise ValueError(f"unknown heads {sorted(heads - set(HEADS))}")
+            model.trained_heads = heads
             model.history = list(obj.get("history", []))
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
             raise ModelFormatError(f"{path}: inconsistent {FORMAT_NAME} contents: {e}") from e
@@ -419,5 +521,5 @@ class ProcessRewardModel:
         c = self.config
         return (
             f"ProcessRewardModel(name={self.name!r}, task={self.task!r}, views={list(c.views)}, "
-            f"image_size={c.image_size}, bins={c.bins})"
+            f"image_size={c.image_size}, bins={c.bins}, heads={sorted(self.trained_heads)})"
         )

@@ -9,6 +9,12 @@ expert demonstrations and is how `adapt_prm` learns from a single demo of a new 
 Episodes that show progress *and* regress (perturbed or failed rollouts, see
 ``robopref rollout --policy perturbed``) are what teach the model that progress can go down:
 expert demos alone only ever go up.
+
+The success head learns each observation's task success (``Episode.success`` of the step
+that led to it; the first observation is not a success). The preference head learns from
+`SegmentPairs`: labelled pairs of segments (`robopref.rewards.prm_labels` builds them from a
+run's label store), with a Bradley-Terry loss on the difference of the segments' mean
+per-frame scores. One `train_prm` call can fit both kinds of data at once.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from robopref.rewards.prm import ProcessRewardModel, hop_target
 
 __all__ = [
     "FrameSet",
+    "SegmentPairs",
     "adapt_prm",
     "evaluate_prm",
     "frame_set",
@@ -71,6 +78,7 @@ class FrameSet:
         episode: int64 ``(N,)`` index of the episode each row comes from.
         offsets: int64 ``(E + 1,)``: episode ``e`` is rows ``offsets[e]:offsets[e + 1]``.
         success: bool ``(E,)`` whether each episode succeeded.
+        frame_success: bool ``(N,)`` task success in each observation (`frame_success`).
     """
 
     images: np.ndarray
@@ -79,9 +87,48 @@ class FrameSet:
     episode: np.ndarray
     offsets: np.ndarray
     success: np.ndarray
+    frame_success: np.ndarray
 
     def __len__(self) -> int:
         return len(self.label)
+
+
+@dataclass
+class SegmentPairs:
+    """Labelled pairs of segments for the preference head (and the success head).
+
+    Each segment is ``F`` of its observations, evenly spaced from its first to its last
+    (repeated when it has fewer), as rows of one frame table where each observation is
+    stored once.
+
+    Attributes:
+        images: uint8 ``(M, V, S, S, 3)`` the frames, in the model's view order.
+        mask: bool ``(M, V)``: which views each frame has.
+        success: bool ``(M,)`` task success in each frame.
+        rows_a: int64 ``(P, F)`` frame rows of segment A of each pair.
+        rows_b: int64 ``(P, F)`` frame rows of segment B.
+        target: float32 ``(P,)`` probability that A is better: 1 (``a``), 0 (``b``), 0.5
+            (``equal``).
+        ref_bins: float32 ``(M, K)`` progress distribution to keep on each frame, or None
+            (`prm_labels.finetune_prm` sets it when no progress labels are at hand).
+    """
+
+    images: np.ndarray
+    mask: np.ndarray
+    success: np.ndarray
+    rows_a: np.ndarray
+    rows_b: np.ndarray
+    target: np.ndarray
+    ref_bins: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.target)
+
+
+def frame_success(ep: Episode) -> np.ndarray:
+    """Task success in each observation row of ``ep``, bool ``(T + 1,)``: row ``t + 1`` is
+    ``ep.success[t]`` (the step that led to it), row 0 (after reset) is False."""
+    return np.concatenate([[False], ep.success]).astype(bool)
 
 
 def frame_set(
@@ -94,7 +141,7 @@ def frame_set(
     """
     if not episodes:
         raise ValueError("no episodes to train or evaluate the PRM on")
-    parts, masks, labs, eps, lengths = [], [], [], [], []
+    parts, masks, labs, eps, lengths, wins = [], [], [], [], [], []
     for e, ep in enumerate(episodes):
         if not any(v in ep.frames for v in model.config.views):
             raise ValueError(
@@ -105,6 +152,7 @@ def frame_set(
         parts.append(images)
         masks.append(mask)
         labs.append(progress_labels(ep, labels))
+        wins.append(frame_success(ep))
         eps.append(np.full(len(images), e))
         lengths.append(len(images))
     return FrameSet(
@@ -114,6 +162,7 @@ def frame_set(
         episode=np.concatenate(eps),
         offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
         success=np.array([ep.is_success for ep in episodes]),
+        frame_success=np.concatenate(wins),
     )
 
 
@@ -182,24 +231,100 @@ def _sample_pairs(
     return a, b
 
 
+def _fused_batch(
+    model: ProcessRewardModel,
+    images: np.ndarray,
+    mask: np.ndarray,
+    rng: np.random.Generator,
+    gen: torch.Generator,
+) -> torch.Tensor:
+    """Fused features of a training batch: views dropped, frames augmented, then encoded."""
+    cfg, net = model.config, model.net
+    kept = torch.from_numpy(_drop_views(mask, cfg.view_dropout, rng))
+    x = model.to_tensor(images)
+    if cfg.shift:
+        x = _random_shift(x.flatten(0, 1), cfg.shift, gen).view(x.shape)
+    if cfg.color_jitter:
+        x = _color_jitter(x.flatten(0, 1), cfg.color_jitter, gen).view(x.shape)
+    return net.fuse(net.encode(x), kept)
+
+
+def _pairs_loss(
+    model: ProcessRewardModel,
+    pairs: SegmentPairs,
+    rng: np.random.Generator,
+    gen: torch.Generator,
+    keep_weight: float,
+    losses: dict[str, list[float]],
+) -> torch.Tensor:
+    """Bradley-Terry loss of a batch of labelled pairs (plus success and keep terms)."""
+    cfg, net = model.config, model.net
+    n, f = cfg.preference_batch, cfg.preference_frames
+    p = rng.integers(0, len(pairs), n)
+    cols = rng.integers(0, pairs.rows_a.shape[1], (2, n, f))
+    rows = np.concatenate(
+        [pairs.rows_a[p[:, None], cols[0]].ravel(), pairs.rows_b[p[:, None], cols[1]].ravel()]
+    )
+    z = _fused_batch(model, pairs.images[rows], pairs.mask[rows], rng, gen)
+    # A segment's score is the mean of its frames' (here: of F frames drawn from it).
+    score = net.preference_score(z).view(2, n, f).mean(-1)
+    target = torch.from_numpy(pairs.target[p]).float()
+    loss_pref = F.binary_cross_entropy_with_logits(score[0] - score[1], target)
+    losses["pref"].append(loss_pref.item())
+    loss = cfg.preference_weight * loss_pref
+    if cfg.success_weight:
+        won = torch.from_numpy(pairs.success[rows]).float()
+        loss_success = F.binary_cross_entropy_with_logits(net.success_logit(z), won)
+        losses["success"].append(loss_success.item())
+        loss = loss + cfg.success_weight * loss_success
+    if keep_weight and pairs.ref_bins is not None:
+        # KL(reference || model) on the progress bins: learning without forgetting (Li and
+        # Hoiem 2016), so that labels reshape the shared encoder without the potential
+        # drifting where no progress label says where it should be.
+        ref = torch.from_numpy(pairs.ref_bins[rows])
+        log_p = F.log_softmax(net.logits(z), -1)
+        loss_keep = (torch.special.xlogy(ref, ref) - ref * log_p).sum(-1).mean()
+        losses["keep"].append(loss_keep.item())
+        loss = loss + keep_weight * loss_keep
+    return loss
+
+
 def train_prm(
     model: ProcessRewardModel,
-    data: FrameSet,
+    data: FrameSet | None,
     *,
+    pairs: SegmentPairs | None = None,
     steps: int | None = None,
     lr: float | None = None,
     seed: int | None = None,
+    keep_weight: float = 0.0,
     progress_bar: bool = False,
 ) -> dict[str, Any]:
-    """Fits ``model`` to ``data`` (bins cross-entropy + hop regression); returns a summary.
+    """Fits ``model`` to ``data`` and/or labelled ``pairs``; returns a summary.
+
+    On ``data``: the bins' cross-entropy, the hop regression and (``success_weight``) the
+    success head's cross-entropy. On ``pairs``: the preference head's Bradley-Terry loss,
+    the success head on the pairs' frames, and (``keep_weight`` with ``pairs.ref_bins``) a
+    term that keeps the progress bins where they were. The heads trained are added to
+    ``model.trained_heads``.
 
     Args:
+        data: frames with progress labels, or None to train on ``pairs`` alone.
+        pairs: labelled pairs of segments, or None.
         steps: gradient steps (default ``model.config.steps``).
         lr: learning rate (default ``model.config.lr``; adaptation uses a smaller one).
         seed: seeds pair sampling, view dropout and augmentation (default config seed).
+        keep_weight: weight of the keep term (see above).
+
+    Raises:
+        ValueError: neither ``data`` nor ``pairs``, or ``pairs`` without a pair.
     """
     from tqdm import tqdm
 
+    if data is None and pairs is None:
+        raise ValueError("train_prm: nothing to train on (no frames and no labelled pairs)")
+    if pairs is not None and len(pairs) == 0:
+        raise ValueError("train_prm: no labelled pairs to train the preference head on")
     cfg = model.config
     steps = cfg.steps if steps is None else steps
     seed = cfg.seed + len(model.history) if seed is None else seed
@@ -209,48 +334,78 @@ def train_prm(
     opt = torch.optim.AdamW(
         net.parameters(), lr=cfg.lr if lr is None else lr, weight_decay=cfg.weight_decay
     )
-    label = torch.from_numpy(data.label)
-    hop_all = cfg.hop_weight > 0
-    losses = {"bins": [], "hop": []}
+    losses: dict[str, list[float]] = {k: [] for k in ("bins", "hop", "success", "pref", "keep")}
     net.train()
     try:
         for _ in tqdm(range(steps), desc=f"train {model.name}", disable=not progress_bar):
-            a, b = _sample_pairs(data, cfg.batch_size, rng, cfg.final_fraction)
-            idx = np.concatenate([a, b])
-            mask = torch.from_numpy(_drop_views(data.mask[idx], cfg.view_dropout, rng))
-            x = model.to_tensor(data.images[idx])
-            if cfg.shift:
-                x = _random_shift(x.flatten(0, 1), cfg.shift, gen).view(x.shape)
-            if cfg.color_jitter:
-                x = _color_jitter(x.flatten(0, 1), cfg.color_jitter, gen).view(x.shape)
-            z = net.fuse(net.encode(x), mask)
-            y = label[idx]
-            loss_bins = -(_two_hot(y, cfg.bins) * F.log_softmax(net.logits(z), -1)).sum(-1).mean()
-            loss = loss_bins
-            if hop_all:
-                za, zb = z[: len(a)], z[len(a) :]
-                target = torch.from_numpy(hop_target(data.label[a], data.label[b])).float()
-                loss_hop = F.mse_loss(net.hop_pred(za, zb), target)
-                loss = loss + cfg.hop_weight * loss_hop
-                losses["hop"].append(loss_hop.item())
+            loss = None
+            if data is not None:
+                loss = _frames_loss(model, data, rng, gen, losses)
+            if pairs is not None:
+                loss_pairs = _pairs_loss(model, pairs, rng, gen, keep_weight, losses)
+                loss = loss_pairs if loss is None else loss + loss_pairs
+            assert loss is not None
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"PRM {model.name!r}: loss became {float(loss)}")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            losses["bins"].append(loss_bins.item())
     finally:
         net.eval()
+    if steps and cfg.success_weight:
+        model.trained_heads.add("success")
+    if steps and pairs is not None and cfg.preference_weight:
+        model.trained_heads.add("preference")
     tail = max(1, steps // 10)
-    summary = {
+
+    def last(name: str) -> float:
+        return float(np.mean(losses[name][-tail:])) if losses[name] else math.nan
+
+    summary: dict[str, Any] = {
         "steps": steps,
-        "frames": len(data),
-        "episodes": len(data.success),
-        "loss_bins": float(np.mean(losses["bins"][-tail:])) if steps else math.nan,
-        "loss_hop": float(np.mean(losses["hop"][-tail:])) if losses["hop"] else math.nan,
+        "frames": 0 if data is None else len(data),
+        "episodes": 0 if data is None else len(data.success),
     }
+    if data is not None:
+        summary["loss_bins"] = last("bins")
+        summary["loss_hop"] = last("hop")
+    for name in ("success", "pref", "keep"):  # only the terms that were trained
+        if losses[name]:
+            summary[f"loss_{name}"] = last(name)
+    if pairs is not None:
+        summary["pairs"] = len(pairs)
     model.history.append(summary)
     return summary
+
+
+def _frames_loss(
+    model: ProcessRewardModel,
+    data: FrameSet,
+    rng: np.random.Generator,
+    gen: torch.Generator,
+    losses: dict[str, list[float]],
+) -> torch.Tensor:
+    """Progress bins, hop and success losses of a batch of frame pairs of ``data``."""
+    cfg, net = model.config, model.net
+    a, b = _sample_pairs(data, cfg.batch_size, rng, cfg.final_fraction)
+    idx = np.concatenate([a, b])
+    z = _fused_batch(model, data.images[idx], data.mask[idx], rng, gen)
+    y = torch.from_numpy(data.label[idx])
+    loss_bins = -(_two_hot(y, cfg.bins) * F.log_softmax(net.logits(z), -1)).sum(-1).mean()
+    loss = loss_bins
+    if cfg.hop_weight > 0:
+        za, zb = z[: len(a)], z[len(a) :]
+        target = torch.from_numpy(hop_target(data.label[a], data.label[b])).float()
+        loss_hop = F.mse_loss(net.hop_pred(za, zb), target)
+        loss = loss + cfg.hop_weight * loss_hop
+        losses["hop"].append(loss_hop.item())
+    if cfg.success_weight:
+        won = torch.from_numpy(data.frame_success[idx]).float()
+        loss_success = F.binary_cross_entropy_with_logits(net.success_logit(z), won)
+        losses["success"].append(loss_success.item())
+        loss = loss + cfg.success_weight * loss_success
+    losses["bins"].append(loss_bins.item())
+    return loss
 
 
 def view_subsets(views: Sequence[str]) -> list[tuple[str, ...]]:
@@ -281,7 +436,8 @@ def evaluate_prm(
     Returns:
         ``{"spearman", "success_auc", "hop_mae", "frames", "episodes", "per_views":
         {"front": {"spearman", "success_auc"}, "front+side": ..., ...}}``; an AUC is None
-        when the episodes are all successes or all failures.
+        when the episodes are all successes or all failures. With a trained success head,
+        also ``"success_head_auc"``: the same AUC of its P(success) at the final frames.
     """
     net, views = model.net, model.config.views
     chunks = [
@@ -311,6 +467,9 @@ def evaluate_prm(
     b = np.minimum(a + 1, data.offsets[data.episode + 1] - 1)  # next frame, same episode
     hop = net.hop_pred(z[a], z[b]).double().numpy()
     per_views = {"+".join(s): scores(s)[0] for s in (subsets or view_subsets(views))}
+    if "success" in model.trained_heads:
+        won = torch.sigmoid(net.success_logit(z[torch.from_numpy(finals)])).double().numpy()
+        overall["success_head_auc"] = _auc(won, data.success)
     return {
         **overall,
         "hop_mae": float(np.abs(hop - hop_target(data.label[a], data.label[b])).mean()),

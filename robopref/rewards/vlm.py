@@ -46,11 +46,11 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from robopref.rewards.frames import check_frames
 from robopref.rewards.model_file import NonFiniteRewardError
 from robopref.rewards.vlm_clip import (
     ClipCheckpoint,
     ImageSettings,
-    check_frames,
     load_clip_checkpoint,
     preprocess,
 )

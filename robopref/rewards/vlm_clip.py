@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 __all__ = [
     "ClipCheckpoint",
     "ImageSettings",
-    "check_frames",
     "load_clip_checkpoint",
     "preprocess",
 ]
@@ -238,16 +237,6 @@ def load_clip_checkpoint(path: str | os.PathLike[str]) -> ClipCheckpoint:
         )
     image = _image_settings(path, int(model.config.vision_config.image_size))
     return ClipCheckpoint(path, model.eval(), tokenizer, image)
-
-
-def check_frames(name: str, frames: Any) -> np.ndarray:
-    """``frames`` as a uint8 ``(N, H, W, 3)`` array, or a ``ValueError`` naming ``name``."""
-    a = np.asarray(frames)
-    if a.dtype != np.uint8:
-        raise ValueError(f"{name}: expected uint8 RGB frames, got dtype {a.dtype}")
-    if a.ndim != 4 or a.shape[-1] != 3 or a.shape[1] < 1 or a.shape[2] < 1:
-        raise ValueError(f"{name}: expected a (N, H, W, 3) batch of RGB frames, got {a.shape}")
-    return a
 
 
 def preprocess(frames: np.ndarray, image: ImageSettings, device: torch.device) -> torch.Tensor:
