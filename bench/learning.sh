@@ -7,7 +7,9 @@
 # reach-task5, reach-task10, reach-no-prm (recipe variants), reach-sac, reach-mistake,
 # reach-stochastic (teacher noise), lift, lift-sparse, lift-prm (shaping ablation), lift-rand
 # (domain randomization, then evaluated in PyBullet), push, push-sparse, push-prm, push-task10,
-# push-utd2, push-prm-utd2 (2 updates per env step), pick-place. STEPS: lift/push/...
+# push-utd2, push-prm-utd2 (2 updates per env step), push-prm30 (a PRM from 30 scripted
+# episodes, 1,000 steps), push-prm30-x10 (and its shaping scaled 10), push-prm30-x10-bc,
+# push-bc (behaviour cloning on the demonstrations, weight 0.1), pick-place. STEPS: lift/push/...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MUJOCO_GL=${MUJOCO_GL:-egl}
@@ -46,6 +48,12 @@ declare -A FLAGS=(
   [push-task10]="$push --reward sparse+pref+prm --set task_weight=10"
   [push-utd2]="$push --reward sparse+pref+prm --set learner.gradient_steps=2"
   [push-prm-utd2]="$push --reward sparse+prm --set learner.gradient_steps=2"
+  [push-prm30]="$push --reward sparse+prm --set shaping.prm_episodes=30 --set shaping.prm_steps=1000"
+  [push-prm30-x10]="$push --reward sparse+prm --set shaping.prm_episodes=30 \
+--set shaping.prm_steps=1000 --set shaping.scale=10"
+  [push-prm30-x10-bc]="$push --reward sparse+prm --set shaping.prm_episodes=30 \
+--set shaping.prm_steps=1000 --set shaping.scale=10 --set learner.bc_weight=0.1"
+  [push-bc]="$push --reward sparse+pref+prm --set learner.bc_weight=0.1"
 )
 mkdir -p "$OUT"
 for g in ${groups[*]}; do

@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 from sim.controller import ControllerConfig
+from sim.tasks.panda import PUSH_HEIGHT, push_pose
 
 _STEP = ControllerConfig().max_step
 HOVER = 0.08  # metres above the cube before descending onto it
 OPEN, CLOSE = 1.0, -1.0
-PUSH_HEIGHT = 0.016
 
 
 def _toward(tcp, target, gain: float = 1.0) -> np.ndarray:
@@ -86,7 +86,7 @@ class PushExpert(ScriptedExpert):
         # TCP a little below the cube's centre (fingertips ~1 cm above the table), measured
         # from the table, not the cube, so a tipping cube does not drag the hand down.
         push_z = PUSH_HEIGHT
-        behind = obj[:2] - u * 0.065
+        behind = push_pose(obj, goal)[:2]
         on_line = np.linalg.norm(off_line) < 0.02
         if on_line and -0.09 < along < -0.005 and tcp[2] < PUSH_HEIGHT + 0.012:
             # Low behind the cube: push toward the goal, steering back onto the line.

@@ -61,3 +61,21 @@ def test_noisy_expert_needs_an_rng():
 
     with pytest.raises(ValueError, match="rng"):
         GraspExpert(noise_std=0.1)
+
+
+def test_push_expert_progress_hardly_ever_falls():
+    env = sim.make("panda-push")
+    expert = sim.expert("panda-push")
+    drops = []
+    for seed in range(5):
+        obs, info = env.reset(seed=seed)
+        last, worst = info["progress"], 0.0
+        for _ in range(env.unwrapped.task.max_steps):
+            obs, _, terminated, truncated, info = env.step(expert(obs, info))
+            worst = min(worst, info["progress"] - last)
+            last = info["progress"]
+            if terminated or truncated:
+                break
+        drops.append(worst)
+    env.close()
+    assert min(drops) > -0.1, drops
