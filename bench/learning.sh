@@ -9,7 +9,8 @@
 # (domain randomization, then evaluated in PyBullet), push, push-sparse, push-prm, push-task10,
 # push-utd2, push-prm-utd2 (2 updates per env step), push-prm30 (a PRM from 30 scripted
 # episodes, 1,000 steps), push-prm30-x10 (and its shaping scaled 10), push-prm30-x10-bc,
-# push-bc (behaviour cloning on the demonstrations, weight 0.1), pick-place. STEPS: lift/push/...
+# push-bc (behaviour cloning on the demonstrations, weight 0.1), push-her, push-prm-her
+# (hindsight relabelling, 4 copies), pick-place. STEPS: lift/push/...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MUJOCO_GL=${MUJOCO_GL:-egl}
@@ -54,6 +55,8 @@ declare -A FLAGS=(
   [push-prm30-x10-bc]="$push --reward sparse+prm --set shaping.prm_episodes=30 \
 --set shaping.prm_steps=1000 --set shaping.scale=10 --set learner.bc_weight=0.1"
   [push-bc]="$push --reward sparse+pref+prm --set learner.bc_weight=0.1"
+  [push-her]="$push --reward sparse+pref+prm --set learner.her_k=4"
+  [push-prm-her]="$push --reward sparse+prm --set learner.her_k=4"
 )
 mkdir -p "$OUT"
 for g in ${groups[*]}; do

@@ -93,6 +93,31 @@ def object_state(tcp, object_pos, object_quat, object_vel, goal) -> np.ndarray:
     ).astype(np.float32)
 
 
+def field_slices(mode: str = "full", n_arm: int = 7) -> dict[str, slice]:
+    """Where each field of ``state`` sits: ``{"tcp": slice(14, 17), ...}``."""
+    out, at = {}, 0
+    for name, n in state_fields(mode, n_arm):
+        out[name] = slice(at, at + n)
+        at += n
+    return out
+
+
+def with_goal(states: np.ndarray, goals: np.ndarray, n_arm: int = 7) -> np.ndarray:
+    """``"full"`` states ``(N, D)`` with their goal replaced by ``goals`` (``(N, 3)`` or
+    ``(3,)``) and the goal's relative vectors recomputed, as the env would have built them
+    for that goal (hindsight relabelling, `robopref.rl.her`)."""
+    f = field_slices("full", n_arm)
+    rel = {name: f[name] for name in f if name.startswith(f"{RELATIVE_SCALE:g}*(goal")}
+    out = np.array(states, dtype=np.float32, copy=True)
+    goals = np.broadcast_to(np.asarray(goals, np.float32), (len(out), 3))
+    out[:, f["goal"]] = goals
+    out[:, rel[f"{RELATIVE_SCALE:g}*(goal-object)"]] = RELATIVE_SCALE * (
+        goals - out[:, f["object_pos"]]
+    )
+    out[:, rel[f"{RELATIVE_SCALE:g}*(goal-tcp)"]] = RELATIVE_SCALE * (goals - out[:, f["tcp"]])
+    return out
+
+
 def observation_space(
     dim: int, cameras: Sequence[str], image_size: tuple[int, int]
 ) -> gym.spaces.Dict:

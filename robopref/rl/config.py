@@ -110,6 +110,11 @@ class LearnerConfig:
     where the preference queries come from; 0: uniform replay."""
     recent_steps: int = 10_000
     """Window of the recent draws (QPA: its query pool of 10 episodes of 1,000 steps)."""
+    her_k: int = 0
+    """Hindsight experience replay (`robopref.rl.her`): relabelled copies of each online
+    transition with goals the episode reached later (HER's "future" strategy; the paper's
+    k is 4); 0: none. Off-policy learners, goal-conditioned tasks (reach, push, pick-place)
+    and the full state only."""
     bc_weight: float = 0.0
     """rlpd with demonstrations: weight of a behaviour-cloning term in the actor's loss on
     the demonstration rows of each minibatch (squared action error, scaled by the critics'
@@ -444,6 +449,24 @@ def validate(config: TrainConfig) -> None:
             f"learner.critic_subset: {lc.critic_subset} critics drawn from an ensemble of "
             f"learner.critics={lc.critics}; use a subset <= the ensemble"
         )
+    if lc.her_k < 0:
+        raise ConfigError(f"learner.her_k: must be >= 0, got {lc.her_k}")
+    if lc.her_k:
+        import sim
+
+        task = sim.PANDA_TASKS.get(config.task)
+        if lc.algo == "ppo" or config.env.state != "full" or lc.policy_input != "state":
+            raise ConfigError(
+                "learner.her_k: hindsight relabelling needs an off-policy learner (sac, rlpd) "
+                f"on the full state, got algo {lc.algo!r}, env.state {config.env.state!r}, "
+                f"policy_input {lc.policy_input!r}"
+            )
+        if task is None or task.achieved_field is None:
+            goal_tasks = [n for n, t in sim.PANDA_TASKS.items() if t.achieved_field]
+            raise ConfigError(
+                f"learner.her_k: {config.task!r} has no goal to relabel (success is not a "
+                f"distance to a goal); hindsight works on {goal_tasks}"
+            )
     if lc.bc_weight < 0:
         raise ConfigError(f"learner.bc_weight: must be >= 0, got {lc.bc_weight}")
     if lc.bc_weight and (lc.algo != "rlpd" or not config.demos):

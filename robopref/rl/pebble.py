@@ -174,6 +174,7 @@ class PebbleCallback(BaseCallback):
             "refit": np.random.default_rng([config.seed, 3]),
             "entropy": np.random.default_rng([config.seed, 4]),
             "gold": np.random.default_rng([config.seed, 5]),
+            "hindsight": np.random.default_rng([config.seed, 6]),
         }
         #: The annotators' fit of the last refit (``pebble.reward_annotator_model``).
         self.calibration = None
@@ -232,6 +233,8 @@ class PebbleCallback(BaseCallback):
     # ------------------------------------------------------------------ episodes
     def _on_episode(self, episode: Episode) -> None:
         self.pool.append(episode)
+        if self.config.learner.her_k:
+            self._add_hindsight(episode)
         self.recent.append(
             {
                 "true_return": float(np.nansum(episode.reward)),
@@ -241,6 +244,30 @@ class PebbleCallback(BaseCallback):
             }
         )
         self._episode_terms = dict.fromkeys(self._episode_terms, 0.0)
+
+    def _add_hindsight(self, episode: Episode) -> None:
+        """Stores ``learner.her_k`` relabelled copies of each of ``episode``'s transitions
+        (`robopref.rl.her`). Called from the env's step that ends the episode, so the copies
+        go in before the episode's last transition; each note/add pair stays together."""
+        from robopref.rl.her import hindsight_transitions
+
+        buffer = self.model.replay_buffer
+        task = self.composite.unwrapped.task
+        states, actions, next_states, task_reward = hindsight_transitions(
+            episode.state, episode.action, task, self.config.learner.her_k, self.rngs["hindsight"]
+        )
+        tw, pw = self.composite.task_weight, self.composite.pref_weight
+        for s, a, s2, r in zip(states, actions, next_states, task_reward, strict=True):
+            pref = self.step_reward(s, a) if pw else 0.0
+            buffer.note(s, float(r), 0.0)
+            buffer.add(
+                {"state": s[None]},
+                {"state": s2[None]},
+                a[None],
+                np.array([tw * r + pw * pref], np.float32),
+                np.array([False]),
+                [{"TimeLimit.truncated": False}],
+            )
 
     def signal(self, episode: Episode) -> str:
         """What a scripted teacher judges ``episode``'s segments by (`teacher_signal`)."""

@@ -176,7 +176,8 @@ def make_learner(config: TrainConfig, env, state_dim: int, run: RunPaths):
     if lc.algo in ("sac", "rlpd"):
         off_policy: dict[str, Any] = {
             "batch_size": lc.batch_size,
-            "buffer_size": min(lc.buffer_size, config.steps),
+            # Hindsight copies (learner.her_k) take room beside the env's own transitions.
+            "buffer_size": min(lc.buffer_size, config.steps * (1 + lc.her_k)),
             "learning_starts": lc.learning_starts,
             "tau": lc.tau,
             "train_freq": lc.train_freq,

@@ -89,6 +89,20 @@ class Task(abc.ABC):
     def success(self, s: TaskState) -> bool:
         """Whether the task is solved in state ``s``."""
 
+    #: What the goal is compared with (``"tcp"`` or ``"object_pos"``); None: success does
+    #: not depend on the goal alone (lift needs a grasp), so goals cannot be relabelled.
+    achieved_field: str | None = None
+
+    def goal_reached(self, achieved: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        """Success of states ``(N, 3)`` of the ``achieved_field`` against goals ``(N, 3)``,
+        for hindsight relabelling; tasks whose success is not a distance to the goal raise."""
+        raise NotImplementedError(f"{self.name}: success is not a distance to the goal")
+
+    def relabel_goal(self, achieved: np.ndarray) -> np.ndarray:
+        """The goal that the positions ``achieved`` ``(N, 3)`` would have reached: what a
+        sampled goal of this task looks like there (push: its marker lies on the table)."""
+        return np.asarray(achieved, np.float32)
+
     @abc.abstractmethod
     def progress(self, s: TaskState, ref: EpisodeRef) -> tuple[float, int]:
         """Privileged progress in [0, 1] and the index of the current phase."""

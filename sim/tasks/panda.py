@@ -36,6 +36,11 @@ class Reach(Task):
     def success(self, s: TaskState) -> bool:
         return bool(dist(s.tcp, s.goal) < REACH_TOLERANCE)
 
+    achieved_field = "tcp"
+
+    def goal_reached(self, achieved, goal):
+        return np.linalg.norm(np.asarray(achieved) - goal, axis=-1) < REACH_TOLERANCE
+
     def progress(self, s: TaskState, ref: EpisodeRef) -> tuple[float, int]:
         if self.success(s):
             return 1.0, 0
@@ -59,6 +64,17 @@ class Push(Task):
 
     def success(self, s: TaskState) -> bool:
         return bool(dist(s.object_pos[:2], s.goal[:2]) < PLACE_TOLERANCE)
+
+    achieved_field = "object_pos"
+
+    def goal_reached(self, achieved, goal):
+        d = np.asarray(achieved)[..., :2] - np.asarray(goal)[..., :2]
+        return np.linalg.norm(d, axis=-1) < PLACE_TOLERANCE
+
+    def relabel_goal(self, achieved):
+        goal = np.array(achieved, np.float32, copy=True)
+        goal[..., 2] = self.h  # the marker lies on the table, as sample_placement puts it
+        return goal
 
     def progress(self, s: TaskState, ref: EpisodeRef) -> tuple[float, int]:
         if self.success(s):
@@ -114,6 +130,11 @@ class PickPlace(Task):
 
     def success(self, s: TaskState) -> bool:
         return bool(dist(s.object_pos, s.goal) < PLACE_TOLERANCE)
+
+    achieved_field = "object_pos"
+
+    def goal_reached(self, achieved, goal):
+        return np.linalg.norm(np.asarray(achieved) - goal, axis=-1) < PLACE_TOLERANCE
 
     def progress(self, s: TaskState, ref: EpisodeRef) -> tuple[float, int]:
         if self.success(s):
