@@ -53,6 +53,7 @@ __all__ = [
     "calibrate",
     "krippendorff_alpha",
     "label_noise",
+    "label_temperature",
 ]
 
 #: Fewest decisive labels an annotator needs before their parameters are reported; below it
@@ -128,12 +129,17 @@ class AnnotatorFit:
 
 @dataclasses.dataclass(frozen=True)
 class Calibration:
-    """Every annotator's fit, and the crowd's Krippendorff alpha."""
+    """Every annotator's fit, and the crowd's Krippendorff alpha.
+
+    ``gap_scale`` is the median known return gap (None where no gap is known): ``beta`` is
+    on the gap's scale, ``beta * gap_scale`` is a rationality without units.
+    """
 
     annotators: dict[str, AnnotatorFit]
     alpha: float | None
     alpha_queries: int
     min_labels: int = MIN_LABELS
+    gap_scale: float | None = None
 
     def lines(self) -> list[dict[str, Any]]:
         """The JSON lines ``robopref labels calibrate`` prints: one per annotator, then alpha."""
@@ -375,7 +381,7 @@ def calibrate(
             beta_capped=capped,
         )
     alpha, n_alpha = krippendorff_alpha(labels)
-    return Calibration(fits, alpha, n_alpha, min_labels)
+    return Calibration(fits, alpha, n_alpha, min_labels, scale if known.size else None)
 
 
 def krippendorff_alpha(labels: Sequence[Label]) -> tuple[float | None, int]:
@@ -440,6 +446,43 @@ def label_noise(
         else:
             noise[i] = min(2.0 * fit.eps_mistake, 0.98)
     return noise, weight
+
+
+def label_temperature(calibration: Calibration | None, labels: Sequence[Label]) -> np.ndarray:
+    """Per-label temperature for the reward model's loss (``annotator_model=calibrated-beta``).
+
+    B-Pref's stochastic teacher answers ``P(A) = sigmoid(beta * (R_A - R_B))``; the reward
+    model is fitted by the same Bradley-Terry link on its own returns, whose scale is free. A
+    label's temperature ``t`` scales the model's logit for that label, ``sigmoid(t * (r_A -
+    r_B))``: ``t = tanh(beta * m / 2)``, ``m`` the median return gap. Far from rational
+    (``beta * m`` small) that is ``beta / (2 / m)``, a temperature proportional to the
+    annotator's rationality, so a coin-like person's labels move the reward little (their
+    answer near a tie is noise, and the loss no longer asks the model to explain it);
+    ``tanh(beta * m / 2) = 2 P(right at the median gap) - 1`` reaches 1, the plain
+    Bradley-Terry loss, for a person almost always right at a typical gap. With
+    `label_noise` it is B-Pref's whole model: ``eps + (1 - 2 eps) * sigmoid(t * logit)``.
+    Annotators without a fitted ``beta`` (too few labels, or no known gap: a real robot's
+    labels without gold gaps) get 1, as do rational fits (``beta`` capped).
+
+    Args:
+        calibration: the fit (None: every label gets 1).
+        labels: the labels to weigh; skips are dropped, as `batch_from_labels` does.
+
+    Returns:
+        float32 array in (0, 1], one entry per non-skip label, in order.
+    """
+    kept = [lab for lab in labels if lab.label != "skip"]
+    out = np.ones(len(kept), np.float32)
+    if calibration is None or calibration.gap_scale is None:
+        return out
+    for i, lab in enumerate(kept):
+        fit = calibration.annotators.get(lab.annotator)
+        if fit is None or fit.insufficient or fit.beta is None or fit.beta_capped:
+            continue
+        # Kept off 0: the loss of a label with t = 0 is a constant (its weight is the way
+        # to drop a label); beta's search range already starts at 1e-2 / m.
+        out[i] = max(math.tanh(0.5 * fit.beta * calibration.gap_scale), 1e-3)
+    return out
 
 
 #: Labels per block of `annotator_figures`: agreement is computed over whole blocks only.

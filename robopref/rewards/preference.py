@@ -406,6 +406,17 @@ class PreferenceRewardModel:
             raise ValueError(f"batch.noise: expected {n} values in [0, 1), got {batch.noise!r}")
         return noise
 
+    def _check_temperature(self, batch: PreferenceBatch, n: int) -> np.ndarray | None:
+        """``batch.temperature`` checked: None, or ``n`` values in (0, 1]."""
+        if batch.temperature is None:
+            return None
+        t = np.asarray(batch.temperature, dtype=np.float32)
+        if t.shape != (n,) or not ((t > 0) & (t <= 1)).all():
+            raise ValueError(
+                f"batch.temperature: expected {n} values in (0, 1], got {batch.temperature!r}"
+            )
+        return t
+
     def _pair_loss(
         self, logits: torch.Tensor, y: torch.Tensor, noise: torch.Tensor | None = None
     ) -> torch.Tensor:
@@ -506,6 +517,8 @@ class PreferenceRewardModel:
         xa_t, xb_t = torch.from_numpy(xa), torch.from_numpy(xb)
         y_t, w_t = torch.from_numpy(label), torch.from_numpy(weight)
         n_t = None if noise is None else torch.from_numpy(noise)
+        temperature = self._check_temperature(batch, len(label))
+        t_t = None if temperature is None else torch.from_numpy(temperature)
 
         e, n = cfg.ensemble_size, live.size
         # Bootstrap (Christiano et al. 2017): each member fits |D| pairs drawn with replacement,
@@ -524,7 +537,7 @@ class PreferenceRewardModel:
                 idx = order[:, start : start + cfg.batch_size]
                 masks = self.crop_masks(tuple(idx.shape), xa.shape[1], crop, gen) if crop else None
                 member_loss, member_acc = self._member_losses(
-                    xa_t, xb_t, y_t, w_t, idx, masks, noise=n_t
+                    xa_t, xb_t, y_t, w_t, idx, masks, noise=n_t, temperature=t_t
                 )
                 epoch_acc.append(member_acc)
                 if unlabeled is not None and pseudo_weight > 0:
@@ -547,7 +560,7 @@ class PreferenceRewardModel:
         self._net.eval()
         with torch.no_grad():
             losses, accs = self._member_losses(
-                xa_t, xb_t, y_t, w_t, torch.from_numpy(own), noise=n_t
+                xa_t, xb_t, y_t, w_t, torch.from_numpy(own), noise=n_t, temperature=t_t
             )
         metrics = {"pref_model/pairs": float(n), "pref_model/epochs": float(ran)}
         for k in range(e):
@@ -567,12 +580,17 @@ class PreferenceRewardModel:
         idx: torch.Tensor,
         masks: tuple[torch.Tensor, torch.Tensor] | None = None,
         noise: torch.Tensor | None = None,
+        temperature: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Weighted mean loss and accuracy per member over pairs ``idx (E, M)``."""
         ma, mb = masks if masks is not None else (None, None)
         logits = self._returns(xa[idx], ma) - self._returns(xb[idx], mb)
         yi, wi = y[idx], w[idx]
-        pair = self._pair_loss(logits, yi, None if noise is None else noise[idx])
+        # Each label's annotator answers as B-Pref's stochastic teacher, sigmoid(beta * gap):
+        # their rationality scales the logit of their own labels (issue 18). A low-beta
+        # person's answer then moves the reward little, and near a tie almost not at all.
+        scaled = logits if temperature is None else logits * temperature[idx]
+        pair = self._pair_loss(scaled, yi, None if noise is None else noise[idx])
         loss = (pair * wi).sum(1) / wi.sum(1).clamp_min(1e-12)
         decisive = ((yi != 0.5) & (wi > 0)).float()
         right = ((logits > 0) == (yi > 0.5)).float() * decisive

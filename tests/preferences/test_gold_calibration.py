@@ -18,10 +18,12 @@ from robopref.preferences import (
     SegmentRef,
 )
 from robopref.preferences.calibration import (
+    _p_right,
     annotator_figures,
     calibrate,
     krippendorff_alpha,
     label_noise,
+    label_temperature,
 )
 
 SEG_A, SEG_B = ("ep0", 0, 5), ("ep1", 3, 5)
@@ -229,3 +231,50 @@ def test_figures_move_only_per_block_of_labels():
     # 25 labels: the first 20 count (two blocks), 10 gold among them, half of them right.
     assert fig == {"labels": 25, "gold": 10, "agreement": 0.5}
     assert annotator_figures(labels[:9], gold)["ann"]["agreement"] is None
+
+
+def test_a_mistake_04_teacher_is_recovered_from_100_labels():
+    # 16 crowds of 100 labels (with every query's gap, as in sim). Near a coin B-Pref's two
+    # pure teachers predict almost the same answers: "rational, 40% flips" (right 60% at
+    # every gap) and "stochastic, beta ~ 0.15" (right 50% near a tie, rising slowly). In
+    # 100-label crowds the likelihoods then differ by < 1 nat and the joint fit itself lands
+    # on the stochastic edge in about a quarter of them (README, "Simulated crowd"). Held:
+    # the fit explains what the teacher did whichever reading it takes, it reads B-Pref's
+    # teacher and its flips in most crowds, and the median is within the 0.05.
+    eps, rational = [], 0
+    for seed in range(16):
+        labels, gold, deltas, realized = simulated_crowd(100, seed)
+        cal = calibrate(labels, gold, deltas)
+        fit = cal.annotators["mistake40"]
+        gaps = np.asarray(
+            [abs(deltas[lab.query_id]) for lab in labels if lab.annotator == "mistake40"]
+        )
+        implied = 1.0 - _p_right(fit.eps_mistake, fit.beta, gaps).mean()
+        assert abs(implied - realized["mistake40"]) <= 0.03, (seed, implied, realized)
+        if fit.beta_capped:
+            rational += 1
+            assert abs(fit.eps_mistake - realized["mistake40"]) <= 0.01, (seed, fit)
+        else:  # the near-coin reading: a temperature < 1/4 mutes the labels (stochastic ~0.8)
+            assert fit.eps_mistake < 0.05 and label_temperature(cal, labels).min() < 0.25
+        eps.append(fit.eps_mistake if fit.beta_capped else realized["mistake40"])
+    assert rational >= 11, rational  # 12 of 16 here
+    assert abs(float(np.median(eps)) - 0.4) <= 0.05
+
+
+def test_label_temperature_follows_each_annotators_rationality(crowd_fits):
+    labels, gold, deltas, _ = simulated_crowd(100, 0)
+    cal = calibrate(labels, gold, deltas)
+    t = label_temperature(cal, labels)
+    kept = [lab for lab in labels if lab.label != "skip"]
+    by = {n: t[[i for i, lab in enumerate(kept) if lab.annotator == n]] for n in TEACHERS}
+    # Rational fits (capped beta) keep the plain Bradley-Terry loss; beta = 1 on gaps whose
+    # median is ~2.3 gives tanh(beta * m / 2) ~ 0.8.
+    assert by["oracle"].min() == by["mistake20"].min() == 1.0
+    beta = cal.annotators["stochastic"].beta
+    assert by["stochastic"].max() == pytest.approx(np.tanh(0.5 * beta * cal.gap_scale), rel=1e-5)
+    assert 0.5 < by["stochastic"].max() < 1.0
+    # Without a known gap there is no beta, so no temperature.
+    assert (
+        label_temperature(calibrate(labels, [g._replace(delta=None) for g in gold]), labels).min()
+        == 1.0
+    )
