@@ -32,8 +32,9 @@ declare -A FLAGS=(
   # with RESULTS=bench/results/feedback-ablation.
   [progress-teacher]="$pebble --labels 500 --set teacher.signal=progress"
   [spread-labels]="$pebble --labels 500 --set pebble.labels_per_round=21"
-  # The same spread at 100,000 steps (11 labels in each of the ~48 rounds).
+  # The same spread at 100,000 steps (11 labels in each of the ~48 rounds; 100 labels: 3).
   [spread-labels-100k]="$pebble --labels 500 --set pebble.labels_per_round=11"
+  [spread-labels-100-100k]="$pebble --labels 100 --set pebble.labels_per_round=3"
   [raw-inputs]="$pebble --labels 500 --set pebble.reward_normalize=false"
   [no-bootstrap]="$pebble --labels 500 --set pebble.reward_bootstrap=false"
   [conservative]="$pebble --labels 500 --set pebble.conservative_k=1"
