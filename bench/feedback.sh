@@ -4,8 +4,10 @@
 # 100 labels, all at the same env steps. Each finished run's summary goes to
 # bench/results/feedback/; the README table and curves plot are made from those files
 # (python -m robopref.benchmarks.results feedback bench/results/feedback --plot ...).
-# Usage: bench/feedback.sh [run ...]  runs: <task>/<name>, e.g. walker-walk/pebble-500;
-# default: every run on both tasks. STEPS (default 50000), JOBS (default 2), SEEDS ("0").
+# Usage: bench/feedback.sh [run ...]  runs: <task>/<name>, e.g. walker-walk/pebble-500, each
+# for every seed in SEEDS, or <task>/<name>:<seed> for that one seed (a mixed list still runs
+# JOBS at a time); default: every run on both tasks. STEPS (default 50000), JOBS (default 2),
+# SEEDS ("0").
 # The ablations: RESULTS=bench/results/feedback-ablation bench/feedback.sh \
 #   walker-walk/progress-teacher walker-walk/spread-labels walker-walk/raw-inputs ...
 set -euo pipefail
@@ -38,6 +40,7 @@ declare -A FLAGS=(
   [raw-inputs]="$pebble --labels 500 --set pebble.reward_normalize=false"
   [no-bootstrap]="$pebble --labels 500 --set pebble.reward_bootstrap=false"
   [conservative]="$pebble --labels 500 --set pebble.conservative_k=1"
+  [conservative-100]="$pebble --labels 100 --set pebble.conservative_k=1"
   [unsup-9000]="$pebble --labels 500 --unsup-steps 9000"
 )
 default=()
@@ -46,10 +49,16 @@ for task in walker-walk cheetah-run; do
 done
 default+=(walker-walk/surf-100 walker-walk/qpa-100)
 runs=("${@:-${default[@]}}")
+for spec in "${runs[@]}"; do  # every name checked before anything starts
+  name=${spec#*/}; name=${name%:*}
+  [[ -n ${FLAGS[$name]:-} ]] || { echo "bench/feedback.sh: unknown run '$name'" >&2; exit 2; }
+done
 mkdir -p "$OUT"
 for spec in "${runs[@]}"; do
+  seeds=$SEEDS
+  if [[ $spec == *:* ]]; then seeds=${spec##*:}; spec=${spec%:*}; fi
   task=${spec%%/*}; name=${spec#*/}
-  for s in $SEEDS; do
+  for s in $seeds; do
     dir=$OUT/$task-$name-s$s
     rm -rf "$dir"
     echo "$BIN/robopref train --task dmc:$task $common ${FLAGS[$name]} --seed $s --run-dir $dir \

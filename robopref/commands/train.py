@@ -7,10 +7,13 @@ value of ``--config FILE`` (or the default). ``--set key=value`` reaches any oth
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
-# flag -> dotted config key
+# flag -> dotted config key: the keys a flag of their own reaches; every other key is set
+# with ``--set key=value`` (``--list-keys`` lists them). Each flag's type and help come from
+# the key's field in `TrainConfig` (one source: its annotation, default and docstring).
 TRAIN_FLAGS = {
     "task": "task",
     "reward": "reward",
@@ -30,6 +33,53 @@ TRAIN_FLAGS = {
     "vlm_checkpoint": "shaping.vlm_checkpoint",
     "eval_episodes": "eval_episodes",
 }
+_FLAG_TYPES = {"int": int, "float": float, "str": str}
+
+
+def _unquote(doc: str) -> str:
+    """``doc`` without its reST quoting, which a terminal would show as is."""
+    return doc.replace("``", "").replace("`", "")
+
+
+def _first_sentence(doc: str) -> str:
+    doc = _unquote(doc)
+    end = doc.find(". ")
+    return doc if end < 0 else doc[: end + 1]
+
+
+def _flag_help(info) -> str:
+    default = "unset" if info.default is None else info.default
+    return f"{_first_sentence(info.doc) or info.key} [{info.key}, default {default}]"
+
+
+class _ConfigHelpFormatter(argparse.HelpFormatter):
+    """Adds each flag's valid names to its help when help is printed, not when the parser
+    is built: the names come from the registries (`robopref.rl.config.choices`), whose
+    import (the simulators) would otherwise slow down every command."""
+
+    def _get_help_string(self, action):  # argparse's own hook (ArgumentDefaultsHelpFormatter)
+        text = action.help or ""
+        key = TRAIN_FLAGS.get(action.dest)
+        if key is not None:
+            from robopref.rl.config import choices
+
+            names = choices().get(key)
+            if names:
+                text += " one of: " + ", ".join(names)
+        return text
+
+
+def _list_keys() -> int:
+    from robopref.rl.config import choices, describe_keys
+
+    names = choices()
+    for info in describe_keys():
+        default = "null" if info.default is None else json.dumps(info.default)
+        valid = f"; one of: {', '.join(names[info.key])}" if info.key in names else ""
+        print(f"{info.key} ({info.type}, default {default}{valid})")
+        if info.doc:
+            print(f"    {_unquote(info.doc)}")
+    return 0
 
 
 def parse_set(items: list[str]) -> dict:
@@ -54,6 +104,8 @@ def _overrides(args) -> dict:
 
 
 def _cmd_train(args) -> int:
+    if args.list_keys:
+        return _list_keys()
     from robopref.rl.config import load_config, unflatten
     from robopref.rl.train import TrainingStopped, train
 
@@ -112,32 +164,25 @@ def _cmd_eval(args) -> int:
 
 
 def add_commands(sub) -> None:
+    from robopref.rl.config import describe_keys
+
+    keys = {info.key: info for info in describe_keys()}
     s = sub.add_parser(
-        "train", help="train a policy from preferences and progress rewards (PEBBLE on SB3)"
+        "train",
+        help="train a policy from preferences and progress rewards (PEBBLE on SB3)",
+        formatter_class=_ConfigHelpFormatter,
     )
-    s.add_argument("--task", help="task name, see `robopref tasks` (default panda-reach)")
-    s.add_argument("--reward", help="terms joined by +: sparse, pref, prm, vlm (default pref)")
-    s.add_argument("--teacher", help="oracle, stochastic, mistake, myopic, skip, equal, human")
-    s.add_argument("--labels", type=int, help="label budget (default 100)")
-    s.add_argument("--steps", type=int, help="env steps (default 20000)")
-    s.add_argument("--run-dir", help="run directory (default runs/<task>-<reward>-s<seed>)")
+    for flag, key in TRAIN_FLAGS.items():
+        info = keys[key]
+        kind = _FLAG_TYPES[info.type.removesuffix(" | None")]
+        s.add_argument(f"--{flag.replace('_', '-')}", type=kind, help=_flag_help(info))
     s.add_argument("--config", help="YAML or JSON config file (keys of TrainConfig)")
     s.add_argument("--resume", metavar="RUN", help="resume the run in this directory")
-    s.add_argument("--seed", type=int, help="seed (default 0)")
-    s.add_argument("--algo", help="sac (default), rlpd (demos, critic ensemble; JAX) or ppo")
-    s.add_argument(
-        "--demos", help="N scripted-expert episodes, or a directory of episodes, in the buffer"
-    )
-    s.add_argument("--policy-input", help="state (default) or pixels")
-    s.add_argument("--selector", help="uniform, disagreement (default) or entropy")
-    s.add_argument("--unsup-steps", type=int, help="PEBBLE state-entropy pre-training steps")
-    s.add_argument("--query-every", type=int, help="env steps between query rounds")
-    s.add_argument("--segment-length", type=int, help="steps per queried segment")
-    s.add_argument("--prm", help="PRM file for 'prm' (default: train a quick one first)")
-    s.add_argument("--vlm-checkpoint", help="local CLIP checkpoint directory for 'vlm'")
-    s.add_argument("--eval-episodes", type=int, help="final evaluation episodes (default 10)")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any key")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.add_argument(
+        "--list-keys", action="store_true", help="print every config key, its default and doc"
+    )
     s.set_defaults(func=_cmd_train)
 
     s = sub.add_parser("eval", help="evaluate a run's policy: success, true return, videos")

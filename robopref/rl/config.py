@@ -48,9 +48,12 @@ class EnvConfig:
     cameras: tuple[str, ...] = ("front", "side", "wrist")
     """Views rendered when something needs frames (PRM, VLM, a human teacher, pixels)."""
     image_size: int = 84
+    """Side of the square camera images, in pixels."""
     max_steps: int = 0
     """Episode time limit in control steps; 0 keeps the task's."""
     randomize: bool = False
+    """Domain randomization of light, camera pose and field of view, colours and physics
+    (`sim.randomization`), drawn anew each episode."""
     terminate_on_success: bool = False
     """Panda tasks: end a training episode when the task is solved. Off: a preference reward
     is learned up to a constant (Bradley-Terry compares equal-length segments), and with a
@@ -73,15 +76,23 @@ class LearnerConfig:
     policy_input: str = "state"
     """``state`` (the "state" vector) or ``pixels`` (the camera images, CNN encoder)."""
     learning_rate: float = 3e-4
+    """Adam step size of the actor, the critics and the temperature."""
     gamma: float = 0.99
     """Discount; potential shaping uses the same value (policy invariance needs it)."""
     net_arch: tuple[int, ...] = (256, 256)
+    """Hidden units of the actor's and each critic's layers."""
     batch_size: int = 256
+    """Transitions per gradient step (demonstrations included)."""
     buffer_size: int = 1_000_000
+    """Replay capacity in transitions."""
     learning_starts: int = 1000
+    """Env steps of random actions before the first gradient step."""
     tau: float = 0.005
+    """Polyak rate of the target critics."""
     train_freq: int = 1
+    """Env steps between rounds of gradient steps."""
     gradient_steps: int = 1
+    """Gradient steps per round: the update-to-data ratio is ``gradient_steps / train_freq``."""
     ent_coef: str = "auto_0.01"
     """SAC's entropy temperature: ``auto_<initial>`` tunes it, a number fixes it. SB3's
     initial 1.0 makes the entropy bonus (about 4 per step at first) dwarf task, preference
@@ -142,13 +153,17 @@ class PebbleConfig:
     oversample: int = 10
     """Candidate pairs drawn per query kept (B-Pref's ``large_batch``)."""
     labels_per_query: int = 1
+    """Labels asked per query (more than one: several annotators answer the same pair)."""
     pool_episodes: int = 100
     """Recent episodes segments are drawn from."""
     reset_critic: bool = True
     """Reset the critic after pre-training, as PEBBLE does, so it forgets intrinsic values."""
     ensemble_size: int = 3
+    """Members of the preference reward ensemble (their spread drives disagreement queries)."""
     hidden: tuple[int, ...] = (256, 256)
+    """Hidden units of each member's layers."""
     reward_lr: float = 3e-4
+    """Adam step size of the reward refits."""
     reward_epochs: int = 50
     """Most epochs per refit."""
     reward_stop_accuracy: float = 0.97
@@ -157,6 +172,7 @@ class PebbleConfig:
     """torch threads of a refit; 0: every core this process may use (the learner waits for
     the refit, so its cores are idle; a 100-label refit is most of a short run's time)."""
     reward_input: str = "state_action"
+    """What the preference reward reads: ``state_action`` (PEBBLE) or ``state``."""
     human_wait_s: float = 0.0
     """Human teacher: seconds a round waits for its labels before training goes on."""
     conservative_k: float = 0.0
@@ -213,9 +229,15 @@ class TeacherConfig:
     beta: float | None = None
     """Overrides of the preset's B-Pref parameters; None: keep the preset's."""
     gamma: float | None = None
+    """B-Pref's myopia: step ``t`` of ``H`` weighs ``gamma ** (H - 1 - t)``."""
     eps_mistake: float | None = None
+    """Chance of flipping a label."""
     eps_skip: float | None = None
+    """Skip a query when neither segment's return exceeds this fraction of a typical
+    segment's return (B-Pref's skip teacher)."""
     eps_equal: float | None = None
+    """Answer "equal" when the returns differ by less than this fraction of a typical
+    segment's return."""
 
 
 @dataclass(frozen=True)
@@ -231,7 +253,9 @@ class ShapingConfig:
     vlm_checkpoint: str | None = None
     """A local CLIP checkpoint directory (required for ``vlm``)."""
     vlm_baseline: str = "a robot arm"
+    """VLM-RM's baseline prompt: the goal direction is measured from it."""
     scale: float = 1.0
+    """Factor on the shaping term."""
 
 
 @dataclass(frozen=True)
@@ -247,18 +271,26 @@ class TrainConfig:
     steps: int = 20_000
     """Env steps of training."""
     seed: int = 0
+    """Seed of the env, the learner, the teacher and the queries."""
     demos: str | None = None
     """Demonstrations for the replay buffer: a number of scripted-expert episodes (``"10"``)
     or a directory of recorded episodes; None: none."""
     run_dir: str | None = None
-    """None: ``runs/<task>-<reward>-<seed>``."""
+    """Run directory. None: ``runs/<task>-<reward>-s<seed>``."""
     task_weight: float = 1.0
+    """Weight of the task reward (``sparse``) in the sum of terms."""
     pref_weight: float = 1.0
+    """Weight of the learned preference reward (``pref``)."""
     checkpoint_every: int = 5000
+    """Env steps between checkpoints (policy, buffer, reward model, PEBBLE state)."""
     keep_checkpoints: int = 3
+    """Checkpoints kept; older ones are deleted."""
     log_every: int = 1000
+    """Env steps between rows of ``metrics.csv``."""
     eval_episodes: int = 10
+    """Episodes of the final evaluation of the deterministic policy (0: none)."""
     progress_bar: bool = True
+    """A progress bar on the terminal (``--no-progress``: off)."""
     env: EnvConfig = field(default_factory=EnvConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
     pebble: PebbleConfig = field(default_factory=PebbleConfig)
@@ -623,6 +655,82 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
+@dataclass(frozen=True)
+class KeyInfo:
+    """One config key: its dotted name, type as written in this module, default and doc."""
+
+    key: str
+    type: str
+    default: Any
+    doc: str
+
+
+def _field_docs() -> dict[tuple[str, str], str]:
+    """``{(class name, field name): docstring}`` for every field documented here.
+
+    Python keeps no attribute docstrings at run time, so they are read from this module's
+    syntax tree: the string literal right after a field is that field's doc (the convention
+    Sphinx and the editors read too). One source: the help of every flag comes from here.
+    """
+    import ast
+    import inspect
+    import sys
+
+    tree = ast.parse(inspect.getsource(sys.modules[__name__]))
+    docs: dict[tuple[str, str], str] = {}
+    for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
+        body = cls.body
+        for node, nxt in zip(body, body[1:], strict=False):
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and isinstance(nxt, ast.Expr)
+                and isinstance(nxt.value, ast.Constant)
+                and isinstance(nxt.value.value, str)
+            ):
+                docs[(cls.name, node.target.id)] = " ".join(nxt.value.value.split())
+    return docs
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is types.UnionType or origin is typing.Union:
+        return " | ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is tuple:
+        return "tuple[" + ", ".join(_type_name(a) for a in typing.get_args(tp)) + "]"
+    if tp is Ellipsis:
+        return "..."
+    return "None" if tp is type(None) else getattr(tp, "__name__", str(tp))
+
+
+def describe_keys() -> list[KeyInfo]:
+    """Every key of `TrainConfig`, in the tree's order, with its type, default and doc
+    (``robopref train --list-keys``; the flags' help is built from the same records)."""
+    docs = _field_docs()
+    out: list[KeyInfo] = []
+
+    def walk(cls: type, default: Any, prefix: str) -> None:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            tp, value = hints[f.name], getattr(default, f.name)
+            if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+                walk(tp, value, f"{prefix}{f.name}.")
+            else:
+                doc = docs.get((cls.__name__, f.name), "")
+                out.append(KeyInfo(f"{prefix}{f.name}", _type_name(tp), value, doc))
+
+    walk(TrainConfig, TrainConfig(), "")
+    return out
+
+
+def key_info(key: str) -> KeyInfo:
+    """The `KeyInfo` of one dotted key; a ConfigError naming it when there is none."""
+    for info in describe_keys():
+        if info.key == key:
+            return info
+    raise ConfigError(f"unknown config key {key}")
+
+
 def load_config(
     file: str | os.PathLike[str] | None = None, overrides: dict[str, Any] | None = None
 ) -> TrainConfig:
@@ -640,9 +748,12 @@ __all__ = [
     "ShapingConfig",
     "TeacherConfig",
     "TrainConfig",
+    "KeyInfo",
     "choices",
+    "describe_keys",
     "from_dict",
     "gold_rate",
+    "key_info",
     "load_config",
     "read_config_file",
     "reward_terms",

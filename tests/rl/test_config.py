@@ -263,3 +263,59 @@ def test_null_on_the_command_line_unsets():
 
     c = load_config(overrides=parse_set(["teacher.beta=null", "shaping.prm=null"]))
     assert c.teacher.beta is None and c.shaping.prm is None
+
+
+def test_every_key_is_described_from_the_dataclass_fields():
+    from robopref.rl.config import describe_keys, key_info
+
+    infos = describe_keys()
+    keys = [i.key for i in infos]
+    assert len(keys) == len(set(keys))
+    # the same keys, in the same order, as the resolved tree that config.json holds
+    flat = []
+
+    def walk(d, prefix=""):
+        for k, v in d.items():
+            walk(v, f"{prefix}{k}.") if isinstance(v, dict) else flat.append(f"{prefix}{k}")
+
+    walk(TrainConfig().to_dict())
+    assert keys == flat
+    batch = key_info("learner.batch_size")
+    assert (batch.type, batch.default) == ("int", 256)
+    assert batch.doc.startswith("Transitions per gradient step")
+    assert key_info("demos").type == "str | None"
+    assert key_info("learner.net_arch").type == "tuple[int, ...]"
+    # every key a flag of its own reaches says what it is (its help is this doc)
+    from robopref.commands.train import TRAIN_FLAGS
+
+    assert all(key_info(k).doc for k in TRAIN_FLAGS.values())
+    with pytest.raises(ConfigError, match="unknown config key learner.batchsize"):
+        key_info("learner.batchsize")
+
+
+def test_train_flags_take_type_and_help_from_the_config(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    # the doc's first sentence, the dotted key and the default; quoting stripped
+    assert "Label budget (non-skip labels). [labels, default 100]" in out
+    assert "[pebble.query_every, default 5000]" in out
+    assert "``" not in out
+    # names a registry owns are listed when help is printed
+    assert "[teacher.name, default oracle] one of: oracle," in out
+    # the flag's type is the field's: a float for an int key is refused by argparse
+    with pytest.raises(SystemExit):
+        main(["train", "--labels", "1.5"])
+    assert "invalid int value: '1.5'" in capsys.readouterr().err
+
+
+def test_list_keys_prints_every_key_with_default_and_doc(capsys):
+    from robopref.rl.config import describe_keys
+
+    assert main(["train", "--list-keys"]) == 0
+    out = capsys.readouterr().out
+    for info in describe_keys():
+        assert re.search(rf"^{re.escape(info.key)} \({re.escape(info.type)}, default ", out, re.M)
+    assert "learner.batch_size (int, default 256)\n    Transitions per gradient step" in out
+    assert 'pebble.selector (str, default "disagreement"; one of: uniform,' in out
+    assert "demos (str | None, default null)" in out
