@@ -273,6 +273,7 @@ def record_rollouts(
                 robot=robot,
                 control_hz=control_hz,
                 extra_metadata={
+                    "task_description": sim.describe_task(config.task),
                     "randomize": config.randomize,
                     "expert_noise": config.expert_noise,
                     "object_half_size": config.object_half_size,

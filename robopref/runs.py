@@ -8,6 +8,7 @@ Layout of ``runs/<name>/``:
 
 =========================== ==============================================================
 ``config.json``             the resolved training config (`robopref.rl.config.TrainConfig`)
+``task.json``               the task's name and its one-sentence description for people
 ``labels.sqlite``           the label store: queries and labels (`LabelStore`)
 ``episodes/``               `EpisodeStore` of the episodes that queries point into
 ``clips/``                  the query UI's clip cache (one file per segment and camera)
@@ -48,6 +49,10 @@ class RunPaths:
     @property
     def config(self) -> Path:
         return self.root / "config.json"
+
+    @property
+    def task_file(self) -> Path:
+        return self.root / "task.json"
 
     @property
     def labels(self) -> Path:
@@ -122,6 +127,34 @@ class RunPaths:
         if not isinstance(task, str) or not task:
             raise RunDirError(f"{self.config} names no task")
         return task
+
+    def write_task(self, task: str, description: str) -> None:
+        """Records the task and its description (``task.json``), so that readers of the run
+        (the query UI) show it without importing the simulator that defines it."""
+        from robopref.data.storage import atomic_path
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        with atomic_path(self.task_file) as tmp:
+            tmp.write_text(json.dumps({"task": task, "description": description}) + "\n")
+
+    def task_description(self) -> str:
+        """The description ``task.json`` records; empty when the run has none (a run made
+        before it was written, or episodes imported without a trainer).
+
+        Raises:
+            RunDirError: a ``task.json`` that is unreadable or not a JSON object with a
+                string ``description``.
+        """
+        try:
+            data = json.loads(self.task_file.read_text())
+        except FileNotFoundError:
+            return ""
+        except (OSError, ValueError) as e:
+            raise RunDirError(f"cannot read {self.task_file}: {e}") from e
+        text = data.get("description") if isinstance(data, dict) else None
+        if not isinstance(text, str):
+            raise RunDirError(f"{self.task_file} must hold an object with a string description")
+        return text
 
     # --- checkpoints ---------------------------------------------------------------------
     # A checkpoint is a directory ``checkpoints/ckpt-<env_steps:010d>/`` holding ``model.zip``

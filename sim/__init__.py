@@ -66,6 +66,20 @@ def make(name: str, backend: str = "mujoco", **options):
     return PandaTaskEnv(task, backend, **options)
 
 
+def describe_task(name: str) -> str:
+    """Task ``name``'s one-sentence instruction for people (a Panda task's ``description``);
+    empty for the dm_control adapters, which carry none.
+
+    Raises:
+        ValueError: for a name `list_tasks` does not know, listing the valid ones.
+    """
+    if name in PANDA_TASKS:
+        return PANDA_TASKS[name].description
+    if name.startswith(DMC_PREFIX) and name in list_tasks():
+        return ""
+    raise ValueError(f"unknown task {name!r}; valid: {list_tasks()}")
+
+
 def expert(name: str):
     """The scripted expert of Panda task ``name``: ``policy(obs, info) -> action``.
 
@@ -79,4 +93,4 @@ def expert(name: str):
     return EXPERTS[name]()
 
 
-__all__ = ["CAMERA_NAMES", "expert", "list_backends", "list_tasks", "make"]
+__all__ = ["CAMERA_NAMES", "describe_task", "expert", "list_backends", "list_tasks", "make"]

@@ -471,13 +471,25 @@ def _episode_id(path: Path, k: int) -> str:
     return f"{stem}_{k:04d}"
 
 
+def _describe(task: str) -> str:
+    """The instruction the query UI shows for a recorded task; empty for one sim lacks."""
+    import sim
+
+    try:
+        return sim.describe_task(task)
+    except ValueError:
+        return ""
+
+
 def _episode(rows, actions, rewards, k: int, path: Path, plan: _Plan, info: dict, config):
     from robopref.data import Episode
 
     n = len(actions)
     f = plan.facts
+    task = config.task or f.get("task") or "unspecified"
     metadata = {
-        "task": config.task or f.get("task") or "unspecified",
+        "task": task,
+        "task_description": _describe(task),
         "source": f.get("source", "real"),
         "backend": f.get("backend", "real"),
         "seed": None,

@@ -258,6 +258,7 @@ def episode_metadata(config: TrainConfig, env) -> dict[str, Any]:
     control_hz = 1.0 / getattr(base, "control_timestep", 1.0 / base.metadata["render_fps"])
     return {
         "task": config.task,
+        "task_description": sim.describe_task(config.task),
         "source": "policy",
         "backend": config.env.backend,
         "seed": config.seed,

@@ -310,10 +310,14 @@ def prepare_run(
 ) -> tuple[TrainConfig, RunPaths, bool]:
     """The config and run directory of a new run, or of the run ``resume`` (with
     ``overrides``, e.g. more ``steps``)."""
+    import sim
+
     if resume:
         run = RunPaths.of(resume)
         data = run.read_config()
         config = from_dict(merge(data, overrides or {}))
+        if not run.task_file.exists():  # a run from before task.json
+            run.write_task(config.task, sim.describe_task(config.task))
         return config, run, True
     assert config is not None
     run = RunPaths.of(config.run_dir or default_run_dir(config))
@@ -325,6 +329,7 @@ def prepare_run(
     config = from_dict(merge(config.to_dict(), {"run_dir": str(run.root)}))
     run.create()
     write_json(run.config, config.to_dict())
+    run.write_task(config.task, sim.describe_task(config.task))
     return config, run, False
 
 

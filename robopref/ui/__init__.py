@@ -15,7 +15,7 @@ Importing this package does not import FastAPI or uvicorn; `create_app` and `ser
 
 from robopref.ui.clips import ClipCache, SegmentMedia
 from robopref.ui.config import UIConfig
-from robopref.ui.episodes import add_uniform_queries, import_episodes, task_description
+from robopref.ui.episodes import add_uniform_queries, import_episodes
 
 
 def create_app(config: UIConfig):
@@ -40,5 +40,4 @@ __all__ = [
     "create_app",
     "import_episodes",
     "serve",
-    "task_description",
 ]

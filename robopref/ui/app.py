@@ -39,7 +39,6 @@ UI must not train in the request path); labels reach the trainer through the sto
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -65,7 +64,7 @@ from robopref.preferences.records import check_text
 from robopref.runs import RunPaths
 from robopref.ui.clips import ClipCache, SegmentMedia
 from robopref.ui.config import UIConfig
-from robopref.ui.episodes import run_task, task_description
+from robopref.ui.episodes import run_task
 from robopref.ui.security import AccessMiddleware, MediaPathError, safe_clip_path
 
 STATIC = Path(__file__).with_name("static")
@@ -180,9 +179,10 @@ def create_app(config: UIConfig) -> FastAPI:
             "labels": c.labels, "by_label": c.by_label,
         }  # fmt: skip
 
-    @functools.lru_cache(maxsize=64)
-    def describe(task: str) -> str:
-        return task_description(task) if task else ""
+    # The instruction shown above the clips comes from the run (``task.json``, written by
+    # the trainer) or, for episodes imported without one, from the episodes themselves: the
+    # UI never imports the simulator that defines the task.
+    run_description = run.task_description()
 
     def query_json(query: Query) -> dict[str, Any]:
         a, b = clips.query(query)
@@ -193,7 +193,7 @@ def create_app(config: UIConfig) -> FastAPI:
                 "id": query.id, "k": query.k, "n_labels": query.n_labels, "status": query.status,
             },
             "task": task,
-            "description": describe(task),
+            "description": run_description or a.description or b.description,
             "a": _segment_json(a),
             "b": _segment_json(b),
             "counts": counts(),
@@ -214,7 +214,7 @@ def create_app(config: UIConfig) -> FastAPI:
     @app.get("/api/info")
     def info() -> dict[str, Any]:
         return {
-            "run": run.root.name, "task": default_task, "description": describe(default_task),
+            "run": run.root.name, "task": default_task, "description": run_description,
             "annotator": config.annotator, "poll_ms": config.poll_ms, "labels": list(LABELS),
             "keys": KEYS, "codec": config.codec,
         }  # fmt: skip

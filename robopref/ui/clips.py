@@ -44,6 +44,8 @@ class SegmentMedia:
     length: int
     fps: float = 0.0
     task: str = ""
+    description: str = ""
+    """The task's instruction as the episode recorded it (``task_description``), or empty."""
     cameras: tuple[str, ...] = ()
     files: dict[str, str] = field(default_factory=dict)
     error: str | None = None
@@ -190,6 +192,7 @@ class ClipCache:
             ref.length,
             fps=fps,
             task=str(ep.metadata["task"]),
+            description=str(ep.metadata.get("task_description") or ""),
             cameras=seg.cameras,
             files={c: self.clip_name(ref, c) for c in seg.cameras},
         )

@@ -88,14 +88,6 @@ def add_uniform_queries(
         return labels.add_queries(specs)
 
 
-def task_description(task: str) -> str:
-    """The task's one-line instruction (``sim`` Panda tasks); empty for other tasks."""
-    import sim  # loads no simulator: the task classes only
-
-    cls = sim.PANDA_TASKS.get(task)
-    return str(getattr(cls, "description", "")) if cls is not None else ""
-
-
 def run_task(run: RunPaths) -> str:
     """The run's task from its ``config.json``; empty when the run has no config (imported
     episodes labelled without a trainer: each query then shows its episodes' task).

@@ -39,6 +39,7 @@ def test_rollout_writes_episodes_and_playable_clips(tmp_path, capsys):
     assert seeds == [0, 1]
     for ep in store:
         assert ep.cameras == ("front", "side", "wrist")
+        assert ep.metadata["task_description"] == "Move the gripper to the green sphere."
         assert ep.frames["front"].shape[1:] == (32, 32, 3)
         assert ep.is_success and ep.progress[-1] == 1.0
         for cam in ep.cameras:

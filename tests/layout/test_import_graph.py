@@ -26,6 +26,8 @@ FORBIDDEN: list[tuple[str, tuple[str, ...], str]] = [
     # rewards trains on preferences' batches, so the edge back would be a cycle.
     ("robopref.preferences", ("robopref.rewards",), "form a cycle with robopref.rewards"),
     ("robopref.ui", ("robopref.rl",), "train models in the request path"),
+    # Issue 15: the task's description comes from the run (task.json) or its episodes.
+    ("robopref.ui", ("sim",), "know which simulator defines the task"),
     ("robopref.evaluator", ("robopref.rl",), "import robopref.rl"),
     ("hardware", ("robopref.rl",), "import robopref.rl (deployment needs no learner)"),
 ]

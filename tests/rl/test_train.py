@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from robopref.cli import main
+from robopref.data import EpisodeStore
 from robopref.preferences import LabelStore
 from robopref.rl.checkpoint import CheckpointError, resumable_checkpoint, verify_checkpoint
 from robopref.rl.env import StepReward
@@ -66,6 +67,10 @@ def test_a_run_writes_its_directory_and_relabels_the_buffer(tiny):
         ids = {s.episode_id for lab in labels for s in (lab.seg_a, lab.seg_b)}
     assert ids <= {p.name.split(".")[0] for p in run.episodes.iterdir()}
     assert json.loads(run.config.read_text())["run_dir"] == str(run.root)
+    # what the query UI shows, recorded in the run and in every episode it keeps
+    assert run.task_description() == "Move the gripper to the green sphere."
+    ep = EpisodeStore(run.episodes).load(next(iter(ids)).split("_seg")[0])
+    assert ep.metadata["task_description"] == run.task_description()
 
     # Every stored reward is the current model's: transitions stored before the last refit
     # were relabelled, later ones were rewarded by the C evaluator with the same head.

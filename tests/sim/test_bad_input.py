@@ -53,3 +53,11 @@ def test_step_before_reset():
             env.step([0, 0, 0, 0])
     finally:
         env.close()
+
+
+def test_describe_task_names_the_instruction_or_lists_the_tasks():
+    push = "Push the red cube onto the green marker on the table."
+    assert sim.describe_task("panda-push") == push
+    assert sim.describe_task("dmc:walker-walk") == ""  # dm_control tasks carry none
+    with pytest.raises(ValueError, match=r"unknown task 'panda-fly'; valid: \[.*'panda-reach'"):
+        sim.describe_task("panda-fly")

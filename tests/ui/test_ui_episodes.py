@@ -9,7 +9,14 @@ import json
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from ui_helpers import REAL_CAMERAS, make_run, pairs, record_real_episode, synthetic_episode
+from ui_helpers import (
+    REACH_DESCRIPTION,
+    REAL_CAMERAS,
+    make_run,
+    pairs,
+    record_real_episode,
+    synthetic_episode,
+)
 
 from robopref.cli import main as cli_main
 from robopref.commands import ui as ui_commands
@@ -47,10 +54,12 @@ def test_recorded_episodes_are_imported_queued_and_served(tmp_path, recordings):
         for seg in (q.seg_a, q.seg_b):
             assert seg.episode_id in ids and seg.length == 12 and seg.start + 12 <= 30
 
-    # No config.json: the page shows the episodes' task; both views of both segments play.
+    # No config.json: the page shows the episodes' task and the description they recorded;
+    # both views of both segments play.
     with TestClient(create_app(UIConfig(run.root)), base_url="http://localhost") as c:
+        assert c.get("/api/info").json()["description"] == ""  # the run records none
         body = c.get("/api/next", params={"annotator": "operator"}).json()
-        assert body["task"] == "panda-reach" and body["description"]
+        assert body["task"] == "panda-reach" and body["description"] == REACH_DESCRIPTION
         assert [v["camera"] for v in body["a"]["cameras"]] == list(REAL_CAMERAS)
         assert c.get(body["b"]["cameras"][1]["url"]).status_code == 200
         r = c.post("/api/label", json={"query_id": 1, "label": "b", "annotator": "operator"})

@@ -23,6 +23,10 @@ REAL_CAMERAS = ("front", "wrist")
 REPO = Path(__file__).resolve().parents[2]
 
 
+#: What the trainer and the rosbag importer record for panda-reach (`sim.describe_task`).
+REACH_DESCRIPTION = "Move the gripper to the green sphere."
+
+
 def synthetic_episode(
     episode_id: str,
     steps: int = 12,
@@ -60,8 +64,8 @@ def record_real_episode(seed: int, steps: int = 30) -> Episode:
     from hardware.core.recorder import EpisodeRecorder
 
     rng = np.random.default_rng(seed)
-    meta = {"task": "panda-reach", "source": "real", "backend": "real", "seed": None,
-            "robot": "panda", "control_hz": 10}  # fmt: skip
+    meta = {"task": "panda-reach", "task_description": REACH_DESCRIPTION, "source": "real",
+            "backend": "real", "seed": None, "robot": "panda", "control_hz": 10}  # fmt: skip
     rec = EpisodeRecorder(REAL_CAMERAS, meta)
     for t in range(steps + 1):
         obs = {"state": rng.normal(size=9)}
@@ -79,11 +83,15 @@ def make_run(
     queries: list[tuple] = (),
     task: str | None = "panda-reach",
 ) -> RunPaths:
-    """A run directory with ``config.json`` (when ``task``), episodes and queued queries."""
+    """A run directory with ``config.json`` and ``task.json`` (when ``task``), episodes and
+    queued queries, as the trainer leaves it."""
+    import sim
+
     run = RunPaths.of(root)
     run.root.mkdir(parents=True, exist_ok=True)
     if task is not None:
         run.config.write_text(json.dumps({"task": task}))
+        run.write_task(task, sim.describe_task(task))
     store = EpisodeStore(run.episodes)
     for ep in episodes:
         store.save(ep)
