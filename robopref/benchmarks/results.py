@@ -3,7 +3,8 @@
 A run directory holds checkpoints and videos and vanishes with the machine; its summary is a
 small JSON file that stays: ``task``, ``reward``, ``teacher``, ``labels``, ``demos``,
 ``seed``, ``env_steps``, ``final_success``, ``final_return``, ``curve`` (``[env_steps,
-success, return]`` rows, from ``metrics.csv``) and ``config`` (the resolved tree).
+success, return]`` rows, from ``metrics.csv``) and ``config`` (the resolved tree); a run with
+a PRM/VLM potential adds ``potential_curve`` (``[env_steps, success, potential return]``).
 
     python -m robopref.benchmarks.results summarize runs/a runs/b --out bench/results/reach
     python -m robopref.benchmarks.results table bench/results/reach
@@ -76,6 +77,12 @@ def summarize(run_dir: str | Path, name: str | None = None) -> dict[str, Any]:
     curve = [
         [int(r["env_steps"]), _finite(r["success_rate"]), _finite(r["true_return"])] for r in rows
     ]
+    potential: dict[str, Any] = {}
+    if rows and "reward/potential_return" in rows[0]:
+        potential["potential_curve"] = [
+            [int(r["env_steps"]), _finite(r["success_rate"]), _finite(r["reward/potential_return"])]
+            for r in rows
+        ]
     return {
         "name": name or run.root.name,
         "task": config["task"],
@@ -90,6 +97,7 @@ def summarize(run_dir: str | Path, name: str | None = None) -> dict[str, Any]:
         "final_return": _finite(final.get("true_return")),
         "wall_s": _finite(rows[-1]["wall_s"]) if rows else None,
         "curve": curve,
+        **potential,
         "config": config,
     }
 

@@ -141,16 +141,48 @@ def _cmd_finetune_prm(args) -> int:
     return 0
 
 
+def _cmd_compare_policy(args) -> int:
+    from robopref.rl.evaluate import EVAL_SEED
+    from robopref.rl.reward_report import policy_prm_report, report_table
+
+    if args.a or args.b:
+        raise ValueError("--policy rolls out the run's policy: drop the rewards A B")
+    episodes = args.episodes or "10"
+    if not episodes.isdigit():
+        raise ValueError(f"--policy: --episodes is a number of rollouts, got {episodes!r}")
+    _threads(args.threads)
+    report = policy_prm_report(
+        args.policy,
+        int(episodes),
+        seed=EVAL_SEED if args.seed is None else args.seed,
+        backend=args.backend or None,
+        prm=args.prm or None,
+    )
+    if args.table:
+        print("\n".join(report_table(report)))
+    else:
+        print(json.dumps(report))
+    return 0
+
+
 def _cmd_compare(args) -> int:
     import tempfile
 
     from robopref.rewards.compare import compare_rewards
 
+    if args.policy:
+        return _cmd_compare_policy(args)
+    if not (args.a and args.b and args.task):
+        raise ValueError(
+            "compare needs two rewards A B and --task (EPIC distance), or --policy RUN "
+            "(a PRM's return against the task along a run's policy)"
+        )
+    seed = 0 if args.seed is None else args.seed
     if args.episodes:
         episodes = load_episodes(args.episodes, args.task)
     else:
         with tempfile.TemporaryDirectory() as tmp:
-            episodes = record_default_episodes(args.task, tmp, seed=args.seed)
+            episodes = record_default_episodes(args.task, tmp, seed=seed)
     row = compare_rewards(
         args.a,
         args.b,
@@ -158,7 +190,7 @@ def _cmd_compare(args) -> int:
         gamma=args.gamma,
         sample_states=args.sample_states,
         sample_actions=args.sample_actions,
-        seed=args.seed,
+        seed=seed,
     )
     print(json.dumps({"task": args.task, **row}))
     return 0
@@ -239,13 +271,34 @@ def add_commands(sub) -> None:
     common(s)
     s.set_defaults(func=_cmd_finetune_prm)
 
-    s = rsub.add_parser("compare", help="EPIC distance between two rewards (JSON)")
-    s.add_argument("a", help="sparse, progress, or a PRM / preference model file")
-    s.add_argument("b", help="sparse, progress, or a PRM / preference model file")
-    s.add_argument("--task", required=True, help="task of the episodes")
-    s.add_argument("--episodes", default="", help="recorded episodes (default: record some)")
+    s = rsub.add_parser(
+        "compare",
+        help="EPIC distance between two rewards, or (--policy RUN) a PRM's return against "
+        "the task along a run's policy (JSON)",
+    )
+    s.add_argument("a", nargs="?", help="sparse, progress, or a PRM / preference model file")
+    s.add_argument("b", nargs="?", help="sparse, progress, or a PRM / preference model file")
+    s.add_argument("--task", help="task of the episodes (EPIC mode)")
+    s.add_argument(
+        "--episodes",
+        default="",
+        help="EPIC: directory of recorded episodes (default: record some); --policy: number "
+        "of rollouts (default 10)",
+    )
     s.add_argument("--gamma", type=float, default=0.99)
     s.add_argument("--sample-states", type=int, default=256)
     s.add_argument("--sample-actions", type=int, default=16)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument(
+        "--seed", type=int, help="EPIC: sampling seed (default 0); --policy: first seed (10000)"
+    )
+    s.add_argument(
+        "--policy",
+        metavar="RUN",
+        help="roll out this run's policy and tabulate, per episode, the PRM return, the true "
+        "return and success, with summary figures",
+    )
+    s.add_argument("--backend", default="", help="--policy: mujoco or bullet (the run's)")
+    s.add_argument("--prm", default="", help="--policy: PRM file (default: the run's own)")
+    s.add_argument("--table", action="store_true", help="--policy: a Markdown table, not JSON")
+    common(s)
     s.set_defaults(func=_cmd_compare)

@@ -151,3 +151,53 @@ def compare_rewards(
         "transitions": len(table.s),
         "episodes": len(table.episodes),
     }
+
+
+def potential_return_report(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Summary figures of a potential's return against the task along some episodes.
+
+    The reward-hacking check of issue 14: a potential that a policy can exploit gives its
+    failed episodes returns as high as its successful ones, and ranks episodes unlike the
+    true return.
+
+    Args:
+        rows: One mapping per episode with ``prm_return`` (the potential summed over the
+            episode's steps), ``true_return`` (the task's return) and ``success``.
+
+    Returns:
+        ``episodes``, ``success_rate``, ``true_return`` and ``prm_return`` (means),
+        ``prm_return_success`` and ``prm_return_failure`` (the mean over successful and
+        over failed episodes; None where there are none) and ``spearman_prm_true`` (rank
+        correlation of the two returns over the episodes; None where either is constant).
+
+    Raises:
+        ValueError: for no rows, or a row that lacks one of the three keys.
+    """
+    if not rows:
+        raise ValueError("no episodes to report on")
+    need = ("prm_return", "true_return", "success")
+    for i, r in enumerate(rows):
+        missing = [k for k in need if k not in r]
+        if missing:
+            raise ValueError(f"episode row {i} lacks {missing}")
+    prm = np.array([float(r["prm_return"]) for r in rows])
+    true = np.array([float(r["true_return"]) for r in rows])
+    success = np.array([bool(r["success"]) for r in rows])
+
+    def mean_or_none(x: np.ndarray) -> float | None:
+        return float(np.mean(x)) if len(x) else None
+
+    rho = None
+    if np.ptp(prm) > 0 and np.ptp(true) > 0:
+        from scipy import stats
+
+        rho = float(stats.spearmanr(prm, true).statistic)
+    return {
+        "episodes": len(rows),
+        "success_rate": float(np.mean(success)),
+        "true_return": float(np.mean(true)),
+        "prm_return": float(np.mean(prm)),
+        "prm_return_success": mean_or_none(prm[success]),
+        "prm_return_failure": mean_or_none(prm[~success]),
+        "spearman_prm_true": rho,
+    }

@@ -21,6 +21,10 @@ Two episode-boundary rules keep the guarantee in an episodic setting:
 * **Truncation** (a time limit) is *not* termination: the MDP goes on past the cut, the
   learner bootstraps from ``V(s')``, so ``Phi(s')`` is used as usual.
 
+For the reward-hacking study (issue 14) the wrapper can also pay the potential *directly*
+(``mode="direct"``: ``scale * Phi(s')`` as the step's reward), the use the theorem does not
+cover; it is logged under its own name, ``reward/direct``, never as shaping.
+
 This module holds a pure batch function for relabelling stored transitions
 (`shaping_terms`) and a gymnasium wrapper that shapes online (`PotentialShapingWrapper`);
 both apply the same rules, and the wrapper is checked against the batch function in tests.
@@ -36,12 +40,18 @@ from typing import Any, SupportsFloat
 import gymnasium
 import numpy as np
 
-__all__ = ["NonFinitePotentialError", "PotentialShapingWrapper", "shaping_terms"]
+__all__ = ["MODES", "NonFinitePotentialError", "PotentialShapingWrapper", "shaping_terms"]
 
 #: ``info`` keys the wrapper writes on every step (``"potential"`` also on reset).
 INFO_TASK = "reward/task"
 INFO_SHAPING = "reward/shaping"
+INFO_DIRECT = "reward/direct"
 INFO_POTENTIAL = "potential"
+#: ``info`` key of the step that ends an episode: the sum of ``Phi(s')`` over its steps.
+INFO_POTENTIAL_RETURN = "reward/potential_return"
+
+#: How the potential enters the reward: the shaping difference, or ``Phi(s')`` itself.
+MODES = ("difference", "direct")
 
 
 class NonFinitePotentialError(ValueError):
@@ -148,6 +158,9 @@ def _potential_name(potential: Callable[..., Any]) -> str:
 class PotentialShapingWrapper(gymnasium.Wrapper):
     """Adds potential-based shaping ``scale * (gamma * Phi(s') - Phi(s))`` to a task reward.
 
+    With ``mode="direct"`` it adds ``scale * Phi(s')`` instead: the potential used as a
+    reward, which is *not* policy invariant (the reward-hacking study of issue 14).
+
     Ng, Harada & Russell (1999) show this leaves the optimal policy of the task reward
     unchanged for any potential ``Phi``, which is why learned state-only reward models
     (PRM, VLM) enter training only this way (DESIGN.md, contract 4). ``scale * F`` is itself
@@ -161,12 +174,18 @@ class PotentialShapingWrapper(gymnasium.Wrapper):
 
     * ``"reward/task"``: the reward of the wrapped env (kept if an inner wrapper already
       logged it, so the innermost task reward wins);
-    * ``"reward/shaping"``: the term added, ``scale * F``;
+    * ``"reward/shaping"``: the shaping term added, ``scale * F`` (0 in direct mode);
+    * ``"reward/direct"``: the direct term added, ``scale * Phi(s')`` (0 in difference
+      mode; ``Phi(s')`` as computed, a terminal state is not zeroed: nothing telescopes);
     * ``"potential"``: the potential the model gave the new observation, ``Phi(s')``, as
       computed (also at a terminal state, where ``F`` uses 0 instead). ``reset`` logs
-      ``Phi(s0)`` under the same key.
+      ``Phi(s0)`` under the same key;
+    * ``"reward/potential_return"``, on the step that ends an episode only: the sum of
+      ``Phi(s')`` over the episode's steps (the potential's own return, whatever the mode
+      and scale), the figure to hold against the task's success.
 
-    The returned reward is ``reward + scale * F``. Observation and action spaces are those
+    The returned reward is ``reward + scale * F`` (``reward + scale * Phi(s')`` in direct
+    mode). Observation and action spaces are those
     of the wrapped env.
 
     Args:
@@ -176,9 +195,11 @@ class PotentialShapingWrapper(gymnasium.Wrapper):
         gamma: The learner's discount factor, in ``(0, 1]``. It must match the learner's
             discount for the invariance guarantee to hold.
         scale: Multiplier of the shaping term; any finite number.
+        mode: ``"difference"`` (shaping, the default) or ``"direct"``.
 
     Raises:
-        ValueError: On a bad ``gamma`` or ``scale``, or a ``potential`` that is not callable.
+        ValueError: On a bad ``gamma``, ``scale`` or ``mode``, or a ``potential`` that is not
+            callable.
     """
 
     def __init__(
@@ -187,8 +208,12 @@ class PotentialShapingWrapper(gymnasium.Wrapper):
         potential: Callable[[Any], SupportsFloat],
         gamma: float,
         scale: float = 1.0,
+        mode: str = "difference",
     ) -> None:
         super().__init__(env)
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
+        self.mode = mode
         if not callable(potential):
             raise ValueError(f"potential must be callable Phi(obs) -> float, got {potential!r}")
         self.potential = potential
@@ -202,6 +227,7 @@ class PotentialShapingWrapper(gymnasium.Wrapper):
         # Phi of the current state; None outside an episode, so a step without a reset (or
         # after the episode ended) fails loudly instead of shaping with a stale potential.
         self._phi: float | None = None
+        self._phi_sum = 0.0
 
     def _evaluate(self, obs: Any) -> float:
         value = self.potential(obs)
@@ -241,18 +267,20 @@ class PotentialShapingWrapper(gymnasium.Wrapper):
         self._phi = None
         obs, info = self.env.reset(seed=seed, options=options)
         self._phi = self._evaluate(obs)
+        self._phi_sum = 0.0
         info = dict(info)
         info[INFO_POTENTIAL] = self._phi
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-        """Steps the env and adds ``scale * (gamma * Phi(s') - Phi(s))`` to its reward.
+        """Steps the env and adds ``scale * (gamma * Phi(s') - Phi(s))`` to its reward
+        (``scale * Phi(s')`` in direct mode).
 
         Args:
             action: Passed to the wrapped env's ``step``.
 
         Returns:
-            ``(obs, reward + scale * F, terminated, truncated, info)`` with the terms logged
+            ``(obs, reward + term, terminated, truncated, info)`` with the terms logged
             in ``info`` (see the class docstring).
 
         Raises:
@@ -266,7 +294,7 @@ class PotentialShapingWrapper(gymnasium.Wrapper):
             )
         obs, reward, terminated, truncated, info = self.env.step(action)
         info = dict(info)
-        for key in (INFO_SHAPING, INFO_POTENTIAL):
+        for key in (INFO_SHAPING, INFO_DIRECT, INFO_POTENTIAL):
             # Two shaping wrappers would overwrite each other's log; one wrapper with the
             # summed potential is equivalent (shaping is linear in Phi) and logs honestly.
             if key in info:
@@ -275,13 +303,21 @@ class PotentialShapingWrapper(gymnasium.Wrapper):
                     "this one; wrap once with the sum of the potentials instead"
                 )
         phi_next = self._evaluate(obs)
-        # Same rule as shaping_terms: a terminal state has potential 0; truncation is not
-        # termination, so Phi(s') stands.
-        next_term = 0.0 if terminated else phi_next
-        shaping = self.scale * (self.gamma * next_term - self._phi)
+        shaping = direct = 0.0
+        if self.mode == "direct":
+            direct = self.scale * phi_next
+        else:
+            # Same rule as shaping_terms: a terminal state has potential 0; truncation is
+            # not termination, so Phi(s') stands.
+            next_term = 0.0 if terminated else phi_next
+            shaping = self.scale * (self.gamma * next_term - self._phi)
         task = float(reward)
         info.setdefault(INFO_TASK, task)
         info[INFO_SHAPING] = shaping
+        info[INFO_DIRECT] = direct
         info[INFO_POTENTIAL] = phi_next
+        self._phi_sum += phi_next
+        if terminated or truncated:
+            info[INFO_POTENTIAL_RETURN] = self._phi_sum
         self._phi = None if (terminated or truncated) else phi_next
-        return obs, task + shaping, terminated, truncated, info
+        return obs, task + shaping + direct, terminated, truncated, info

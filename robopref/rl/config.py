@@ -33,6 +33,7 @@ TEACHERS_HUMAN = "human"
 POLICY_INPUTS = ("state", "pixels")
 REWARD_INPUTS = ("state", "state_action")
 ANNOTATOR_MODELS = ("none", "calibrated", "calibrated-beta")
+SHAPING_MODES = ("difference", "direct")
 
 
 class ConfigError(ValueError):
@@ -256,6 +257,13 @@ class ShapingConfig:
     """VLM-RM's baseline prompt: the goal direction is measured from it."""
     scale: float = 1.0
     """Factor on the shaping term."""
+    mode: str = "difference"
+    """How the potential enters the reward. ``difference``: the shaping term
+    ``scale * (gamma * Phi(s') - Phi(s))``, policy invariant (Ng et al. 1999; DESIGN.md
+    contract 4). ``direct``: ``scale * Phi(s')`` paid as the reward of every step, logged as
+    ``reward/direct``: *not* policy invariant, a learner may maximize the score instead of
+    the task (Goodhart's law); for the reward-hacking study (issue 14,
+    ``bench/reward_hacking.sh``), not for training policies."""
 
 
 @dataclass(frozen=True)
@@ -355,6 +363,7 @@ def choices() -> dict[str, tuple[str, ...]]:
         "pebble.reward_annotator_model": ANNOTATOR_MODELS,
         "teacher.name": (*teacher_names(), TEACHERS_HUMAN),
         "teacher.signal": ("auto", *SIGNALS),
+        "shaping.mode": SHAPING_MODES,
     }
 
 
@@ -545,6 +554,19 @@ def validate(config: TrainConfig) -> None:
         raise ConfigError(
             f"pebble.labels_per_round: {config.pebble.labels_per_round} per round is more than "
             f"the whole label budget (labels={config.labels})"
+        )
+    if config.shaping.mode == "direct" and not {"prm", "vlm"} & set(config.terms):
+        raise ConfigError(
+            f"shaping.mode: 'direct' pays a PRM or VLM potential as the reward, but reward "
+            f"{config.reward!r} has neither term; add 'prm' or 'vlm'"
+        )
+    if config.shaping.mode == "direct" and "pref" in config.terms:
+        # The replay buffer keeps the shaping term of each transition for relabelling after
+        # a refit (`RelabelingReplayBuffer.note`), not a direct one, which would be lost.
+        raise ConfigError(
+            f"shaping.mode: 'direct' cannot be combined with a 'pref' term (reward "
+            f"{config.reward!r}): relabelling after each refit keeps shaping terms only; use "
+            "shaping.mode 'difference' or drop 'pref'"
         )
     if "pref" in config.terms and config.labels < 1:
         raise ConfigError("labels: a 'pref' reward needs a label budget >= 1")
@@ -745,6 +767,7 @@ __all__ = [
     "LearnerConfig",
     "PebbleConfig",
     "REWARD_TERMS",
+    "SHAPING_MODES",
     "ShapingConfig",
     "TeacherConfig",
     "TrainConfig",

@@ -109,8 +109,16 @@ def load_demo_dir(
     return episodes
 
 
-def episode_shaping(ep: Episode, potential: Callable[[Any], float] | None, gamma: float, scale):
-    """Per-step shaping ``scale * (gamma * Phi(s') - Phi(s))``, ``Phi`` of a terminal 0."""
+def episode_shaping(
+    ep: Episode,
+    potential: Callable[[Any], float] | None,
+    gamma: float,
+    scale,
+    mode: str = "difference",
+):
+    """Per-step shaping ``scale * (gamma * Phi(s') - Phi(s))``, ``Phi`` of a terminal 0; with
+    ``mode="direct"`` the potential paid as the reward, ``scale * Phi(s')`` (as
+    `PotentialShapingWrapper` pays it online)."""
     if potential is None:
         return np.zeros(ep.length, np.float64)
     phi = np.array(
@@ -118,6 +126,8 @@ def episode_shaping(ep: Episode, potential: Callable[[Any], float] | None, gamma
     )
     if not np.isfinite(phi).all():
         raise DemoError(f"episode {ep.episode_id}: the potential is not finite on its frames")
+    if mode == "direct":
+        return scale * phi[1:]
     if ep.terminated:
         phi[-1] = 0.0
     return scale * (gamma * phi[1:] - phi[:-1])
@@ -137,7 +147,9 @@ def demo_buffer(model, episodes: list[Episode], potential, config: TrainConfig, 
         state_dim=state_dim,
     )
     for ep in episodes:
-        shaping = episode_shaping(ep, potential, config.learner.gamma, config.shaping.scale)
+        shaping = episode_shaping(
+            ep, potential, config.learner.gamma, config.shaping.scale, config.shaping.mode
+        )
         for t in range(ep.length):
             last = t == ep.length - 1
             done = bool(last and ep.terminated)

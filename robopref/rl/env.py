@@ -4,12 +4,13 @@ The wrapper stack, innermost first:
 
 1. the task (`sim.make`), rendering cameras only when something needs frames;
 2. `PotentialShapingWrapper` with the PRM/VLM potential, when the reward has one
-   (``scale * (gamma * Phi(s') - Phi(s))``, policy invariant: DESIGN.md contract 4);
-3. `CompositeReward`: ``task_weight * r_task + pref_weight * r_pref(s, a) + shaping``, every
-   term logged by name in ``info`` (``reward/task``, ``reward/pref``, ``reward/shaping``,
-   ``reward/total``), refusing a non-finite term by name and step; it also records each
-   finished episode (state, action, task reward, success, progress, frames) for the PEBBLE
-   loop's segment pool;
+   (``scale * (gamma * Phi(s') - Phi(s))``, policy invariant: DESIGN.md contract 4; or, with
+   ``shaping.mode=direct``, ``scale * Phi(s')`` for the reward-hacking study);
+3. `CompositeReward`: ``task_weight * r_task + pref_weight * r_pref(s, a) + shaping +
+   direct``, every term logged by name in ``info`` (``reward/task``, ``reward/pref``,
+   ``reward/shaping``, ``reward/direct``, ``reward/total``), refusing a non-finite term by
+   name and step; it also records each finished episode (state, action, task reward,
+   success, progress, frames) for the PEBBLE loop's segment pool;
 4. a filter to the keys the policy sees (``state`` or the camera images).
 """
 
@@ -25,12 +26,17 @@ import gymnasium
 import numpy as np
 
 from robopref.data import Episode
-from robopref.rewards.shaping import INFO_SHAPING, INFO_TASK, PotentialShapingWrapper
+from robopref.rewards.shaping import (
+    INFO_DIRECT,
+    INFO_SHAPING,
+    INFO_TASK,
+    PotentialShapingWrapper,
+)
 from robopref.rl.config import TrainConfig
 
 INFO_PREF = "reward/pref"
 INFO_TOTAL = "reward/total"
-TERMS = ("task", "pref", "shaping")
+TERMS = ("task", "pref", "shaping", "direct")
 
 
 class NonFiniteTermError(ValueError):
@@ -177,9 +183,11 @@ class CompositeReward(gymnasium.Wrapper):
         info = dict(info)
         task = self._check("task", float(info.get(INFO_TASK, reward)))
         shaping = self._check("shaping", float(info.get(INFO_SHAPING, 0.0)))
+        direct = self._check("direct", float(info.get(INFO_DIRECT, 0.0)))
         pref = self._check("pref", pref)
-        total = self.task_weight * task + self.pref_weight * pref + shaping
+        total = self.task_weight * task + self.pref_weight * pref + shaping + direct
         info[INFO_TASK], info[INFO_PREF], info[INFO_SHAPING] = task, pref, shaping
+        info[INFO_DIRECT] = direct
         info[INFO_TOTAL] = total
         info["state_before"] = self._obs["state"]  # what relabelling feeds the pref model
         self._record(obs, action, task, info, terminated, truncated)
@@ -289,7 +297,11 @@ def make_train_env(
     metadata = episode_metadata(config, env)
     if potential is not None:
         env = PotentialShapingWrapper(
-            env, potential, gamma=config.learner.gamma, scale=config.shaping.scale
+            env,
+            potential,
+            gamma=config.learner.gamma,
+            scale=config.shaping.scale,
+            mode=config.shaping.mode,
         )
     terms = config.terms
     composite = CompositeReward(

@@ -7,10 +7,11 @@ first episode is recorded with every camera and one clip per camera is written.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from robopref.data import Episode
 from robopref.rl.config import TrainConfig
 from robopref.rl.env import episode_metadata, make_task_env, policy_keys
 from robopref.rollout import record_episode
@@ -26,6 +27,8 @@ def evaluate_episodes(
     video_dir=None,
     video_seed: int | None = None,
     codec: str = "h264",
+    cameras: Sequence[str] = (),
+    on_episode: Callable[[int, Episode], None] | None = None,
 ) -> tuple[list[tuple[float, bool]], dict[str, str]]:
     """Rolls ``policy`` out once per seed; ``(true return, success)`` per seed, and clips.
 
@@ -33,11 +36,15 @@ def evaluate_episodes(
     an episode depends on its seed alone: ``robopref eval --workers N`` splits the seeds over
     Ray workers and gets the figures of a serial run. Clips are written for the episode of
     ``video_seed`` (when ``video_dir`` is given and that seed is among ``seeds``).
+    ``cameras`` are rendered besides those the policy and the clips need (a reward model's
+    views), and ``on_episode(seed, episode)`` sees each recorded episode before it is
+    dropped (`robopref.rl.reward_report` scores them with a PRM).
     """
     probe = make_task_env(config)
     keys = policy_keys(config, probe)
     probe.close()
-    cameras = tuple(config.env.cameras) if video_dir is not None or keys != ("state",) else ()
+    needed = tuple(config.env.cameras) if video_dir is not None or keys != ("state",) else ()
+    cameras = (*needed, *(c for c in cameras if c not in needed))
     env = make_task_env(config, cameras=cameras, seed=seeds[0] if seeds else 0)
     meta = episode_metadata(config, env)
     results, videos = [], {}
@@ -54,6 +61,8 @@ def evaluate_episodes(
                 control_hz=meta["control_hz"],
             )
             results.append((float(np.nansum(ep.reward)), bool(ep.is_success)))
+            if on_episode is not None:
+                on_episode(seed, ep)
             if seed == video_seed and video_dir is not None and ep.cameras:
                 from robopref.data.video import write_episode_videos
 

@@ -30,6 +30,7 @@ import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -142,6 +143,9 @@ class PebbleCallback(BaseCallback):
         state: Counters to continue from (resume), else fresh.
     """
 
+    #: The columns of ``metrics.csv`` (a subclass that logs more extends them).
+    metric_fields: tuple[str, ...] = METRIC_FIELDS
+
     def __init__(
         self,
         config: TrainConfig,
@@ -196,6 +200,7 @@ class PebbleCallback(BaseCallback):
         self._t0 = time.perf_counter()
         self._steps_at_t0 = 0
         self.composite.on_episode = self._on_episode
+        self._ended: dict[str, float] | None = None
 
     # ------------------------------------------------------------------ SB3 hooks
     def _on_training_start(self) -> None:
@@ -212,6 +217,10 @@ class PebbleCallback(BaseCallback):
             terms = (info[INFO_TASK], info[INFO_PREF], info[INFO_SHAPING], info[INFO_TOTAL])
             for name, v in zip(("task", "pref", "shaping", "total"), terms):
                 self._episode_terms[name] += v
+            if self._ended is not None:  # this step ended it: its terms are now summed too
+                self._ended.update({f"reward/{k}": v for k, v in self._episode_terms.items()})
+                self._episode_terms = dict.fromkeys(self._episode_terms, 0.0)
+                self._ended = None
             if buffer is not None and hasattr(buffer, "note"):
                 buffer.note(info["state_before"], info[INFO_TASK], info[INFO_SHAPING])
         if self.progress_bar is not None:
@@ -235,15 +244,15 @@ class PebbleCallback(BaseCallback):
         self.pool.append(episode)
         if self.config.learner.her_k:
             self._add_hindsight(episode)
-        self.recent.append(
-            {
-                "true_return": float(np.nansum(episode.reward)),
-                "success": float(episode.is_success),
-                "length": float(episode.length),
-                **{f"reward/{k}": v for k, v in self._episode_terms.items()},
-            }
-        )
-        self._episode_terms = dict.fromkeys(self._episode_terms, 0.0)
+        # The env records the episode inside the step that ends it, before `_on_step` adds
+        # that step's reward terms: its term sums are attached there (`_ended`).
+        self._ended = {
+            "true_return": float(np.nansum(episode.reward)),
+            "success": float(episode.is_success),
+            "length": float(episode.length),
+            **{f"reward/{k}": 0.0 for k in self._episode_terms},
+        }
+        self.recent.append(self._ended)
 
     def _add_hindsight(self, episode: Episode) -> None:
         """Stores ``learner.her_k`` relabelled copies of each of ``episode``'s transitions
@@ -561,12 +570,7 @@ class PebbleCallback(BaseCallback):
 
     def log_metrics(self) -> dict[str, Any]:
         row = self.metrics_row()
-        new = not self.run.metrics.exists()
-        with open(self.run.metrics, "a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=METRIC_FIELDS)
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
+        append_metrics_row(self.run.metrics, row, self.metric_fields)
         for key, value in row.items():
             if key != "env_steps" and isinstance(value, int | float) and math.isfinite(value):
                 self.logger.record(f"robopref/{key}", value)
@@ -625,13 +629,45 @@ def reset_critic(model) -> None:
     critic.optimizer = type(critic.optimizer)(critic.parameters(), **critic.optimizer.defaults)
 
 
+def _csv_header(path: Path) -> list[str] | None:
+    if not path.exists():
+        return None
+    with open(path, newline="") as f:
+        return next(csv.reader(f), None)
+
+
+def append_metrics_row(path: Path, row: dict[str, Any], fields: tuple[str, ...]) -> None:
+    """Appends ``row`` to the CSV at ``path`` with columns ``fields``, writing the header
+    first; a file with other columns is rewritten with the union (old rows blank there), so
+    a run resumed by a version that logs more columns keeps one consistent file."""
+    header = _csv_header(path)
+    if header is not None:
+        missing = [k for k in fields if k not in header]
+        if missing:
+            with open(path, newline="") as f:
+                rows = list(csv.DictReader(f))
+            header = [*header, *missing]
+            with open(path, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=header)
+                writer.writeheader()
+                writer.writerows(rows)
+        fields = tuple(header)
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        if header is None:
+            writer.writeheader()
+        writer.writerow(row)
+
+
 def trim_metrics(run: RunPaths, env_steps: int) -> None:
-    """Drops metric rows past ``env_steps`` (a resumed run rewrites them)."""
-    if not run.metrics.exists():
+    """Drops metric rows past ``env_steps`` (a resumed run rewrites them), keeping the
+    file's own columns (a callback may log more than `METRIC_FIELDS`)."""
+    header = _csv_header(run.metrics)
+    if header is None:
         return
     with open(run.metrics, newline="") as f:
         rows = [r for r in csv.DictReader(f) if int(float(r["env_steps"])) <= env_steps]
     with open(run.metrics, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=METRIC_FIELDS)
+        writer = csv.DictWriter(f, fieldnames=header)
         writer.writeheader()
         writer.writerows(rows)

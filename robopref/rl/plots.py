@@ -13,6 +13,8 @@ PANELS = (
     ("success_rate", "success rate (last 10 episodes)"),
     ("labels_used", "labels used"),
 )
+#: Drawn too when the run logs it (a run with a PRM/VLM potential).
+POTENTIAL_PANEL = ("reward/potential_return", "potential return (last 10 episodes)")
 
 
 def read_metrics(run: RunPaths) -> list[dict[str, float]]:
@@ -24,7 +26,8 @@ def read_metrics(run: RunPaths) -> list[dict[str, float]]:
 
 
 def plot_run(run: RunPaths) -> list[Path]:
-    """Writes ``plots/<metric>.png`` for each panel and ``plots/training.png`` with all three."""
+    """Writes ``plots/<metric>.png`` for each panel and ``plots/training.png`` with all of them
+    (the potential's return too where ``metrics.csv`` has it)."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display on servers and in CI
@@ -36,8 +39,9 @@ def plot_run(run: RunPaths) -> list[Path]:
     run.plots.mkdir(parents=True, exist_ok=True)
     steps = [r["env_steps"] for r in rows]
     out = []
-    fig, axes = plt.subplots(1, len(PANELS), figsize=(4 * len(PANELS), 3.2))
-    for ax, (key, title) in zip(axes, PANELS):
+    panels = (*PANELS, POTENTIAL_PANEL) if POTENTIAL_PANEL[0] in rows[0] else PANELS
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2))
+    for ax, (key, title) in zip(axes, panels):
         ax.plot(steps, [r[key] for r in rows], marker=".")
         ax.set_title(title)
         ax.set_xlabel("env steps")
@@ -48,7 +52,7 @@ def plot_run(run: RunPaths) -> list[Path]:
         sax.set_xlabel("env steps")
         sax.grid(alpha=0.3)
         single.tight_layout()
-        path = run.plots / f"{key}.png"
+        path = run.plots / f"{key.replace('/', '_')}.png"
         single.savefig(path, dpi=100)
         plt.close(single)
         out.append(path)

@@ -28,6 +28,7 @@ from robopref.rl.config import TrainConfig, from_dict, merge
 from robopref.rl.env import NonFiniteTermError, StepReward, make_train_env
 from robopref.rl.pebble import LoopState, PebbleCallback, trim_metrics
 from robopref.rl.policy import _algo_class
+from robopref.rl.potential_metrics import PotentialMetricsCallback
 from robopref.runs import RunPaths
 
 
@@ -379,7 +380,10 @@ def train(
     from tqdm import tqdm
 
     bar = tqdm(total=config.steps, desc=f"train {config.task}", disable=not config.progress_bar)
-    callback = PebbleCallback(
+    # A run with a PRM/VLM potential also logs the potential's return per episode beside
+    # true success (`robopref.rl.potential_metrics`, the reward-hacking report of issue 14).
+    callback_class = PebbleCallback if potential is None else PotentialMetricsCallback
+    callback = callback_class(
         config, run, composite, step_reward, pref_model, store, save_checkpoint, None, bar
     )
     done = 0

@@ -419,3 +419,46 @@ def test_shaping_terms_telescope(phis, gamma, terminated):
     last = 0.0 if terminated else phi[-1]
     total = float(np.sum(gamma ** np.arange(t) * f))
     assert math.isclose(total, gamma**t * last - phi[0], rel_tol=1e-9, abs_tol=1e-9)
+
+
+# ---------------------------------------------------------------------- direct mode (issue 14)
+def test_direct_mode_pays_the_potential_not_the_difference():
+    env = PotentialShapingWrapper(
+        TimeLimit(Chain(), max_episode_steps=50), Progress(), gamma=0.9, scale=2.0, mode="direct"
+    )
+    env.reset(options={"start": 1})
+    _, reward, _, _, info = env.step(1)  # pos 1 -> 2: Phi(s) = 0.2, Phi(s') = 0.4
+    assert info["reward/direct"] == pytest.approx(2.0 * 0.4)
+    assert info["reward/shaping"] == 0.0
+    assert reward == pytest.approx(-0.1 + 2.0 * 0.4)  # not -0.1 + 2 * (0.9 * 0.4 - 0.2)
+    env.reset(options={"start": N - 1})
+    _, reward, terminated, _, info = env.step(1)
+    assert terminated  # no terminal zeroing in direct mode: nothing telescopes
+    assert info["reward/direct"] == pytest.approx(2.0 * 1.0)
+
+
+def test_difference_mode_logs_no_direct_term():
+    env = make_env(gamma=0.9)
+    env.reset()
+    _, _, _, _, info = env.step(1)
+    assert info["reward/direct"] == 0.0 and info["reward/shaping"] != 0.0
+
+
+@pytest.mark.parametrize("mode", ["difference", "direct"])
+def test_the_potential_return_ends_each_episode_in_either_mode(mode):
+    env = PotentialShapingWrapper(
+        TimeLimit(Chain(), max_episode_steps=3), Progress(), gamma=0.9, scale=5.0, mode=mode
+    )
+    phis, infos, _, _, truncated = rollout(env, [1, 1, 1])
+    assert truncated
+    assert "reward/potential_return" not in infos[0]
+    # Phi(s') summed over the steps, whatever the mode and scale: 0.2 + 0.4 + 0.6.
+    assert infos[-1]["reward/potential_return"] == pytest.approx(phis[1:].sum())
+    assert infos[-1]["reward/potential_return"] == pytest.approx(1.2)
+    _, infos, _, _, _ = rollout(env, [1, 1, 1])  # a new episode starts the sum afresh
+    assert infos[-1]["reward/potential_return"] == pytest.approx(1.2)
+
+
+def test_a_bad_mode_names_the_valid_ones():
+    with pytest.raises(ValueError, match=r"mode must be one of \['difference', 'direct'\]"):
+        make_env().__class__(Chain(), Progress(), gamma=0.9, mode="raw")

@@ -404,3 +404,18 @@ def test_surf_and_qpa_options_reach_the_refits_and_the_replay(tiny, monkeypatch)
     assert all(u == 3 * n for n, u, _ in fits) and fits[-1][1] > fits[0][1]
     assert {c for _, _, c in fits} == {2}
     assert draws and set(draws) == {0.5}
+
+
+def test_each_episodes_reward_terms_include_its_last_step(tiny):
+    # dm_control's task reward is dense, so an episode's summed task term is its true return
+    # only if the step that ends it is counted in it (the env records the episode inside that
+    # step, before the callback sums the step's terms).
+    summary = train(
+        tiny(task="dmc:walker-walk", reward="sparse", **{"env.max_steps": 40}, eval_episodes=0)
+    )
+    with open(Path(summary["run"]) / "metrics.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if float(r["episodes"]) > 0]
+    assert rows
+    for r in rows:
+        assert float(r["reward/task"]) == pytest.approx(float(r["true_return"]), rel=1e-5)
+        assert float(r["reward/total"]) == pytest.approx(float(r["true_return"]), rel=1e-5)
