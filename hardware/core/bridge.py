@@ -13,7 +13,8 @@ their :class:`CommandSink`. One control period (:meth:`Bridge.step`) reads as:
    freshest measured position;
 4. the safety layer limits them (:mod:`hardware.core.safety`); the command actually sent is
    returned, logged and kept;
-5. the reward hook and the episode recorder see the step.
+5. the reward hook and the episode recorder see the step (the reward, the potential and,
+   where the reward model has it and :attr:`BridgeConfig.log_success` allows, P(success)).
 
 The lifecycle follows LeRobot's robots: ``connect()``, ``start()`` (an episode),
 ``stop()``, ``disconnect()``, a context manager, ``get_observation()`` and
@@ -85,7 +86,8 @@ class Bridge:
         sink: Receives every command sent.
         config: Bridge settings.
         clock: Control clock (monotonic by default; a ``FakeClock`` in tests).
-        reward_fn: Optional reward model (``potential(obs)`` and/or ``reward(obs, action)``).
+        reward_fn: Optional reward model (``potential(obs)`` and/or ``reward(obs, action)``,
+            and ``success_probability(obs)``, logged per :attr:`BridgeConfig.log_success`).
         success_fn: Optional ``obs -> bool`` marking success (ends the episode, terminated).
         bag: Optional session log (:class:`hardware.ros.rosbag_record.BagRecorder`): sees every
             accepted sample, command sent, step and episode boundary; its owner closes it.
@@ -122,6 +124,14 @@ class Bridge:
         self.sink = sink
         self.clock = clock or MonotonicClock()
         self.reward = RewardHook(reward_fn)
+        if cfg.log_success and not self.reward.has_success_probability:
+            raise ValueError(
+                f"log_success=True, but the reward model {reward_fn!r} gives no success "
+                "probability (it needs a blob with a PRM success head and the PRM file as its "
+                "encoder)"
+            )
+        # None: log P(success) whenever the model gives it (BridgeConfig.log_success).
+        self._log_success = self.reward.has_success_probability and cfg.log_success is not False
         self.success_fn = success_fn
         self.bag = bag
         self._bag_episode_start: float | None = None
@@ -334,7 +344,7 @@ class Bridge:
         obs = self._observe()
         if not self._running:  # the observation ended the episode (success, max steps)
             return StepResult(self.status, reasons=self.last_reasons)
-        potential = self._recorder_potential
+        potential, p_success = self._recorder_potential, self._recorder_success
         try:
             action = self.policy(obs)
         except Exception as e:  # a failing policy holds the arm and is reported
@@ -356,12 +366,12 @@ class Bridge:
         if self._recorder is not None:
             self._recorder.act(recorded, reward, held=command.hold)
         if self.bag is not None:
-            self._bag_step(recorded, reward, potential)
+            self._bag_step(recorded, reward, potential, p_success)
         status = BridgeStatus.DEGRADED if command.hold else BridgeStatus.OK
         self.status = status
         self.last_reasons = command.reasons
         return StepResult(
-            status, command, recorded, command.reasons, None, latency, potential, reward
+            status, command, recorded, command.reasons, None, latency, potential, reward, p_success
         )
 
     def run(self, max_steps: int | None = None, spin: Callable[[], None] | None = None):
@@ -471,6 +481,7 @@ class Bridge:
         self._synced = None
         self._last_gripper: float | None = None
         self._recorder_potential: float | None = None
+        self._recorder_success: float | None = None
 
     def _offer(self, stream: str, stamp: float, item) -> None:
         synced = self.sync.add(stream, stamp, item)
@@ -494,10 +505,11 @@ class Bridge:
         js, _ = s.items[JOINT_STATES]
         obs = self.observations.build(js, js.velocity, {c: s.items[c][0] for c in self.cameras})
         self._recorder_potential = self.reward.potential(obs)
+        self._recorder_success = self.reward.success_probability(obs) if self._log_success else None
         rec = self._recorder
         if rec is not None and self._running:
             success = bool(self.success_fn(obs)) if self.success_fn is not None else False
-            rec.observe(obs, js.stamp, success, self._recorder_potential)
+            rec.observe(obs, js.stamp, success, self._recorder_potential, self._recorder_success)
             if success:
                 self._end_episode(terminated=True, reason="success")
             elif self.config.max_steps is not None and rec.steps >= self.config.max_steps:
@@ -565,7 +577,7 @@ class Bridge:
             },
         }
 
-    def _bag_step(self, action: np.ndarray, reward, potential) -> None:
+    def _bag_step(self, action: np.ndarray, reward, potential, p_success) -> None:
         # Logged at the observation's stamp (the robot's clock), so that an import pairs
         # the action with the observation it was taken on (hardware.ros.rosbag_record).
         assert self._synced is not None  # called after _observe
@@ -573,7 +585,7 @@ class Bridge:
         if self._bag_episode_start is None:
             self._bag_episode_start = stamp
             self.bag.on_episode(stamp, True)
-        self.bag.on_step(stamp, action, reward, potential)
+        self.bag.on_step(stamp, action, reward, potential, p_success)
 
     def _safety_counts(self) -> dict[str, int]:
         c, sc = self.counters, self.sync.counters

@@ -56,6 +56,13 @@ class BridgeConfig:
         safety: Safety layer settings.
         controller: Settings of the shared end-effector controller (as in sim).
         log_size: Number of sent commands kept in :attr:`Bridge.sent`.
+        log_success: Log the reward model's P(success) each control step (the exported
+            PRM's success head: a blob with one, and the PRM file as its encoder), beside
+            the potential: in :class:`StepResult`, the episode's ``metadata["reward_model"]``
+            and the bag's reward topic. None (default): whenever the reward model has it,
+            since exporting a trained success head is asking for it and it costs one more
+            small MLP per step; True: required (the bridge refuses a model without it);
+            False: never.
     """
 
     task: str = "unspecified"
@@ -72,8 +79,11 @@ class BridgeConfig:
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     log_size: int = 10_000
+    log_success: bool | None = None
 
     def __post_init__(self) -> None:
+        if self.log_success not in (None, True, False):
+            raise ValueError(f"log_success must be None, True or False, got {self.log_success!r}")
         if not 0 < self.control_hz <= 1000:
             raise ValueError(f"control_hz must be in (0, 1000], got {self.control_hz}")
         if self.max_steps is not None and self.max_steps < 1:
@@ -106,6 +116,8 @@ class StepResult:
         latency: Seconds from observation to command (wall time), when the policy ran.
         potential: Reward-model potential of the observation, if any.
         reward: Reward-model reward of (observation, action), if any.
+        success_probability: Reward-model P(success) of the observation, where it is
+            logged (:attr:`BridgeConfig.log_success`).
     """
 
     status: BridgeStatus
@@ -116,6 +128,7 @@ class StepResult:
     latency: float | None = None
     potential: float | None = None
     reward: float | None = None
+    success_probability: float | None = None
 
 
 @dataclass

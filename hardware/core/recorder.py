@@ -5,7 +5,8 @@ query UI and used to fine-tune reward models like sim ones. Observation ``t`` an
 taken on it form one row; an episode ends on an observation, so an action whose outcome was
 never observed (the run was stopped first) is dropped. ``reward`` is NaN (no task reward on
 a real robot); a reward model's potential and reward, when one is plugged in, go to
-``metadata["reward_model"]`` (``None`` where it failed or returned a non-finite value).
+``metadata["reward_model"]`` (``None`` where it failed or returned a non-finite value), with
+``"success_probability"`` (per observation, like ``"potential"``) where the bridge logs it.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class EpisodeRecorder:
         self.frames: dict[str, list[np.ndarray]] = {c: [] for c in self.cameras}
         self.stamps: list[float] = []
         self.potentials: list[float | None] = []
+        self.success_probabilities: list[float | None] = []
         self.actions: list[np.ndarray] = []
         self.rewards: list[float | None] = []
         self.success: list[bool] = []
@@ -53,15 +55,19 @@ class EpisodeRecorder:
         """True when the last row is an observation with no action yet."""
         return len(self.states) == len(self.actions) + 1
 
-    def observe(self, obs, stamp: float, success: bool = False, potential=None) -> None:
+    def observe(
+        self, obs, stamp: float, success: bool = False, potential=None, success_probability=None
+    ) -> None:
         """Adds observation ``t`` (replacing an un-acted one: only acted-on observations
-        and the final one are kept). ``success`` is the outcome of the previous action."""
+        and the final one are kept). ``success`` is the outcome of the previous action;
+        ``potential`` and ``success_probability`` are the reward model's, of ``obs``."""
         row = (np.asarray(obs["state"], dtype=np.float32).copy(), float(stamp))
         if self.awaiting_action:
             self.states[-1], self.stamps[-1] = row
             for c in self.cameras:
                 self.frames[c][-1] = obs[c].copy()
             self.potentials[-1] = _finite_or_none(potential)
+            self.success_probabilities[-1] = _finite_or_none(success_probability)
             if self.success:
                 self.success[-1] = bool(success)
             return
@@ -72,6 +78,7 @@ class EpisodeRecorder:
         for c in self.cameras:
             self.frames[c].append(obs[c].copy())
         self.potentials.append(_finite_or_none(potential))
+        self.success_probabilities.append(_finite_or_none(success_probability))
         if self.actions:
             self.success.append(bool(success))
 
@@ -96,6 +103,10 @@ class EpisodeRecorder:
                 "potential": self.potentials[: n + 1],
                 "reward": self.rewards[:n],
             }
+        if any(p is not None for p in self.success_probabilities):
+            metadata.setdefault("reward_model", {})["success_probability"] = (
+                self.success_probabilities[: n + 1]
+            )
         return Episode(
             state=np.stack(self.states[: n + 1]),
             action=np.stack(self.actions[:n]),

@@ -1,11 +1,13 @@
-"""The bridge's reward hook: any object with ``potential(obs)`` and/or ``reward(obs, action)``.
+"""The bridge's reward hook: any object with ``potential(obs)`` and/or ``reward(obs, action)``
+(and optionally ``success_probability(obs)``).
 
 This is the seam where the C evaluator (``robopref/evaluator``) plugs in:
 :class:`EvaluatorRewardModel` (built by :func:`load_reward_hook`) offers an exported blob's
-preference head as ``reward`` and its PRM head, fed by the PRM's encoder, as ``potential``.
-A state-only model gives a potential (DESIGN.md contract 4), a preference model a reward.
-The bridge logs both per step and records them with the episode; it never feeds them back
-into control.
+preference head as ``reward``, its PRM head, fed by the PRM's encoder, as ``potential``, and
+the PRM's success head, where the blob has one, as ``success_probability``. A state-only
+model gives a potential (DESIGN.md contract 4), a preference model a reward. The bridge
+logs them per step and records them with the episode; it never feeds them back into
+control.
 """
 
 from __future__ import annotations
@@ -75,6 +77,15 @@ class RewardHook:
         """``r(obs, action)``, or None without a reward model or on failure."""
         return self._call("reward", obs, action)
 
+    @property
+    def has_success_probability(self) -> bool:
+        """Whether the model gives ``success_probability(obs)`` (None means it has none)."""
+        return getattr(self.model, "success_probability", None) is not None
+
+    def success_probability(self, obs) -> float | None:
+        """P(success) of ``obs``, or None without one or on failure."""
+        return self._call("success_probability", obs)
+
 
 class EvaluatorRewardModel:
     """An exported reward blob (``.rpe``, :mod:`robopref.evaluator`) as the bridge's model.
@@ -84,13 +95,18 @@ class EvaluatorRewardModel:
     * ``potential(obs)``: the PRM potential of the camera frames in ``obs``. The PRM's
       encoder runs in torch; the blob's head (view fusion, progress bins) in the evaluator.
       Views missing from ``obs`` are masked out.
+    * ``success_probability(obs)``: P(success) from the blob's PRM success head, on the
+      same features (the encoder runs once when ``potential`` saw the same ``obs`` first,
+      as the bridge calls them).
 
-    Both are attributes set per blob, None where the blob cannot serve it (no preference
-    head: no ``reward``; no PRM head or no encoder: no ``potential``); the protocols above
-    and :class:`RewardHook` read None as "this model has none". The bridge records the
+    They are attributes set per blob, None where the blob cannot serve it (no preference
+    head: no ``reward``; no PRM head or no encoder: no ``potential``; no PRM success head
+    or no encoder: no ``success_probability``); the protocols above and
+    :class:`RewardHook` read None as "this model has none". The bridge records the
     returned values with the episode; each call also leaves its values here:
     ``last_reward``, ``last_spread`` (the ensemble's std over members, its uncertainty),
-    ``last_potential`` and ``last_missing_views`` (the PRM views ``obs`` lacked).
+    ``last_potential``, ``last_success_probability`` and ``last_missing_views`` (the PRM
+    views ``obs`` lacked).
 
     Args:
         evaluator: A loaded :class:`robopref.evaluator.Evaluator`.
@@ -128,12 +144,16 @@ class EvaluatorRewardModel:
         self.last_reward: float | None = None
         self.last_spread: float | None = None
         self.last_potential: float | None = None
+        self.last_success_probability: float | None = None
         self.last_missing_views: tuple[str, ...] = ()
+        # The encoder's output for the last observation: (obs, its frames, features, mask).
+        self._encoded: tuple[Any, tuple[Any, ...], np.ndarray, np.ndarray] | None = None
         name = getattr(evaluator, "name", repr(evaluator))
         pref, prm = evaluator.info["preference"], evaluator.info["prm"]
         self._with_action = False
         self.reward: Callable[[dict[str, np.ndarray], np.ndarray], float] | None = None
         self.potential: Callable[[dict[str, np.ndarray]], float] | None = None
+        self.success_probability: Callable[[dict[str, np.ndarray]], float] | None = None
         if pref is not None:
             want = state_dim(len(robot.arm_joints))
             if pref["obs_dim"] != want:
@@ -154,6 +174,8 @@ class EvaluatorRewardModel:
         if encoder is not None:
             self._check_encoder(name, prm, encoder)
             self.potential = self._potential
+            if "success" in prm.get("heads", ()):
+                self.success_probability = self._success_probability
         elif prm is not None:
             log.warning("%s: PRM head unused (no encoder given): no potential", name)
         if self.reward is None and self.potential is None:
@@ -212,17 +234,43 @@ class EvaluatorRewardModel:
         self.last_reward, self.last_spread = float(mean), float(spread)
         return self.last_reward
 
-    def _potential(self, obs: dict[str, np.ndarray]) -> float:
-        """``Phi`` of the frames in ``obs`` (views it lacks are masked out)."""
-        self.last_potential = None
+    def _encode(self, obs: dict[str, np.ndarray], reuse: bool) -> tuple[np.ndarray, np.ndarray]:
+        """The encoder's features and mask of ``obs``; with ``reuse``, those of the last call
+        when it was on this very ``obs`` holding the very same frame arrays (the bridge
+        asks for the potential, then P(success), of one observation: one encoder pass)."""
+        frames = tuple(obs.get(v) for v in self.encoder.config.views)
+        last = self._encoded
+        if (
+            reuse
+            and last is not None
+            and last[0] is obs
+            and all(a is b for a, b in zip(last[1], frames))
+        ):
+            return last[2], last[3]
+        self._encoded = None
         views = {v: np.asarray(obs[v])[None] for v in self.encoder.config.views if v in obs}
         features, mask = self.encoder.features(views)
         self.last_missing_views = tuple(self.encoder.last_missing_views)
-        self.last_potential = float(self.evaluator.potential(features[0], mask[0]))
+        self._encoded = (obs, frames, features[0], mask[0])
+        return features[0], mask[0]
+
+    def _potential(self, obs: dict[str, np.ndarray]) -> float:
+        """``Phi`` of the frames in ``obs`` (views it lacks are masked out)."""
+        self.last_potential = None
+        features, mask = self._encode(obs, reuse=False)
+        self.last_potential = float(self.evaluator.potential(features, mask))
         return self.last_potential
 
+    def _success_probability(self, obs: dict[str, np.ndarray]) -> float:
+        """P(success) of the frames in ``obs``, from the blob's PRM success head."""
+        self.last_success_probability = None
+        features, mask = self._encode(obs, reuse=True)
+        self.last_success_probability = float(self.evaluator.success_probability(features, mask))
+        return self.last_success_probability
+
     def __repr__(self) -> str:
-        has = [m for m in ("reward", "potential") if getattr(self, m) is not None]
+        methods = ("reward", "potential", "success_probability")
+        has = [m for m in methods if getattr(self, m) is not None]
         return f"EvaluatorRewardModel({self.evaluator!r}, methods={has})"
 
 

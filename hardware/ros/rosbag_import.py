@@ -511,6 +511,10 @@ def _episode(rows, actions, rewards, k: int, path: Path, plan: _Plan, info: dict
             "reward": [None if r is None else fin(r[0]) for r in rewards],
             "potential": [None if r is None else fin(r[1]) for r in rewards] + [None],
         }
+        if any(r is not None and len(r) > 2 for r in rewards):  # the bridge logged P(success)
+            metadata["reward_model"]["success_probability"] = [
+                None if r is None or len(r) < 3 else fin(r[2]) for r in rewards
+            ] + [None]
     return Episode(
         state=np.stack([r.state for r in rows]),
         action=actions,

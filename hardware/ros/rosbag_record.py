@@ -17,7 +17,8 @@ Topics (all ``cdr``):
   message type;
 * :data:`ACTION_TOPIC`: the policy action of each step (``Float64MultiArray``, 4 values);
 * :data:`REWARD_TOPIC`: ``[reward, potential]`` of each step where a reward model runs
-  (NaN where it gave none);
+  (NaN where it gave none), and a third value, P(success), where the bridge logs it
+  (:attr:`hardware.core.bridge_config.BridgeConfig.log_success`);
 * :data:`EPISODE_TOPIC`: ``std_msgs/Bool``, true at an episode's first observation, false
   at its last.
 
@@ -48,7 +49,8 @@ log = logging.getLogger(__name__)
 
 #: The policy's action of each step, ``std_msgs/Float64MultiArray``.
 ACTION_TOPIC = "/robopref/action"
-#: ``[reward, potential]`` of each step, ``std_msgs/Float64MultiArray``.
+#: ``[reward, potential]`` (``[reward, potential, P(success)]`` where the bridge logs it) of
+#: each step, ``std_msgs/Float64MultiArray``.
 REWARD_TOPIC = "/robopref/reward"
 #: Episode boundaries, ``std_msgs/Bool``: true at the first observation, false at the last.
 EPISODE_TOPIC = "/robopref/episode"
@@ -160,13 +162,21 @@ class BagRecorder:
             self._write(io.gripper_topic, t, gripper)
 
     def on_step(
-        self, stamp: float, action: np.ndarray, reward: float | None, potential: float | None
+        self,
+        stamp: float,
+        action: np.ndarray,
+        reward: float | None,
+        potential: float | None,
+        success_probability: float | None = None,
     ) -> None:
         """The action taken on the observation stamped ``stamp``, and its reward terms."""
         t = stamp_ns(stamp)
         self._write(ACTION_TOPIC, t, messages.float64_multi_array_msg(action))
-        if reward is not None or potential is not None:
-            values = [math.nan if v is None else float(v) for v in (reward, potential)]
+        terms = [reward, potential]
+        if success_probability is not None:
+            terms.append(success_probability)
+        if any(v is not None for v in terms):
+            values = [math.nan if v is None else float(v) for v in terms]
             self._write(REWARD_TOPIC, t, messages.float64_multi_array_msg(values))
 
     def on_episode(self, stamp: float, active: bool) -> None:

@@ -1,10 +1,12 @@
 """The low-latency reward evaluator: exported heads, evaluated by a small C extension.
 
-A trained preference ensemble and PRM head are exported with their shaping constants into
-one checked binary file (`blob`, extension ``.rpe``, DESIGN.md contract 7; `export_blob`,
-`export_models`); so is the deterministic actor of a state-based run, with its observation
-preprocessing and layout (``robopref export --policy``: `robopref.rl.export_policy`), which
-the hardware bridge then runs without torch or the learner (`Evaluator.action`).
+A trained preference ensemble and PRM head (with its success and preference heads where they
+were trained: `Evaluator.success_probability`, `Evaluator.preference_score`) are exported with
+their shaping constants into one checked binary file (`blob`, extension ``.rpe``, DESIGN.md
+contract 7; `export_blob`, `export_models`); so is the deterministic actor of a state-based
+run, with its observation preprocessing and layout (``robopref export --policy``:
+`robopref.rl.export_policy`), which the hardware bridge then runs without torch or the
+learner (`Evaluator.action`).
 `Evaluator.load` reads a blob into a backend:
 
 * ``"c"`` (the default): ``robopref.evaluator._evaluator``, one C file built by setup.py;
@@ -70,7 +72,9 @@ class Evaluator:
         name: the file it came from (for errors and logs).
         info: ``{"preference": ..., "prm": ..., "gamma": ..., "scale": ..., "policy": ...}``:
             each head's shapes and options (the policy's also its task, robot and
-            observation layout), or None where the blob has no such head.
+            observation layout; the PRM's ``"heads"``: which of ``("success",
+            "preference")`` it has besides progress), or None where the blob has no such
+            head.
     """
 
     def __init__(self, impl: Any, backend: str, name: str) -> None:
@@ -156,6 +160,43 @@ class Evaluator:
         """`potential` of ``N`` observations: float32 ``(N, V, D)``, mask bool ``(N, V)``."""
         out = np.empty(_rows(features), np.float32)
         self._impl.potential_batch(features, mask, out)
+        return out
+
+    def success_probability(self, features: Any, mask: Any = None) -> float:
+        """P(success) of one observation from the PRM's success head (issue 14):
+        ``sigmoid(MLP_s(z))`` on the same fused feature ``z`` as `potential`.
+
+        Args:
+            features, mask: as `potential`.
+
+        Raises:
+            ValueError: the blob has no PRM success head (a PRM exported before the head
+                existed, or whose success head was never trained), or what `potential`
+                raises.
+        """
+        return self._impl.success_probability(features, mask)
+
+    def success_probability_batch(self, features: Any, mask: Any = None) -> np.ndarray:
+        """`success_probability` of ``N`` observations: float32 ``(N, V, D)`` -> ``(N,)``."""
+        out = np.empty(_rows(features), np.float32)
+        self._impl.success_probability_batch(features, mask, out)
+        return out
+
+    def preference_score(self, features: Any, mask: Any = None) -> float:
+        """The PRM preference head's score of one observation (``MLP_p(z)``).
+
+        It is a per-frame score: a segment's score is the mean over its frames, and only
+        differences between segments mean anything (Bradley-Terry fixes no offset).
+
+        Raises:
+            ValueError: the blob has no PRM preference head, or what `potential` raises.
+        """
+        return self._impl.preference_score(features, mask)
+
+    def preference_score_batch(self, features: Any, mask: Any = None) -> np.ndarray:
+        """`preference_score` of ``N`` observations: float32 ``(N, V, D)`` -> ``(N,)``."""
+        out = np.empty(_rows(features), np.float32)
+        self._impl.preference_score_batch(features, mask, out)
         return out
 
     def shaped(

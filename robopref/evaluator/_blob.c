@@ -225,8 +225,39 @@ static int parse_prm(Parse *ps, Prm *p) {
     }
     float *centers = carve(ps, 4 * (size_t)sizes[L]);
     if (get_f32(ps, sizes[L], centers, 0, "bin_centers", 0)) return -1;
+    ps->prm_dim = D;
     if (layer)
-        *p = (Prm){V, D, L, act, (float)eps, (float)sqrt((double)D), embed, query, nw, nb, centers, layer};
+        *p = (Prm){V, D, L, act, (float)eps, (float)sqrt((double)D), embed, query, nw, nb, centers,
+                   layer, {{0, NULL}, {0, NULL}}};
+    return 0;
+}
+
+/* A PRM success or preference head: u32 version, layers L; u32 sizes[L+1] (D .. 1); per layer
+ * W, b. Its hidden activation is the PRM's, so the PRM section must come first. */
+static int parse_prm_head(Parse *ps, int seen, PrmHead *hd) {
+    uint32_t h[2], sizes[MAX_LAYERS + 1];
+    if (!(seen >> SEC_PRM & 1))
+        return fail("%s section: needs the PRM section before it (the head reads the PRM's "
+                    "fused features)", ps->what);
+    if (get_u32s(ps, h, 2)) return -1;
+    const uint32_t version = h[0], L = h[1];
+    if (version != PRM_HEAD_VERSION)
+        return fail("%s section: version %u; this reader understands %d only", ps->what, version,
+                    PRM_HEAD_VERSION);
+    if (L < 1 || L > MAX_LAYERS) return fail("%s section: %u layers", ps->what, L);
+    if (get_sizes(ps, sizes, L + 1)) return -1;
+    if (sizes[0] != ps->prm_dim)
+        return fail("%s section: the first layer takes %u inputs, the PRM's features have %u",
+                    ps->what, sizes[0], ps->prm_dim);
+    if (sizes[L] != 1) return fail("%s section: the last layer has %u outputs, not 1", ps->what, sizes[L]);
+    Layer *layer = carve(ps, sizeof(Layer) * L);
+    for (uint32_t l = 0; l < L; l++) {
+        carve_layer(ps, layer ? &layer[l] : NULL, sizes[l], sizes[l + 1]);
+        if (get_weights(ps, layer ? &layer[l] : NULL, sizes[l], sizes[l + 1]) ||
+            get_bias(ps, layer ? &layer[l] : NULL, sizes[l + 1]))
+            return -1;
+    }
+    if (layer) *hd = (PrmHead){(int)L, layer};
     return 0;
 }
 
@@ -320,7 +351,8 @@ static int parse_shaping(Parse *ps, double *gamma, double *scale) {
 }
 
 int rpe_parse_blob(Parse *ps, Heads *heads, const uint8_t *data, size_t n) {
-    static const char *NAMES[] = {"", "preference", "PRM", "shaping", "policy"};
+    static const char *NAMES[] = {"", "preference", "PRM", "shaping", "policy", "PRM success",
+                                  "PRM preference"};
     if (n < HEADER_BYTES + CRC_BYTES)
         return fail("truncated: %zu bytes, an RPE blob has at least %d", n, HEADER_BYTES + CRC_BYTES);
     if (n > MAX_BLOB_BYTES) return fail("%zu bytes, more than an RPE blob may have", n);
@@ -352,10 +384,13 @@ int rpe_parse_blob(Parse *ps, Heads *heads, const uint8_t *data, size_t n) {
         if (size > (uint64_t)(end - pos)) return fail("%s section runs past the end", ps->what);
         ps->p = pos;
         ps->end = pos + size;
-        const int rc = kind == SEC_PREFERENCE ? parse_pref(ps, &heads->pref)
-                       : kind == SEC_PRM      ? parse_prm(ps, &heads->prm)
-                       : kind == SEC_POLICY   ? parse_policy(ps, &heads->policy)
-                                              : parse_shaping(ps, &heads->gamma, &heads->scale);
+        const int rc =
+            kind == SEC_PREFERENCE       ? parse_pref(ps, &heads->pref)
+            : kind == SEC_PRM            ? parse_prm(ps, &heads->prm)
+            : kind == SEC_POLICY         ? parse_policy(ps, &heads->policy)
+            : kind == SEC_PRM_SUCCESS    ? parse_prm_head(ps, heads->seen, &heads->prm.head[HEAD_SUCCESS])
+            : kind == SEC_PRM_PREFERENCE ? parse_prm_head(ps, heads->seen, &heads->prm.head[HEAD_PREFERENCE])
+                                         : parse_shaping(ps, &heads->gamma, &heads->scale);
         if (rc) return -1;
         if (ps->p != ps->end)
             return fail("%s section: %zd bytes left over", ps->what, (Py_ssize_t)(ps->end - ps->p));
@@ -434,9 +469,16 @@ int rpe_check_overflow(const Heads *heads) {
         if (!(mean <= MAX_BOUND)) { fail("PRM section: LayerNorm mean " OVERFLOW_TEXT); goto done; }
         for (int d = 0; d < D; d++) var += (v[d] + top) * (v[d] + top);
         if (!(var <= MAX_BOUND)) { fail("PRM section: LayerNorm variance " OVERFLOW_TEXT); goto done; }
-        for (int d = 0; d < D; d++) /* LayerNorm's output, whatever the features */
-            u[d] = sqrt((double)D) * fabs((double)p->norm_w[d]) + fabs((double)p->norm_b[d]);
-        if (mlp_bound("PRM section", p->layer, p->layers, p->activation, u, v)) goto done;
+        static const char *HEAD_WHAT[] = {"PRM success section", "PRM preference section"};
+        for (int k = -1; k < N_PRM_HEADS; k++) { /* the progress MLP, then the other heads */
+            const Layer *layer = k < 0 ? p->layer : p->head[k].layer;
+            const int n = k < 0 ? p->layers : p->head[k].layers;
+            if (!n) continue;
+            for (int d = 0; d < D; d++) /* LayerNorm's output, whatever the features */
+                u[d] = sqrt((double)D) * fabs((double)p->norm_w[d]) + fabs((double)p->norm_b[d]);
+            if (mlp_bound(k < 0 ? "PRM section" : HEAD_WHAT[k], layer, n, p->activation, u, v))
+                goto done;
+        }
     }
     if (heads->seen >> SEC_POLICY & 1) {
         const Policy *p = &heads->policy;

@@ -12,7 +12,18 @@
 
 #include "_rpe.h"
 
-enum { SEC_PREFERENCE = 1, SEC_PRM = 2, SEC_SHAPING = 3, SEC_POLICY = 4, N_SECTIONS = 4 };
+/* SEC_PRM_SUCCESS and SEC_PRM_PREFERENCE came after version 1 shipped: a blob without them
+ * is read as before, and an older reader refuses them as unknown sections. Each comes after
+ * the PRM section (it reads the PRM's fused feature). */
+enum {
+    SEC_PREFERENCE = 1,
+    SEC_PRM = 2,
+    SEC_SHAPING = 3,
+    SEC_POLICY = 4,
+    SEC_PRM_SUCCESS = 5,
+    SEC_PRM_PREFERENCE = 6,
+    N_SECTIONS = 6
+};
 
 /* The heads of one blob, pointing into its arena. */
 typedef struct {
@@ -29,6 +40,7 @@ typedef struct {
     const uint8_t *p, *end; /* the section payload still to read */
     const char *what;       /* the section's name, for errors */
     char *arena;            /* NULL in the sizing pass; 64-byte aligned */
+    uint32_t prm_dim;       /* the PRM section's feature size D, once it is read (both passes) */
     size_t used;            /* arena bytes carved so far */
     PyObject *views;        /* PRM view names (a tuple), built in the sizing pass */
     PyObject *texts;        /* the policy's (task, robot, layout), built in the sizing pass */

@@ -89,7 +89,14 @@ bad:
 }
 
 static PyObject *missing(const Evaluator *ev, int kind, const char *method) {
-    static const char *WHAT[] = {"", "preference head", "PRM head", "shaping constants", "policy"};
+    static const char *WHAT[] = {"",
+                                 "preference head",
+                                 "PRM head",
+                                 "shaping constants",
+                                 "policy",
+                                 "PRM success head (export a PRM whose success head was trained)",
+                                 "PRM preference head (export a PRM whose preference head was "
+                                 "trained)"};
     (void)ev;
     return PyErr_Format(PyExc_ValueError, "%s: the blob has no %s", method, WHAT[kind]);
 }
@@ -227,6 +234,76 @@ done:
     release(&h);
     if (PyErr_Occurred()) return NULL;
     Py_RETURN_NONE;
+}
+
+/* success_probability / preference_score (one row) and their batch forms: the PRM head
+ * `which` on the fused feature of the same features and mask as `potential`. */
+static PyObject *prm_head_one(Evaluator *ev, PyObject *const *args, Py_ssize_t nargs, int which,
+                              const char *method) {
+    const int kind = which == HEAD_SUCCESS ? SEC_PRM_SUCCESS : SEC_PRM_PREFERENCE;
+    if (!has(ev, kind)) return missing(ev, kind, method);
+    if (nargs < 1 || nargs > 2) return PyErr_Format(PyExc_TypeError, "%s(features, mask=None)", method);
+    const Prm *p = &ev->h.prm;
+    Held h = {.n = 0};
+    const float *f;
+    const uint8_t *mask;
+    PyObject *res = NULL;
+    float out;
+    ptrdiff_t col = 0;
+    if (hold(&h, args[0], "features", 'f', 2, p->views, p->dim, 0, 0, &f) ||
+        hold_mask(&h, p, nargs > 1 ? args[1] : Py_None, "mask", 0, 0, &mask))
+        goto done;
+    const int rc = ev->kernels->prm_head(p, which, f, mask, &out, &col);
+    if (rc) row_error(rc, rc == ROW_NO_VIEW ? "mask" : "features", -1, col, -1, NULL, p->dim);
+    else res = PyFloat_FromDouble(out);
+done:
+    release(&h);
+    return res;
+}
+
+static PyObject *prm_head_batch(Evaluator *ev, PyObject *const *args, Py_ssize_t nargs, int which,
+                                const char *method) {
+    const int kind = which == HEAD_SUCCESS ? SEC_PRM_SUCCESS : SEC_PRM_PREFERENCE;
+    if (!has(ev, kind)) return missing(ev, kind, method);
+    if (nargs != 3) return PyErr_Format(PyExc_TypeError, "%s(features, mask, out)", method);
+    const Prm *p = &ev->h.prm;
+    Held h = {.n = 0};
+    const float *f;
+    const uint8_t *mask;
+    float *out;
+    Py_ssize_t bad = -1;
+    ptrdiff_t col = 0;
+    int rc = 0;
+    if (hold(&h, args[0], "features", 'f', 3, -1, p->views, p->dim, 0, &f)) goto done;
+    const Py_ssize_t n = h.v[0].shape[0], stride = (Py_ssize_t)p->views * p->dim;
+    if (hold_mask(&h, p, args[1], "mask", 1, n, &mask) ||
+        hold(&h, args[2], "out", 'f', 1, n, 0, 0, 1, &out))
+        goto done;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        rc = ev->kernels->prm_head(p, which, f + i * stride, mask ? mask + i * p->views : NULL,
+                                   out + i, &col);
+        if (rc) { bad = i; break; }
+    }
+    Py_END_ALLOW_THREADS
+    if (rc) row_error(rc, rc == ROW_NO_VIEW ? "mask" : "features", bad, col, -1, NULL, p->dim);
+done:
+    release(&h);
+    if (PyErr_Occurred()) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Evaluator_success(Evaluator *ev, PyObject *const *args, Py_ssize_t nargs) {
+    return prm_head_one(ev, args, nargs, HEAD_SUCCESS, "success_probability");
+}
+static PyObject *Evaluator_success_batch(Evaluator *ev, PyObject *const *args, Py_ssize_t nargs) {
+    return prm_head_batch(ev, args, nargs, HEAD_SUCCESS, "success_probability_batch");
+}
+static PyObject *Evaluator_pscore(Evaluator *ev, PyObject *const *args, Py_ssize_t nargs) {
+    return prm_head_one(ev, args, nargs, HEAD_PREFERENCE, "preference_score");
+}
+static PyObject *Evaluator_pscore_batch(Evaluator *ev, PyObject *const *args, Py_ssize_t nargs) {
+    return prm_head_batch(ev, args, nargs, HEAD_PREFERENCE, "preference_score_batch");
 }
 
 /* A terminated flag: a bool, or a number that is exactly 0 or 1 (as shaping_terms accepts). */
@@ -418,8 +495,14 @@ static PyObject *build_info(const Evaluator *ev, PyObject *views, PyObject *text
     if (pref && has(ev, SEC_PRM)) {
         const Prm *p = &ev->h.prm;
         Py_DECREF(prm);
-        prm = Py_BuildValue("{s:O,s:i,s:N,s:s}", "views", views, "dim", p->dim, "sizes",
-                            sizes_tuple(p->layer, p->layers), "activation", ACT_NAMES[p->activation]);
+        PyObject *extra = has(ev, SEC_PRM_SUCCESS) && has(ev, SEC_PRM_PREFERENCE)
+                              ? Py_BuildValue("(ss)", "success", "preference")
+                          : has(ev, SEC_PRM_SUCCESS)    ? Py_BuildValue("(s)", "success")
+                          : has(ev, SEC_PRM_PREFERENCE) ? Py_BuildValue("(s)", "preference")
+                                                        : PyTuple_New(0);
+        prm = Py_BuildValue("{s:O,s:i,s:N,s:s,s:N}", "views", views, "dim", p->dim, "sizes",
+                            sizes_tuple(p->layer, p->layers), "activation", ACT_NAMES[p->activation],
+                            "heads", extra);
     }
     if (pref && prm && has(ev, SEC_POLICY)) {
         const Policy *p = &ev->h.policy;
@@ -520,6 +603,14 @@ static PyMethodDef Evaluator_methods[] = {
      "shaped(features, next_features, terminated, mask=None, next_mask=None) -> float"},
     {"shaped_batch", FASTCALL(Evaluator_shaped_batch),
      "shaped_batch(features, next_features, terminated, mask, next_mask, out): float64 out"},
+    {"success_probability", FASTCALL(Evaluator_success),
+     "success_probability(features, mask=None) -> float: the PRM success head's P(success)"},
+    {"success_probability_batch", FASTCALL(Evaluator_success_batch),
+     "success_probability_batch(features, mask, out): fills the float32 (N,) output"},
+    {"preference_score", FASTCALL(Evaluator_pscore),
+     "preference_score(features, mask=None) -> float: the PRM preference head's frame score"},
+    {"preference_score_batch", FASTCALL(Evaluator_pscore_batch),
+     "preference_score_batch(features, mask, out): fills the float32 (N,) output"},
     {"act", FASTCALL(Evaluator_act), "act(state, out): the policy's action into float32 out"},
     {"act_batch", FASTCALL(Evaluator_act_batch),
      "act_batch(states, out): the actions of (N, obs_dim) states into float32 (N, act_dim)"},
@@ -573,7 +664,8 @@ PyMODINIT_FUNC PyInit__evaluator(void) {
         PyModule_AddIntConstant(m, "MAX_MEMBERS", MAX_MEMBERS) < 0 ||
         PyModule_AddIntConstant(m, "MAX_VIEWS", MAX_VIEWS) < 0 ||
         PyModule_AddIntConstant(m, "MAX_TEXT_BYTES", MAX_TEXT_BYTES) < 0 ||
-        PyModule_AddIntConstant(m, "POLICY_VERSION", POLICY_VERSION) < 0) {
+        PyModule_AddIntConstant(m, "POLICY_VERSION", POLICY_VERSION) < 0 ||
+        PyModule_AddIntConstant(m, "PRM_HEAD_VERSION", PRM_HEAD_VERSION) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -150,11 +150,9 @@ INLINE int pref_row(const Pref *p, const float *s, const float *a, float *mean, 
     return isfinite(*mean) && isfinite(*spread) ? ROW_OK : ROW_BAD_OUTPUT;
 }
 
-/* One PRM potential: attention pooling over the present views, LayerNorm, MLP, expected bin. */
-INLINE int prm_row(const Prm *p, const float *f, const uint8_t *mask, float *phi, ptrdiff_t *col,
-                   const int wide) {
-    float z[MAX_DIM] __attribute__((aligned(32)));
-    float h0[MAX_DIM] __attribute__((aligned(32))), h1[MAX_DIM] __attribute__((aligned(32)));
+/* The PRM's fused feature z of one observation: attention pooling over the present views,
+ * then LayerNorm. Every PRM head reads it. */
+INLINE int prm_fuse(const Prm *p, const float *f, const uint8_t *mask, float *z, ptrdiff_t *col) {
     float score[MAX_VIEWS], smax = -INFINITY, ssum = 0.0f;
     const int V = p->views, D = p->dim;
     int present = 0;
@@ -187,6 +185,16 @@ INLINE int prm_row(const Prm *p, const float *f, const uint8_t *mask, float *phi
     for (int d = 0; d < D; d++) z[d] -= mean;
     const float rstd = 1.0f / sqrtf(dot(z, z, D) / D + p->eps); /* biased variance: LayerNorm */
     for (int d = 0; d < D; d++) z[d] = z[d] * rstd * p->norm_w[d] + p->norm_b[d];
+    return ROW_OK;
+}
+
+/* One PRM potential: the fused feature, the progress MLP, the expected bin. */
+INLINE int prm_row(const Prm *p, const float *f, const uint8_t *mask, float *phi, ptrdiff_t *col,
+                   const int wide) {
+    float z[MAX_DIM] __attribute__((aligned(32)));
+    float h0[MAX_DIM] __attribute__((aligned(32))), h1[MAX_DIM] __attribute__((aligned(32)));
+    const int rc = prm_fuse(p, f, mask, z, col);
+    if (rc) return rc;
     const float *logit = mlp(p->layer, p->layers, p->activation, z, h0, h1, wide);
     const int K = p->layer[p->layers - 1].out;
     float lmax = logit[0];
@@ -199,6 +207,22 @@ INLINE int prm_row(const Prm *p, const float *f, const uint8_t *mask, float *phi
     }
     *phi = (float)(ec / es);
     return isfinite(*phi) ? ROW_OK : ROW_BAD_OUTPUT;
+}
+
+/* One output of another PRM head on the same fused feature: P(success) = sigmoid(MLP_s(z)),
+ * in double (no overflow for any finite logit), or the preference score MLP_p(z). The caller
+ * checks that the head is present. */
+INLINE int prm_head_row(const Prm *p, int which, const float *f, const uint8_t *mask, float *out,
+                        ptrdiff_t *col, const int wide) {
+    float z[MAX_DIM] __attribute__((aligned(32)));
+    float h0[MAX_DIM] __attribute__((aligned(32))), h1[MAX_DIM] __attribute__((aligned(32)));
+    const PrmHead *hd = &p->head[which];
+    const int rc = prm_fuse(p, f, mask, z, col);
+    if (rc) return rc;
+    const float y = mlp(hd->layer, hd->layers, p->activation, z, h0, h1, wide)[0];
+    if (!isfinite(y)) return ROW_BAD_OUTPUT;
+    *out = which == HEAD_SUCCESS ? (float)(1.0 / (1.0 + exp(-(double)y))) : y;
+    return ROW_OK;
 }
 
 /* One policy action: normalization in double (then rounded to float, as the learner feeds
@@ -235,7 +259,12 @@ static int prm_generic(const Prm *p, const float *f, const uint8_t *mk, float *p
 static int policy_generic(const Policy *p, const float *s, float *a, ptrdiff_t *c) {
     return policy_row(p, s, a, c, 0);
 }
-const Kernels KERNEL_GENERIC = {"generic", pref_generic, prm_generic, policy_generic};
+static int prm_head_generic(const Prm *p, int w, const float *f, const uint8_t *mk, float *o,
+                            ptrdiff_t *c) {
+    return prm_head_row(p, w, f, mk, o, c, 0);
+}
+const Kernels KERNEL_GENERIC = {"generic", pref_generic, prm_generic, policy_generic,
+                                prm_head_generic};
 
 #ifdef HAVE_AVX2
 __attribute__((target("avx2,fma"))) static int
@@ -250,7 +279,11 @@ __attribute__((target("avx2,fma"))) static int
 policy_avx2(const Policy *p, const float *s, float *a, ptrdiff_t *c) {
     return policy_row(p, s, a, c, 1);
 }
-const Kernels KERNEL_AVX2 = {"avx2", pref_avx2, prm_avx2, policy_avx2};
+__attribute__((target("avx2,fma"))) static int
+prm_head_avx2(const Prm *p, int w, const float *f, const uint8_t *mk, float *o, ptrdiff_t *c) {
+    return prm_head_row(p, w, f, mk, o, c, 1);
+}
+const Kernels KERNEL_AVX2 = {"avx2", pref_avx2, prm_avx2, policy_avx2, prm_head_avx2};
 /* The benchmark's memory floor: one pass over n floats with 4 vector sums (n % 32 == 0). */
 __attribute__((target("avx2,fma"))) static float stream_avx2(const float *p, size_t n) {
     v8 s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};

@@ -26,6 +26,7 @@
 #define MAX_NAME_BYTES 255
 #define MAX_TEXT_BYTES 1024 /* a policy's task, robot and layout strings */
 #define POLICY_VERSION 1    /* of the policy section's payload, stored in it */
+#define PRM_HEAD_VERSION 1  /* of a PRM success/preference section's payload, stored in it */
 #define MAX_BLOB_BYTES ((uint64_t)1 << 30)
 #define HEADER_BYTES 32
 #define SECTION_BYTES 16
@@ -48,11 +49,20 @@ typedef struct {
     const Layer *layer; /* member-major: layer[e * layers + l] */
 } Pref;
 
+/* The PRM's other heads on its fused feature z (issue 14): P(success) = sigmoid(MLP_s(z)) and
+ * the per-frame preference score MLP_p(z); the hidden activation is the PRM's. */
+enum { HEAD_SUCCESS, HEAD_PREFERENCE, N_PRM_HEADS };
+typedef struct {
+    int layers; /* 0: the blob has no such head */
+    const Layer *layer;
+} PrmHead;
+
 typedef struct {
     int views, dim, layers, activation;
     float eps, sqrt_dim;
     const float *embed, *query, *norm_w, *norm_b, *centers;
     const Layer *layer;
+    PrmHead head[N_PRM_HEADS];
 } Prm;
 
 typedef struct {
@@ -67,7 +77,15 @@ typedef struct {
 typedef int (*pref_fn)(const Pref *, const float *, const float *, float *, float *, ptrdiff_t *);
 typedef int (*prm_fn)(const Prm *, const float *, const uint8_t *, float *, ptrdiff_t *);
 typedef int (*policy_fn)(const Policy *, const float *, float *, ptrdiff_t *);
-typedef struct { const char *name; pref_fn pref; prm_fn prm; policy_fn policy; } Kernels;
+/* One output of the PRM head `which` (HEAD_*): a probability for HEAD_SUCCESS, else a score. */
+typedef int (*prm_head_fn)(const Prm *, int, const float *, const uint8_t *, float *, ptrdiff_t *);
+typedef struct {
+    const char *name;
+    pref_fn pref;
+    prm_fn prm;
+    policy_fn policy;
+    prm_head_fn prm_head;
+} Kernels;
 
 extern const Kernels KERNEL_GENERIC;
 #if defined(__x86_64__) || defined(__i386__)

@@ -10,12 +10,12 @@ offset     type    field
 0          8 B     magic ``89 52 50 45 0D 0A 1A 0A`` (``\\x89RPE\\r\\n\\x1a\\n``; PNG's trick:
                    the high byte and CR LF / EOF catch 7-bit and text-mode mangling)
 8          u32     format version (1)
-12         u32     number of sections, 1 to 4
+12         u32     number of sections, 1 to 6
 16         u64     total size of the blob in bytes, checksum included
 24         u64     reserved, 0
 32         ...     sections, each: ``u32 kind, u32 reserved (0), u64 size``, then ``size``
-                   payload bytes. Kinds: 1 preference, 2 PRM, 3 shaping, 4 policy; each at
-                   most once
+                   payload bytes. Kinds: 1 preference, 2 PRM, 3 shaping, 4 policy, 5 PRM
+                   success, 6 PRM preference; each at most once
 end - 4    u32     CRC-32 (zlib's) of every byte before it
 =========  ======  =====================================================================
 
@@ -37,6 +37,13 @@ Payloads (``sizes`` are the layer widths ``in, h1, ..., out``; ``W`` ``(in, out)
   zero-padded to a multiple of 4; ``f64 obs_clip, obs_mean[in], obs_std[in]``; per layer
   ``f32 W[in][out], b[out]``; ``f32 action_low[out], action_high[out]``. Codes index
   `heads.POLICY_ALGOS`, `heads.ACTIVATIONS`, `heads.ACTIONS`.
+* PRM success, PRM preference (issue 14; added after version 1 shipped, like the policy: a
+  blob without them reads as before, an older reader refuses them as unknown sections):
+  ``u32 head_version`` (`heads.PRM_HEAD_VERSION`; a reader refuses another), ``u32 layers
+  L``; ``u32 sizes[L+1]`` (``D .. 1``); per layer ``f32 W[in][out], b[out]``. The MLP reads
+  the PRM's fused feature with the PRM's hidden activation, so each must come after the PRM
+  section, with ``sizes[0]`` its ``D``. P(success) is the sigmoid of the success head's
+  output; the preference head's output is the per-frame score as is.
 
 A reader refuses anything else: another magic or version, a size that disagrees with the
 data, a bad checksum, an unknown or repeated section, nonzero reserved bytes, a payload whose
@@ -68,8 +75,17 @@ MAX_BLOB_BYTES = 1 << 30
 _HEADER = struct.Struct("<8sIIQQ")
 _SECTION = struct.Struct("<IIQ")
 _CRC = struct.Struct("<I")
-PREFERENCE, PRM, SHAPING, POLICY = 1, 2, 3, 4
-_KIND_NAMES = {PREFERENCE: "preference", PRM: "PRM", SHAPING: "shaping", POLICY: "policy"}
+PREFERENCE, PRM, SHAPING, POLICY, PRM_SUCCESS, PRM_PREFERENCE = 1, 2, 3, 4, 5, 6
+_KIND_NAMES = {
+    PREFERENCE: "preference",
+    PRM: "PRM",
+    SHAPING: "shaping",
+    POLICY: "policy",
+    PRM_SUCCESS: "PRM success",
+    PRM_PREFERENCE: "PRM preference",
+}
+#: The PRM's optional heads (`heads.PRM_HEADS`) and their section kinds.
+_PRM_HEAD_KINDS = {"success": PRM_SUCCESS, "preference": PRM_PREFERENCE}
 
 
 class BlobFormatError(ValueError):
@@ -127,6 +143,13 @@ def _prm_payload(h: dict[str, Any]) -> bytes:
     return b"".join(parts)
 
 
+def _prm_head_payload(h: dict[str, Any]) -> bytes:
+    sizes = [h["weights"][0].shape[0]] + [w.shape[1] for w in h["weights"]]
+    parts = [_u32(H.PRM_HEAD_VERSION, len(h["weights"]), *sizes)]
+    parts += [_f32(w, b) for w, b in zip(h["weights"], h["biases"])]
+    return b"".join(parts)
+
+
 def _policy_payload(h: dict[str, Any]) -> bytes:
     sizes = [h["weights"][0].shape[0]] + [w.shape[1] for w in h["weights"]]
     codes = (H.POLICY_ALGOS.index(h["algo"]), H.ACTIVATIONS.index(h["activation"]))
@@ -151,7 +174,8 @@ def encode_blob(
 
     Args:
         preference: a preference ensemble head (`heads.check_preference_head`), or None.
-        prm: a PRM head (`heads.check_prm_head`), or None.
+        prm: a PRM head (`heads.check_prm_head`), or None; its optional ``"success"`` and
+            ``"preference"`` heads go into their own sections, after the PRM's.
         gamma: the learner's discount; None leaves out the shaping section.
         scale: the shaping scale (used only with ``gamma``).
         obs_dim: state size of a ``"state_action"`` preference head without ``obs_dim``.
@@ -165,12 +189,16 @@ def encode_blob(
         sections.append(
             (PREFERENCE, _preference_payload(H.check_preference_head(preference, obs_dim)))
         )
+    prm = H.check_prm_head(prm) if prm is not None else None
     if prm is not None:
-        sections.append((PRM, _prm_payload(H.check_prm_head(prm))))
+        sections.append((PRM, _prm_payload(prm)))
     if gamma is not None:
         sections.append((SHAPING, struct.pack("<dd", *H.check_shaping(gamma, scale))))
     if policy is not None:
         sections.append((POLICY, _policy_payload(H.check_policy_head(policy))))
+    for name, kind in _PRM_HEAD_KINDS.items():
+        if prm is not None and name in prm:
+            sections.append((kind, _prm_head_payload(prm[name])))
     if not sections:
         raise ValueError(
             "encode_blob: nothing to export (no preference, PRM head, gamma or policy)"
@@ -334,6 +362,37 @@ def _read_prm(r: _Reader) -> dict[str, Any]:
     return head
 
 
+def _read_prm_head(r: _Reader, prm: dict[str, Any] | None) -> dict[str, Any]:
+    if prm is None:
+        raise BlobFormatError(
+            f"{r.what} section: needs the PRM section before it (the head reads the PRM's "
+            "fused features)"
+        )
+    version, layers = r.u32(2)
+    if version != H.PRM_HEAD_VERSION:
+        raise BlobFormatError(
+            f"{r.what} section: version {version}; this reader understands "
+            f"{H.PRM_HEAD_VERSION} only"
+        )
+    if not 1 <= layers <= H.MAX_LAYERS:
+        raise BlobFormatError(f"{r.what} section: {layers} layers")
+    sizes = r.u32(layers + 1)
+    _check_sizes(r.what, sizes)
+    dim = len(prm["attn_query"])
+    if sizes[0] != dim:
+        raise BlobFormatError(
+            f"{r.what} section: the first layer takes {sizes[0]} inputs, the PRM's features "
+            f"have {dim}"
+        )
+    if sizes[-1] != 1:
+        raise BlobFormatError(f"{r.what} section: the last layer has {sizes[-1]} outputs, not 1")
+    head: dict[str, Any] = {"weights": [], "biases": []}
+    for a, b in zip(sizes, sizes[1:]):
+        head["weights"].append(r.f32(a, b))
+        head["biases"].append(r.f32(b))
+    return head
+
+
 def decode_blob(data: bytes, name: str = "<bytes>") -> Blob:
     """Parses and validates blob bytes.
 
@@ -385,16 +444,23 @@ def _decode(data: bytes) -> Blob:
             raise BlobFormatError(f"{_KIND_NAMES[kind]} section runs past the end")
         r = _Reader(data, pos, pos + size, _KIND_NAMES[kind])
         readers = {PREFERENCE: _read_preference, PRM: _read_prm, POLICY: _read_policy}
-        found[kind] = readers.get(kind, _read_shaping)(r)
+        if kind in (PRM_SUCCESS, PRM_PREFERENCE):
+            found[kind] = _read_prm_head(r, found.get(PRM))
+        else:
+            found[kind] = readers.get(kind, _read_shaping)(r)
         if r.pos != r.end:
             raise BlobFormatError(f"{r.what} section: {r.end - r.pos} bytes left over")
         pos = r.end
     if pos != end:
         raise BlobFormatError(f"{end - pos} stray bytes after the last section")
     gamma, scale = found.get(SHAPING, (None, None))
+    prm = None
+    if PRM in found:
+        extra = {n: found[k] for n, k in _PRM_HEAD_KINDS.items() if k in found}
+        prm = H.check_prm_head({**found[PRM], **extra})
     return Blob(
         preference=H.check_preference_head(found[PREFERENCE]) if PREFERENCE in found else None,
-        prm=H.check_prm_head(found[PRM]) if PRM in found else None,
+        prm=prm,
         gamma=gamma,
         scale=scale,
         policy=H.check_policy_head(found[POLICY]) if POLICY in found else None,

@@ -9,6 +9,10 @@ Two heads and the shaping constants travel in an evaluator blob (DESIGN.md contr
 * the **PRM** head over per-view encoder features: ``views``, ``view_embed`` ``(V, D)``,
   ``attn_query``, ``norm_weight``, ``norm_bias`` ``(D,)``, ``norm_eps``, ``weights``
   (``(in, out)`` each), ``biases`` (``(out,)``), ``activation`` and ``bin_centers`` ``(K,)``;
+  optionally the PRM's other heads on the same fused feature (issue 14), each a dict of
+  ``weights`` and ``biases`` of an MLP from ``D`` to 1 with the PRM's hidden ``activation``:
+  ``"success"`` (P(success) = sigmoid of its output) and ``"preference"`` (the per-frame
+  preference score, its output as is); `PRM_HEADS`;
 * the **shaping** constants ``gamma`` and ``scale``;
 * a **policy**: the deterministic actor of a state-based run (``robopref export --policy``,
   `robopref.rl.export_policy`): ``algo``, ``task``, ``robot`` (the kinematic model the
@@ -34,8 +38,8 @@ state and action, or view features, of magnitude <= 1), exceeds `MAX_BOUND` = 2^
 * preference member: each layer's ``|b| + |W|^T u`` (``u`` = 1 at the input; tanh caps at 1);
 * PRM attention: each view's score sum ``|q| . (1 + |e_v|)``, the LayerNorm mean
   ``sum_d max_v (1 + |e_vd|)`` and variance ``sum_d (M_d + max M)^2``;
-* PRM MLP: as a member, from the LayerNorm output, which is bounded by
-  ``sqrt(D) |norm_weight| + |norm_bias|`` whatever the features are;
+* PRM MLP (and its success and preference MLPs): as a member, from the LayerNorm output,
+  which is bounded by ``sqrt(D) |norm_weight| + |norm_bias|`` whatever the features are;
 * policy MLP: as a member, from its normalized input (``u`` = 1, or ``obs_clip`` where that
   is set and larger).
 
@@ -61,6 +65,8 @@ __all__ = [
     "OUTPUT_ACTIVATIONS",
     "POLICY_ALGOS",
     "POLICY_VERSION",
+    "PRM_HEADS",
+    "PRM_HEAD_VERSION",
     "check_overflow",
     "check_policy_head",
     "check_preference_head",
@@ -83,6 +89,10 @@ POLICY_ALGOS = ("sac", "ppo", "rlpd")
 ACTIONS = ("tanh", "clip")
 #: Version of the policy section's payload, stored in it: a reader refuses another.
 POLICY_VERSION = 1
+#: The PRM's optional heads besides progress (`robopref.rewards.prm.HEADS`), in blob order.
+PRM_HEADS = ("success", "preference")
+#: Version of a PRM success or preference section's payload, stored in it.
+PRM_HEAD_VERSION = 1
 
 MAX_DIM = 4096  # widest input, hidden, output or feature vector (C stack scratch)
 MAX_LAYERS = 16
@@ -202,6 +212,12 @@ def check_overflow(head: dict[str, Any], kind: str) -> None:
         head["norm_bias"].astype(np.float64)
     )
     _check_mlp_bounds("PRM head", head["weights"], head["biases"], head["activation"], u)
+    for name in PRM_HEADS:
+        if name in head:
+            sub = head[name]
+            _check_mlp_bounds(
+                f"PRM {name} head", sub["weights"], sub["biases"], head["activation"], u
+            )
 
 
 def check_preference_head(head: dict[str, Any], obs_dim: int | None = None) -> dict[str, Any]:
@@ -311,8 +327,38 @@ def check_prm_head(head: dict[str, Any]) -> dict[str, Any]:
         "activation": act,
         "bin_centers": _array("PRM head: bin_centers", head["bin_centers"], (sizes[-1],)),
     }
+    for name in PRM_HEADS:
+        if head.get(name) is not None:
+            checked[name] = _check_prm_subhead(name, head[name], dim)
     check_overflow(checked, "prm")
     return checked
+
+
+def _check_prm_subhead(name: str, sub: Any, dim: int) -> dict[str, Any]:
+    """One of the PRM's `PRM_HEADS`: an MLP from the fused feature (``dim``) to 1 output."""
+    where = f"PRM {name} head"
+    if not isinstance(sub, dict):
+        raise ValueError(
+            f"{where}: expected a dict of weights and biases, got {type(sub).__name__}"
+        )
+    try:
+        sizes = _layers(where, sub["weights"], sub["biases"], ())
+    except (KeyError, IndexError, TypeError) as e:
+        raise ValueError(f"{where}: missing or malformed field ({e!r})") from e
+    if sizes[0] != dim:
+        raise ValueError(f"{where}: the first layer takes {sizes[0]} inputs, features have {dim}")
+    if sizes[-1] != 1:
+        raise ValueError(f"{where}: the last layer must have 1 output, got {sizes[-1]}")
+    return {
+        "weights": [
+            _array(f"{where}: weights[{i}]", w, (a, b))
+            for i, (w, a, b) in enumerate(zip(sub["weights"], sizes[:-1], sizes[1:]))
+        ],
+        "biases": [
+            _array(f"{where}: biases[{i}]", b, (n,))
+            for i, (b, n) in enumerate(zip(sub["biases"], sizes[1:]))
+        ],
+    }
 
 
 def _text(where: str, value: Any, empty: bool = False) -> str:
@@ -443,24 +489,32 @@ def random_prm_head(
     hidden: Sequence[int] = (256,),
     bins: int = 21,
     activation: str = "relu",
+    extra_heads: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """A random PRM head with bin centers evenly spaced over [0, 1] (a progress potential)."""
+    """A random PRM head with bin centers evenly spaced over [0, 1] (a progress potential),
+    and the `PRM_HEADS` named in ``extra_heads`` (same hidden widths, one output)."""
     sizes = (dim, *hidden, bins)
     bounds = [1 / math.sqrt(n) for n in sizes[:-1]]
-    return check_prm_head(
-        {
-            "views": list(views),
-            "view_embed": rng.normal(0, 0.5, (len(views), dim)),
-            "attn_query": rng.normal(0, 1, dim),
-            "norm_weight": rng.uniform(0.5, 1.5, dim),
-            "norm_bias": rng.normal(0, 0.1, dim),
-            "norm_eps": 1e-5,
-            "weights": [rng.uniform(-b, b, (i, o)) for b, i, o in zip(bounds, sizes, sizes[1:])],
-            "biases": [rng.uniform(-b, b, o) for b, o in zip(bounds, sizes[1:])],
-            "activation": activation,
-            "bin_centers": np.linspace(0.0, 1.0, bins),
+    head: dict[str, Any] = {
+        "views": list(views),
+        "view_embed": rng.normal(0, 0.5, (len(views), dim)),
+        "attn_query": rng.normal(0, 1, dim),
+        "norm_weight": rng.uniform(0.5, 1.5, dim),
+        "norm_bias": rng.normal(0, 0.1, dim),
+        "norm_eps": 1e-5,
+        "weights": [rng.uniform(-b, b, (i, o)) for b, i, o in zip(bounds, sizes, sizes[1:])],
+        "biases": [rng.uniform(-b, b, o) for b, o in zip(bounds, sizes[1:])],
+        "activation": activation,
+        "bin_centers": np.linspace(0.0, 1.0, bins),
+    }
+    one = (dim, *hidden, 1)  # drawn after the rest: the progress head is as without them
+    for name in extra_heads:
+        _choice("random_prm_head: extra_heads", name, PRM_HEADS)
+        head[name] = {
+            "weights": [rng.uniform(-b, b, (i, o)) for b, i, o in zip(bounds, one, one[1:])],
+            "biases": [rng.uniform(-b, b, o) for b, o in zip(bounds, one[1:])],
         }
-    )
+    return check_prm_head(head)
 
 
 def random_policy_head(

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from robopref.evaluator import heads
 from robopref.evaluator.blob import Blob
 
 __all__ = ["NumpyEvaluator"]
@@ -109,6 +110,7 @@ class NumpyEvaluator:
                 "dim": sizes[0],
                 "sizes": sizes,
                 "activation": prm["activation"],
+                "heads": tuple(k for k in heads.PRM_HEADS if k in prm),
             }
         pol = blob.policy
         if pol is not None:
@@ -141,6 +143,15 @@ class NumpyEvaluator:
             }
             raise ValueError(f"{method}: the blob has no {kind[what]}")
         return head
+
+    def _need_prm_head(self, name: str, method: str) -> dict[str, Any]:
+        prm = self._blob.prm
+        if prm is None or name not in prm:
+            raise ValueError(
+                f"{method}: the blob has no PRM {name} head (export a PRM whose {name} head "
+                "was trained)"
+            )
+        return prm
 
     # ------------------------------------------------------------------ preference
     def _pref_rows(
@@ -260,8 +271,14 @@ class NumpyEvaluator:
 
     # ------------------------------------------------------------------ PRM
     def _prm_rows(
-        self, f: np.ndarray, mask: np.ndarray | None, names: tuple[str, str], batch: bool
+        self,
+        f: np.ndarray,
+        mask: np.ndarray | None,
+        names: tuple[str, str],
+        batch: bool,
+        head: str = "progress",
     ) -> np.ndarray:
+        """The potential (``head="progress"``), P(success) or preference score of rows."""
         h = self._blob.prm
         n, v, d = f.shape
         mask = np.ones((n, v), bool) if mask is None else mask.astype(bool)
@@ -275,7 +292,11 @@ class NumpyEvaluator:
             where = f"{_at(row if batch else None)}, view {col // d}, index {col % d}"
             raise ValueError(f"{names[0]}: NaN or inf{where}")
         with np.errstate(all="ignore"):  # overflow is caught below, as a non-finite output
-            phi = self._prm_maths(h, f, mask)
+            phi = (
+                self._prm_maths(h, f, mask)
+                if head == "progress"
+                else self._prm_head_maths(h, head, f, mask)
+            )
         if not np.isfinite(phi).all():
             row = int(np.flatnonzero(~np.isfinite(phi))[0]) if batch else None
             raise ValueError(
@@ -285,7 +306,8 @@ class NumpyEvaluator:
         return phi
 
     @staticmethod
-    def _prm_maths(h: dict[str, Any], f: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def _fuse(h: dict[str, Any], f: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The fused feature ``z`` (N, D): attention pooling of the present views, LayerNorm."""
         d = f.shape[2]
         # Absent views are left out entirely (their features may be garbage, even NaN).
         hv = np.where(mask[..., None], f + h["view_embed"], np.float32(0))
@@ -296,14 +318,35 @@ class NumpyEvaluator:
         z = np.einsum("nv,nvd->nd", att, hv).astype(np.float32)
         z = z - z.mean(1, keepdims=True)
         rstd = np.float32(1) / np.sqrt((z * z).mean(1, keepdims=True) + np.float32(h["norm_eps"]))
-        z = z * rstd * h["norm_weight"] + h["norm_bias"]
-        act, last = _ACT[h["activation"]], len(h["weights"]) - 1
-        for i, (w, b) in enumerate(zip(h["weights"], h["biases"])):
+        return z * rstd * h["norm_weight"] + h["norm_bias"]
+
+    @staticmethod
+    def _mlp(z: np.ndarray, weights: list, biases: list, activation: str) -> np.ndarray:
+        act, last = _ACT[activation], len(weights) - 1
+        for i, (w, b) in enumerate(zip(weights, biases)):
             z = z @ w + b
             z = act(z) if i < last else z
+        return z
+
+    @classmethod
+    def _prm_maths(cls, h: dict[str, Any], f: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        z = cls._mlp(cls._fuse(h, f, mask), h["weights"], h["biases"], h["activation"])
         logits = z.astype(np.float64)
         e = np.exp(logits - logits.max(1, keepdims=True))
         return ((e * h["bin_centers"]).sum(1) / e.sum(1)).astype(np.float32)
+
+    @classmethod
+    def _prm_head_maths(
+        cls, h: dict[str, Any], name: str, f: np.ndarray, mask: np.ndarray
+    ) -> np.ndarray:
+        """P(success) (the sigmoid in float64, as the C code) or the preference score."""
+        sub = h[name]
+        y = cls._mlp(cls._fuse(h, f, mask), sub["weights"], sub["biases"], h["activation"])[:, 0]
+        if not np.isfinite(y).all():
+            return y  # reported as a non-finite output, as the C kernels do
+        if name == "success":
+            return (1.0 / (1.0 + np.exp(-y.astype(np.float64)))).astype(np.float32)
+        return y.astype(np.float32)
 
     def _mask(self, mask: Any, name: str, shape: tuple[int, ...]) -> np.ndarray | None:
         return None if mask is None else _buffer(mask, name, "?", shape)
@@ -325,6 +368,39 @@ class NumpyEvaluator:
         m = self._mask(mask, "mask", (f.shape[0], h["view_embed"].shape[0]))
         o = _buffer(out, "out", "f", (f.shape[0],), writable=True)
         o[...] = self._prm_rows(f, m, ("features", "mask"), True)
+
+    def _head_one(self, name: str, method: str, features: Any, mask: Any) -> float:
+        h = self._need_prm_head(name, method)
+        shape = h["view_embed"].shape
+        f = _buffer(features, "features", "f", shape)
+        m = self._mask(mask, "mask", shape[:1])
+        rows = self._prm_rows(
+            f[None], None if m is None else m[None], ("features", "mask"), False, name
+        )
+        return float(rows[0])
+
+    def _head_batch(self, name: str, method: str, features: Any, mask: Any, out: Any) -> None:
+        h = self._need_prm_head(name, method)
+        f = _buffer(features, "features", "f", (-1, *h["view_embed"].shape))
+        m = self._mask(mask, "mask", (f.shape[0], h["view_embed"].shape[0]))
+        o = _buffer(out, "out", "f", (f.shape[0],), writable=True)
+        o[...] = self._prm_rows(f, m, ("features", "mask"), True, name)
+
+    def success_probability(self, features: Any, mask: Any = None) -> float:
+        """P(success) of one observation's view features ``(V, D)`` (the PRM success head)."""
+        return self._head_one("success", "success_probability", features, mask)
+
+    def success_probability_batch(self, features: Any, mask: Any, out: Any) -> None:
+        """Fills ``out`` (float32 ``(N,)``) with P(success) of ``(N, V, D)`` features."""
+        self._head_batch("success", "success_probability_batch", features, mask, out)
+
+    def preference_score(self, features: Any, mask: Any = None) -> float:
+        """The PRM preference head's per-frame score of one observation's features."""
+        return self._head_one("preference", "preference_score", features, mask)
+
+    def preference_score_batch(self, features: Any, mask: Any, out: Any) -> None:
+        """Fills ``out`` (float32 ``(N,)``) with the preference scores of ``N`` observations."""
+        self._head_batch("preference", "preference_score_batch", features, mask, out)
 
     def _shaped_rows(self, f, g, term, m, gm, batch: bool) -> np.ndarray:
         phi = self._prm_rows(f, m, ("features", "mask"), batch).astype(np.float64)

@@ -445,18 +445,38 @@ class ProcessRewardModel:
         return float(self.preference_scores(frames_by_view).mean())
 
     # ------------------------------------------------------------------ export, save, load
-    def numpy_head(self) -> dict[str, Any]:
+    def numpy_head(self, heads: Sequence[str] | None = None) -> dict[str, Any]:
         """The head after the encoder as NumPy arrays (the C evaluator's PRM head).
 
         Keys: ``views``, ``view_embed`` (V, D), ``attn_query`` (D,), ``norm_weight``,
         ``norm_bias`` (D,), ``norm_eps``, ``weights`` [(in, out)...], ``biases`` [(out,)...],
-        ``activation``, ``bin_centers`` (K,); all arrays float32.
+        ``activation``, ``bin_centers`` (K,); all arrays float32. Each of `HEADS` to export
+        adds a key of its name: ``{"weights": [...], "biases": [...]}`` (an MLP from D to 1;
+        the evaluator's ``success_probability`` applies the sigmoid).
+
+        Args:
+            heads: which of `HEADS` to export; default: the trained ones
+                (`trained_heads`), since an untrained head's outputs mean nothing.
+
+        Raises:
+            ValueError: a name not in `HEADS`, or a head asked for that was never trained.
         """
         net = self.net
 
         def arr(t: torch.Tensor) -> np.ndarray:
             return t.detach().float().numpy().copy()
 
+        def mlp(layers: nn.ModuleList) -> dict[str, list[np.ndarray]]:
+            return {
+                "weights": [arr(layer.weight.T) for layer in layers],
+                "biases": [arr(layer.bias) for layer in layers],
+            }
+
+        names = sorted(self.trained_heads) if heads is None else list(heads)
+        for name in names:
+            if name not in HEADS:
+                raise ValueError(f"numpy_head: unknown head {name!r}; valid: {list(HEADS)}")
+            self._require_head(name)
         return {
             "views": list(self.config.views),
             "view_embed": arr(net.view_embed),
@@ -464,10 +484,10 @@ class ProcessRewardModel:
             "norm_weight": arr(net.norm.weight),
             "norm_bias": arr(net.norm.bias),
             "norm_eps": float(net.norm.eps),
-            "weights": [arr(layer.weight.T) for layer in net.progress],
-            "biases": [arr(layer.bias) for layer in net.progress],
+            **mlp(net.progress),
             "activation": self.config.activation,
             "bin_centers": arr(net.centers),
+            **{name: mlp(getattr(net, name)) for name in names},
         }
 
     def save(self, path: str | os.PathLike[str]) -> Path:

@@ -29,7 +29,9 @@ from robopref.evaluator.reference import NumpyEvaluator
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
 _RNG = np.random.default_rng(0)
 PREF = heads.random_preference_head(_RNG, 3, 2, hidden=(9,), members=2)
-PRM = heads.random_prm_head(_RNG, ("a", "b"), dim=5, hidden=(6,), bins=3)
+PRM = heads.random_prm_head(
+    _RNG, ("a", "b"), dim=5, hidden=(6,), bins=3, extra_heads=heads.PRM_HEADS
+)
 BLOB = encode_blob(PREF, PRM, gamma=0.9, scale=1.5)
 
 
@@ -93,8 +95,11 @@ def blob_mutations(ops, fix_crc):
             and len(c.info["prm"]["views"]) == 2
         ):
             assert abs(c.potential(f) - py.potential(f)) <= 1e-5
+            if "success" in c.info["prm"]["heads"]:
+                assert abs(c.success_probability(f) - py.success_probability(f)) <= 1e-5
 
 
+PRM_HEAD_METHODS = ("success_probability", "preference_score")
 STATUS: dict[str, int] = {}  # outcomes seen, to report that both paths were exercised
 
 
@@ -131,6 +136,7 @@ def calls(draw):
     method = draw(
         st.sampled_from(
             ["reward", "reward_batch", "potential", "potential_batch", "shaped", "shaped_batch"]
+            + [*PRM_HEAD_METHODS, *(m + "_batch" for m in PRM_HEAD_METHODS)]
         )
     )
     no_action = draw(st.integers(0, 9)) == 0
@@ -139,9 +145,9 @@ def calls(draw):
     if method == "reward_batch":
         args = (draw(arrays((n, 3))), None if no_action else draw(arrays((n, 2))))
         return method, (*args, np.empty(n, np.float32), np.empty(n, np.float32)), 2
-    if method == "potential":
+    if method == "potential" or method in PRM_HEAD_METHODS:
         return method, (draw(arrays((2, 5))), draw(masks((2,)))), 0
-    if method == "potential_batch":
+    if method == "potential_batch" or method.removesuffix("_batch") in PRM_HEAD_METHODS:
         return method, (draw(arrays((n, 2, 5))), draw(masks((n, 2))), np.empty(n, np.float32)), 1
     if method == "shaped":
         term = draw(st.sampled_from([True, False, 0, 1, 0.5, np.nan, "x"]))

@@ -52,6 +52,19 @@ def prm_model(seed: int = 0, views=VIEWS, feature_dim: int = 8) -> ProcessReward
     return ProcessRewardModel(cfg)
 
 
+def prm_with_success_head() -> ProcessRewardModel:
+    """The `prm_model()` weights with a success head marked trained (its seeded init, made
+    sharper so P(success) moves with the frames)."""
+    import torch
+
+    model = prm_model()
+    with torch.no_grad():
+        for layer in model.net.success:
+            layer.weight.mul_(4.0)
+    model.trained_heads = {"success"}
+    return model
+
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """Saved models and the blobs exported from them."""
@@ -64,6 +77,7 @@ def models(tmp_path_factory):
         "prm_other": prm_model(seed=7).save(d / "prm_other.pt"),  # same shapes, other weights
         "prm_2views": prm_model(views=("front", "wrist")).save(d / "prm_2views.pt"),
         "prm_dim4": prm_model(feature_dim=4).save(d / "prm_dim4.pt"),
+        "prm_success": prm_with_success_head().save(d / "prm_success.pt"),
     }
     blobs = {
         # From the head dict directly and from saved files: both exporters.
@@ -71,6 +85,9 @@ def models(tmp_path_factory):
         "state_prm": export_models(d / "state_prm.rpe", paths["pref_s"], paths["prm"]),
         "sa_prm": export_models(d / "sa_prm.rpe", paths["pref_sa"], paths["prm"]),
         "prm_only": export_models(d / "prm_only.rpe", prm_model=paths["prm"]),
+        "sa_prm_success": export_models(
+            d / "sa_prm_success.rpe", paths["pref_sa"], paths["prm_success"]
+        ),
         "state17": export_blob(
             d / "state17.rpe", preference=preference_model("state", obs_dim=17).numpy_head()
         ),
@@ -78,7 +95,14 @@ def models(tmp_path_factory):
             d / "sa_act3.rpe", preference_model("state_action", act_dim=3).save(d / "a3.pt")
         ),
     }
-    return {"pref_s": pref_s, "pref_sa": pref_sa, "prm": prm, "paths": paths, "blobs": blobs}
+    return {
+        "pref_s": pref_s,
+        "pref_sa": pref_sa,
+        "prm": prm,
+        "prm_success": ProcessRewardModel.load(paths["prm_success"]),
+        "paths": paths,
+        "blobs": blobs,
+    }
 
 
 def states(n: int, seed: int = 0) -> np.ndarray:
@@ -173,6 +197,88 @@ def test_a_blob_alone_does_not_import_torch(models):
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
     )
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+# --- success probability ------------------------------------------------------------------------
+def test_success_probability_is_the_prms_success_head_with_one_encoder_pass(models, monkeypatch):
+    model = models["prm_success"]
+    hook = load_reward_hook(models["blobs"]["sa_prm_success"], models["paths"]["prm_success"])
+    assert hook.success_probability is not None and RewardHook(hook).has_success_probability
+    passes = []
+    features = hook.encoder.features
+    monkeypatch.setattr(hook.encoder, "features", lambda v: passes.append(1) or features(v))
+    values = []
+    for seed, drop in [(0, ()), (1, ("side",)), (2, ("front", "wrist"))]:
+        f = frames(seed)
+        obs = {"state": states(1)[0], **{v: f[v] for v in VIEWS if v not in drop}}
+        views = {v: obs[v][None] for v in VIEWS if v in obs}
+        want_p = model.success_probability(views)[0]
+        want_phi = model.predict(views).potential[0]
+        n = len(passes)
+        assert hook.potential(obs) == pytest.approx(want_phi, abs=1e-5)
+        p = hook.success_probability(obs)  # as the bridge asks: the encoder is not run again
+        assert len(passes) == n + 1
+        assert p == pytest.approx(want_p, abs=1e-5) and hook.last_success_probability == p
+        values.append(p)
+    assert np.ptp(values) > 1e-3  # the views matter: not a constant
+    # Another observation, or the same dict with a frame replaced: encoded afresh.
+    obs = {"state": states(1)[0], **frames(3)}
+    hook.potential(obs)
+    obs["front"] = frames(4)["front"]
+    want = model.success_probability({v: obs[v][None] for v in VIEWS})[0]
+    assert hook.success_probability(obs) == pytest.approx(want, abs=1e-5)
+
+
+def test_without_a_success_head_there_is_no_success_probability(models):
+    hook = load_reward_hook(models["blobs"]["sa_prm"], models["paths"]["prm"])
+    assert hook.success_probability is None and not RewardHook(hook).has_success_probability
+    assert RewardHook(hook).success_probability({"state": states(1)[0]}) is None
+    no_encoder = load_reward_hook(models["blobs"]["sa_prm_success"])
+    assert no_encoder.success_probability is None  # the head needs the encoder's features
+
+
+def closed_loop(models, stand_in, clock, blob: str, prm: str, **config):
+    stand_in.reset(seed=3)
+    cfg = BridgeConfig(task="panda-reach", cameras=("front",), source="bridge",
+                       backend="mujoco", max_steps=8, **config)  # fmt: skip
+    hook = load_reward_hook(
+        models["blobs"][blob], models["paths"][prm], robot="panda_mujoco", cameras=("front",)
+    )
+    link = InProcessLink(stand_in, cfg.period)
+    bridge = Bridge("panda_mujoco", GoalReachPolicy(stand_in.goal.copy()), link, config=cfg,
+                    clock=clock, reward_fn=hook)  # fmt: skip
+    with bridge:
+        bridge.start()
+        results = run_closed_loop(stand_in, bridge, clock, link, max_seconds=5.0)
+    return bridge, results
+
+
+def test_the_bridge_logs_the_success_probability_each_step_by_default(models, stand_in, clock):
+    bridge, results = closed_loop(models, stand_in, clock, "sa_prm_success", "prm_success")
+    ep = bridge.last_episode
+    assert ep is not None and ep.length == 8 and bridge.reward.errors == 0
+    rec = ep.metadata["reward_model"]
+    p = rec["success_probability"]
+    assert len(p) == ep.length + 1 and None not in p
+    want = models["prm_success"].success_probability({"front": ep.frames["front"]})
+    np.testing.assert_allclose(rec["success_probability"], want, rtol=0, atol=1e-5)
+    stepped = [r.success_probability for r in results if r.action is not None]
+    assert stepped[: ep.length] == rec["success_probability"][: ep.length]
+    assert np.ptp(rec["success_probability"]) > 0  # the arm moved, the frames changed
+
+
+def test_log_success_false_logs_none_and_true_needs_the_head(models, stand_in, clock):
+    bridge, results = closed_loop(
+        models, stand_in, clock, "sa_prm_success", "prm_success", log_success=False
+    )
+    assert "success_probability" not in bridge.last_episode.metadata["reward_model"]
+    assert all(r.success_probability is None for r in results)
+    hook = load_reward_hook(models["blobs"]["sa_prm"], models["paths"]["prm"])
+    with pytest.raises(ValueError, match="log_success=True, but the reward model"):
+        Bridge("panda_mujoco", GoalReachPolicy(np.zeros(3)), InProcessLink(stand_in, 0.05),
+               config=BridgeConfig(log_success=True), reward_fn=hook)  # fmt: skip
+    with pytest.raises(ValueError, match="log_success must be None, True or False"):
+        BridgeConfig(log_success="yes")  # type: ignore[arg-type]
 
 
 # --- errors -------------------------------------------------------------------------------------

@@ -29,6 +29,9 @@ class Potential:
     def reward(self, obs, action):
         return float(action[0])
 
+    def success_probability(self, obs):  # logged by default (BridgeConfig.log_success=None)
+        return float(1.0 / (1.0 + np.exp(-10.0 * obs["state"][16])))
+
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory, stand_in):
@@ -98,6 +101,11 @@ def test_the_bag_holds_every_stream_on_the_robots_clock(session):
     np.testing.assert_array_equal(np.stack([m.data for _, m in acts]).astype(np.float32), ep.action)
     rewards = [m.data for _, m in logs[REWARD_TOPIC]]
     assert [r[0] for r in rewards] == pytest.approx(ep.metadata["reward_model"]["reward"])
+    # [reward, potential, P(success)]: the third value where the bridge logs it.
+    assert {len(r) for r in rewards} == {3}
+    assert [r[2] for r in rewards] == pytest.approx(
+        ep.metadata["reward_model"]["success_probability"][:-1]
+    )
     marks = [(t * 1e-9, m.data) for t, m in logs[EPISODE_TOPIC]]
     assert marks == [
         (pytest.approx(ep.timestamp[0]), True),
@@ -125,5 +133,9 @@ def test_import_gives_the_bridges_episode_back(session, capsys):
     assert got.metadata["reward_model"]["reward"] == pytest.approx(
         ep.metadata["reward_model"]["reward"]
     )
+    # P(success) is logged with each step's action: the last observation's is not in the bag.
+    got_p = got.metadata["reward_model"]["success_probability"]
+    assert got_p[:-1] == pytest.approx(ep.metadata["reward_model"]["success_probability"][:-1])
+    assert got_p[-1] is None
     # The TCP moved: the rows are not one observation repeated.
     assert np.linalg.norm(got.state[-1, 14:17] - got.state[0, 14:17]) > 0.02
