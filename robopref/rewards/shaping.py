@@ -40,7 +40,13 @@ from typing import Any, SupportsFloat
 import gymnasium
 import numpy as np
 
-__all__ = ["MODES", "NonFinitePotentialError", "PotentialShapingWrapper", "shaping_terms"]
+__all__ = [
+    "MODES",
+    "InfoPotential",
+    "NonFinitePotentialError",
+    "PotentialShapingWrapper",
+    "shaping_terms",
+]
 
 #: ``info`` keys the wrapper writes on every step (``"potential"`` also on reset).
 INFO_TASK = "reward/task"
@@ -52,6 +58,21 @@ INFO_POTENTIAL_RETURN = "reward/potential_return"
 
 #: How the potential enters the reward: the shaping difference, or ``Phi(s')`` itself.
 MODES = ("difference", "direct")
+
+
+class InfoPotential:
+    """A potential the environment reports itself, ``info[key]`` on reset and every step,
+    rather than one computed from the observation: the simulator's privileged ``progress``
+    (the ``progress`` reward term). Sim only, so never a deployable reward; it is what a
+    perfect PRM would give, the upper bound of PRM shaping on a task.
+    """
+
+    def __init__(self, key: str = "progress") -> None:
+        self.info_key = key
+        self.name = f"info[{key!r}]"
+
+    def __call__(self, obs: Any) -> float:
+        raise TypeError(f"{self.name} is read from the env's info, not computed from an obs")
 
 
 class NonFinitePotentialError(ValueError):
@@ -229,8 +250,13 @@ class PotentialShapingWrapper(gymnasium.Wrapper):
         self._phi: float | None = None
         self._phi_sum = 0.0
 
-    def _evaluate(self, obs: Any) -> float:
-        value = self.potential(obs)
+    def _evaluate(self, obs: Any, info: dict[str, Any]) -> float:
+        key = getattr(self.potential, "info_key", None)
+        if key is not None and key not in info:
+            raise KeyError(
+                f"potential {_potential_name(self.potential)}: the env reports no {key!r}"
+            )
+        value = info[key] if key is not None else self.potential(obs)
         try:
             a = np.asarray(value, dtype=np.float64)
         except (TypeError, ValueError) as e:
@@ -266,7 +292,7 @@ class PotentialShapingWrapper(gymnasium.Wrapper):
         """
         self._phi = None
         obs, info = self.env.reset(seed=seed, options=options)
-        self._phi = self._evaluate(obs)
+        self._phi = self._evaluate(obs, info)
         self._phi_sum = 0.0
         info = dict(info)
         info[INFO_POTENTIAL] = self._phi
@@ -302,7 +328,7 @@ class PotentialShapingWrapper(gymnasium.Wrapper):
                     f"info already holds {key!r}: another shaping wrapper is stacked inside "
                     "this one; wrap once with the sum of the potentials instead"
                 )
-        phi_next = self._evaluate(obs)
+        phi_next = self._evaluate(obs, info)
         shaping = direct = 0.0
         if self.mode == "direct":
             direct = self.scale * phi_next

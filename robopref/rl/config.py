@@ -28,7 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REWARD_TERMS = ("sparse", "pref", "prm", "vlm")
+REWARD_TERMS = ("sparse", "pref", "prm", "vlm", "progress")
+#: Terms that are a shaping potential (one per run: shaping is linear in the potential).
+POTENTIAL_TERMS = ("prm", "vlm", "progress")
 TEACHERS_HUMAN = "human"
 POLICY_INPUTS = ("state", "pixels")
 REWARD_INPUTS = ("state", "state_action")
@@ -273,7 +275,9 @@ class TrainConfig:
     task: str = "panda-reach"
     """A Panda task or a dm_control one (``dmc:walker-walk``), as `sim.list_tasks` names them."""
     reward: str = "pref"
-    """Terms joined by ``+``: ``sparse`` (task reward), ``pref``, ``prm``, ``vlm``."""
+    """Terms joined by ``+``: ``sparse`` (task reward), ``pref``, ``prm``, ``vlm``,
+    ``progress`` (shaping by the simulator's privileged progress: a perfect PRM, the upper
+    bound of PRM shaping, sim only)."""
     labels: int = 100
     """Label budget (non-skip labels)."""
     steps: int = 20_000
@@ -555,10 +559,23 @@ def validate(config: TrainConfig) -> None:
             f"pebble.labels_per_round: {config.pebble.labels_per_round} per round is more than "
             f"the whole label budget (labels={config.labels})"
         )
-    if config.shaping.mode == "direct" and not {"prm", "vlm"} & set(config.terms):
+    if "progress" in config.terms:
+        # Privileged progress: a potential only where the simulator defines one (dm_control's
+        # "progress" is the step's reward, not how much of the task is done).
+        if config.task.startswith("dmc:"):
+            raise ConfigError(
+                f"reward: 'progress' shapes by the Panda tasks' privileged progress; "
+                f"{config.task!r} has none"
+            )
+        if {"prm", "vlm"} & set(config.terms):
+            raise ConfigError(
+                f"reward: 'progress' is already the ideal PRM; drop 'prm'/'vlm' from "
+                f"{config.reward!r}"
+            )
+    if config.shaping.mode == "direct" and not set(POTENTIAL_TERMS) & set(config.terms):
         raise ConfigError(
-            f"shaping.mode: 'direct' pays a PRM or VLM potential as the reward, but reward "
-            f"{config.reward!r} has neither term; add 'prm' or 'vlm'"
+            f"shaping.mode: 'direct' pays a PRM, VLM or progress potential as the reward, but "
+            f"reward {config.reward!r} has none of them; add 'prm', 'vlm' or 'progress'"
         )
     if config.shaping.mode == "direct" and "pref" in config.terms:
         # The replay buffer keeps the shaping term of each transition for relabelling after

@@ -121,9 +121,17 @@ def episode_shaping(
     `PotentialShapingWrapper` pays it online)."""
     if potential is None:
         return np.zeros(ep.length, np.float64)
-    phi = np.array(
-        [potential({c: f[t] for c, f in ep.frames.items()}) for t in range(ep.length + 1)]
-    )
+    if getattr(potential, "info_key", None) == "progress":  # recorded with the episode
+        if ep.progress is None:
+            raise DemoError(
+                f"episode {ep.episode_id}: the 'progress' reward shapes demonstrations by "
+                "their recorded progress, and this episode has none (a real-robot recording?)"
+            )
+        phi = ep.progress.astype(np.float64)
+    else:
+        phi = np.array(
+            [potential({c: f[t] for c, f in ep.frames.items()}) for t in range(ep.length + 1)]
+        )
     if not np.isfinite(phi).all():
         raise DemoError(f"episode {ep.episode_id}: the potential is not finite on its frames")
     if mode == "direct":

@@ -53,8 +53,13 @@ def write_json(path: Path, data: Any) -> None:
 
 # ---------------------------------------------------------------------- reward models
 def build_potential(config: TrainConfig, run: RunPaths, log=print):
-    """The shaping potential of the run (PRM, VLM or their sum), or None."""
+    """The shaping potential of the run (PRM, VLM or their sum, or the env's privileged
+    progress), or None."""
     terms = config.terms
+    if "progress" in terms:  # the env reports it (config checks it comes alone)
+        from robopref.rewards.shaping import InfoPotential
+
+        return InfoPotential("progress")
     potentials = []
     if "prm" in terms:
         potentials.append(load_or_train_prm(config, run, log))

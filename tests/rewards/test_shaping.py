@@ -462,3 +462,31 @@ def test_the_potential_return_ends_each_episode_in_either_mode(mode):
 def test_a_bad_mode_names_the_valid_ones():
     with pytest.raises(ValueError, match=r"mode must be one of \['difference', 'direct'\]"):
         make_env().__class__(Chain(), Progress(), gamma=0.9, mode="raw")
+
+
+def test_an_info_potential_shapes_by_what_the_env_reports():
+    import sim
+    from robopref.rewards.shaping import InfoPotential
+
+    env = PotentialShapingWrapper(sim.make("panda-push", cameras=()), InfoPotential(), 0.9)
+    obs, info = env.reset(seed=3)
+    before = info["progress"]
+    assert info["potential"] == before
+    expert = sim.expert("panda-push")
+    shaped = []
+    for _ in range(30):
+        obs, reward, terminated, truncated, info = env.step(expert(obs, info))
+        assert info["reward/shaping"] == pytest.approx(0.9 * info["progress"] - before)
+        shaped.append(info["reward/shaping"])
+        before = info["progress"]
+    assert max(shaped) > 0  # the expert makes progress, and is paid for it
+    with pytest.raises(TypeError, match="read from the env's info"):
+        InfoPotential()({"state": np.zeros(3)})
+
+
+def test_an_info_potential_the_env_does_not_report_is_named():
+    from robopref.rewards.shaping import InfoPotential
+
+    env = PotentialShapingWrapper(Chain(), InfoPotential("progress"), 0.9)
+    with pytest.raises(KeyError, match="the env reports no 'progress'"):
+        env.reset(seed=0)

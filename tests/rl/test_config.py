@@ -319,3 +319,17 @@ def test_list_keys_prints_every_key_with_default_and_doc(capsys):
     assert "learner.batch_size (int, default 256)\n    Transitions per gradient step" in out
     assert 'pebble.selector (str, default "disagreement"; one of: uniform,' in out
     assert "demos (str | None, default null)" in out
+
+
+@pytest.mark.parametrize(
+    "overrides, match",
+    [
+        ({"task": "dmc:walker-walk", "reward": "sparse+progress"}, "'dmc:walker-walk' has none"),
+        ({"reward": "sparse+prm+progress"}, "already the ideal PRM"),
+        ({"reward": "sparse", "shaping.mode": "direct"}, "add 'prm', 'vlm' or 'progress'"),
+    ],
+)
+def test_the_progress_term_is_refused_where_it_cannot_work(overrides, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config(overrides=overrides)
+    assert load_config(overrides={"reward": "sparse+progress"}).terms == ("sparse", "progress")

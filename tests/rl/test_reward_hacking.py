@@ -56,7 +56,7 @@ def test_a_bad_mode_names_the_key_and_the_valid_values():
 
 @pytest.mark.parametrize(
     ("reward", "match"),
-    [("sparse", "has neither term"), ("pref+prm", "cannot be combined with a 'pref' term")],
+    [("sparse", "has none of them"), ("pref+prm", "cannot be combined with a 'pref' term")],
 )
 def test_direct_mode_needs_a_potential_and_no_preference_term(reward, match):
     with pytest.raises(ConfigError, match=rf"shaping\.mode: .*{match}"):

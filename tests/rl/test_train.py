@@ -419,3 +419,34 @@ def test_each_episodes_reward_terms_include_its_last_step(tiny):
     for r in rows:
         assert float(r["reward/task"]) == pytest.approx(float(r["true_return"]), rel=1e-5)
         assert float(r["reward/total"]) == pytest.approx(float(r["true_return"]), rel=1e-5)
+
+
+def test_progress_shaping_pays_the_demos_and_the_online_steps_alike(tiny):
+    from robopref.rewards.shaping import InfoPotential
+    from robopref.rl.demos import episode_shaping
+
+    summary = train(
+        tiny(
+            task="panda-push",
+            reward="sparse+progress",
+            demos="2",
+            steps=200,
+            **{"learner.algo": "rlpd"},
+        )
+    )
+    rows = list(csv.DictReader(open(Path(summary["run"]) / "metrics.csv", newline="")))
+    assert any(float(r["reward/shaping"]) != 0 for r in rows)
+    assert "reward/potential_return" in rows[0]  # the potential's own return is logged
+    # a demonstration's shaping is its recorded progress, differenced
+    import sim
+    from robopref.rollout import record_episode
+
+    env = sim.make("panda-push", cameras=())
+    ep = record_episode(
+        env, sim.expert("panda-push"), seed=0, task="panda-push", source="expert",
+        backend="mujoco", robot="franka_panda", control_hz=10.0,
+    )  # fmt: skip
+    want = 0.99 * ep.progress[1:] - ep.progress[:-1]
+    if ep.terminated:
+        want[-1] = -ep.progress[-2]
+    np.testing.assert_allclose(episode_shaping(ep, InfoPotential(), 0.99, 1.0), want, atol=1e-6)
