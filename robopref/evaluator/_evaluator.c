@@ -207,9 +207,14 @@ done:
     return res;
 }
 
-static PyObject *Evaluator_potential_batch(Evaluator *ev, PyObject *const *args, Py_ssize_t nargs) {
-    if (!has(ev, SEC_PRM)) return missing(ev, SEC_PRM, "potential_batch");
-    if (nargs != 3) return PyErr_Format(PyExc_TypeError, "potential_batch(features, mask, out)");
+/* The batch forms of potential (which < 0) and of the PRM heads: one binding, so the
+ * argument checks and the row errors are the same for every head. */
+static PyObject *prm_head_batch(Evaluator *ev, PyObject *const *args, Py_ssize_t nargs, int which,
+                                const char *method) {
+    const int kind = which < 0 ? SEC_PRM
+                     : which == HEAD_SUCCESS ? SEC_PRM_SUCCESS : SEC_PRM_PREFERENCE;
+    if (!has(ev, kind)) return missing(ev, kind, method);
+    if (nargs != 3) return PyErr_Format(PyExc_TypeError, "%s(features, mask, out)", method);
     const Prm *p = &ev->h.prm;
     Held h = {.n = 0};
     const float *f;
@@ -225,7 +230,9 @@ static PyObject *Evaluator_potential_batch(Evaluator *ev, PyObject *const *args,
         goto done;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
-        rc = ev->kernels->prm(p, f + i * stride, mask ? mask + i * p->views : NULL, out + i, &col);
+        const uint8_t *m = mask ? mask + i * p->views : NULL;
+        rc = which < 0 ? ev->kernels->prm(p, f + i * stride, m, out + i, &col)
+                       : ev->kernels->prm_head(p, which, f + i * stride, m, out + i, &col);
         if (rc) { bad = i; break; }
     }
     Py_END_ALLOW_THREADS
@@ -234,6 +241,10 @@ done:
     release(&h);
     if (PyErr_Occurred()) return NULL;
     Py_RETURN_NONE;
+}
+
+static PyObject *Evaluator_potential_batch(Evaluator *ev, PyObject *const *args, Py_ssize_t nargs) {
+    return prm_head_batch(ev, args, nargs, -1, "potential_batch");
 }
 
 /* success_probability / preference_score (one row) and their batch forms: the PRM head
@@ -261,37 +272,6 @@ done:
     return res;
 }
 
-static PyObject *prm_head_batch(Evaluator *ev, PyObject *const *args, Py_ssize_t nargs, int which,
-                                const char *method) {
-    const int kind = which == HEAD_SUCCESS ? SEC_PRM_SUCCESS : SEC_PRM_PREFERENCE;
-    if (!has(ev, kind)) return missing(ev, kind, method);
-    if (nargs != 3) return PyErr_Format(PyExc_TypeError, "%s(features, mask, out)", method);
-    const Prm *p = &ev->h.prm;
-    Held h = {.n = 0};
-    const float *f;
-    const uint8_t *mask;
-    float *out;
-    Py_ssize_t bad = -1;
-    ptrdiff_t col = 0;
-    int rc = 0;
-    if (hold(&h, args[0], "features", 'f', 3, -1, p->views, p->dim, 0, &f)) goto done;
-    const Py_ssize_t n = h.v[0].shape[0], stride = (Py_ssize_t)p->views * p->dim;
-    if (hold_mask(&h, p, args[1], "mask", 1, n, &mask) ||
-        hold(&h, args[2], "out", 'f', 1, n, 0, 0, 1, &out))
-        goto done;
-    Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < n; i++) {
-        rc = ev->kernels->prm_head(p, which, f + i * stride, mask ? mask + i * p->views : NULL,
-                                   out + i, &col);
-        if (rc) { bad = i; break; }
-    }
-    Py_END_ALLOW_THREADS
-    if (rc) row_error(rc, rc == ROW_NO_VIEW ? "mask" : "features", bad, col, -1, NULL, p->dim);
-done:
-    release(&h);
-    if (PyErr_Occurred()) return NULL;
-    Py_RETURN_NONE;
-}
 
 static PyObject *Evaluator_success(Evaluator *ev, PyObject *const *args, Py_ssize_t nargs) {
     return prm_head_one(ev, args, nargs, HEAD_SUCCESS, "success_probability");
