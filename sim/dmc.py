@@ -159,7 +159,7 @@ class DMCEnv(gymnasium.Env):
         act_spec = self._env.action_spec()
         self._act_low = np.asarray(act_spec.minimum, np.float64)
         self._act_high = np.asarray(act_spec.maximum, np.float64)
-        self.action_space = spaces.Box(
+        self.action_space: spaces.Box = spaces.Box(
             self._act_low.astype(np.float32), self._act_high.astype(np.float32), dtype=np.float32
         )
 

@@ -45,6 +45,7 @@ class ScriptedExpert:
             bool(p["grasped"]),
         )
         if self.noise_std > 0:
+            assert self.rng is not None  # required with noise_std > 0 (checked in __init__)
             a = a + self.rng.normal(0.0, self.noise_std, a.shape)
         return np.clip(a, -1.0, 1.0).astype(np.float32)
 

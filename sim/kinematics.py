@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -35,6 +36,14 @@ def _origin(elem) -> np.ndarray:
         T[:3, :3] = rpy_to_matrix([float(v) for v in o.get("rpy", "0 0 0").split()])
         T[:3, 3] = [float(v) for v in o.get("xyz", "0 0 0").split()]
     return T
+
+
+def _sub(elem: ET.Element, tag: str) -> ET.Element:
+    """``elem``'s first ``tag`` child, which the URDF must have."""
+    sub = elem.find(tag)
+    if sub is None:
+        raise ValueError(f"URDF <{elem.tag} name={elem.get('name')!r}> has no <{tag}>")
+    return sub
 
 
 _YZX = np.array([1, 2, 0])
@@ -128,18 +137,19 @@ def parse_chain(urdf_text: str, base: str, tip: str, joints: tuple[str, ...]) ->
     """Build the chain ``base -> tip`` from URDF text; ``joints`` fixes the moving-joint order.
 
     Raises:
-        ValueError: if the links are not connected or the moving joints differ from ``joints``.
+        ValueError: if the links are not connected, the moving joints differ from ``joints``,
+            or a joint lacks its <child>, <parent>, <axis xyz> or <limit>.
     """
     root = ET.fromstring(urdf_text)
-    by_child = {j.find("child").get("link"): j for j in root.findall("joint")}
+    by_child = {_sub(j, "child").get("link"): j for j in root.findall("joint")}
     path = []
-    link = tip
+    link: str | None = tip
     while link != base:
         if link not in by_child:
             raise ValueError(f"link {link!r} is not below {base!r} in the URDF")
         j = by_child[link]
         path.append(j)
-        link = j.find("parent").get("link")
+        link = _sub(j, "parent").get("link")
     path.reverse()
     names, fixed, axes, lo, hi, vel = [], [], [], [], [], []
     acc = np.eye(4)
@@ -152,16 +162,19 @@ def parse_chain(urdf_text: str, base: str, tip: str, joints: tuple[str, ...]) ->
         names.append(j.get("name"))
         fixed.append(acc)
         acc = np.eye(4)
-        ax = np.array([float(v) for v in j.find("axis").get("xyz").split()])
+        xyz = _sub(j, "axis").get("xyz")
+        if xyz is None:
+            raise ValueError(f"URDF joint {j.get('name')!r}: <axis> without xyz")
+        ax = np.array([float(v) for v in xyz.split()])
         axes.append(ax / np.linalg.norm(ax))
-        lim = j.find("limit")
+        lim = _sub(j, "limit")
         lo.append(float(lim.get("lower", -np.pi)))
         hi.append(float(lim.get("upper", np.pi)))
         vel.append(float(lim.get("velocity", 1.0)))
     if tuple(names) != tuple(joints):
         raise ValueError(f"URDF chain joints {names} differ from the expected {list(joints)}")
     return Chain(
-        tuple(names),
+        cast("tuple[str, ...]", tuple(names)),  # equal to ``joints``, so no None (checked above)
         np.array(fixed),
         np.array(axes),
         np.array(lo),

@@ -190,6 +190,7 @@ class DdsCommandSink:
         self.arm.write(self.io.arm_msg(command, self.lead))
         gripper = self.io.gripper_msg(command)
         if gripper is not None:
+            assert self.gripper is not None  # gripper_msg is None without a gripper topic
             self.gripper.write(gripper)
 
 
@@ -239,6 +240,7 @@ class BridgeDdsAdapter:
                 if messages.bool_from_msg(s):
                     b.estop("e-stop topic")
         if self.gripper_states is not None:
+            assert self.gripper_join is not None  # made with gripper_states
             for s in take_valid(self.gripper_states):
                 try:
                     g = messages.joint_state_from_msg(s, self.gripper_join.joints)

@@ -21,10 +21,19 @@ the type information sent in discovery, is unchanged. The tests check byte equal
 # run time and needs them as objects, not strings.
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import cyclonedds.idl as idl
 import cyclonedds.idl.annotations as annotate
 import cyclonedds.idl.types as types
+
+if TYPE_CHECKING:
+    # ``types.sequence[T]`` is ``Annotated[typing.Sequence[T], sequence(T)]`` at run time, but
+    # mypy only sees the plain class unless cyclonedds' mypy plugin is loaded; this is the
+    # type that plugin gives it. At run time the annotations stay cyclonedds' own.
+    from collections.abc import Sequence as sequence
+else:
+    from cyclonedds.idl.types import sequence
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +81,7 @@ class MultiArrayDimension_(idl.IdlStruct, typename="std_msgs::msg::dds_::MultiAr
 @dataclass
 @annotate.final
 class MultiArrayLayout_(idl.IdlStruct, typename="std_msgs::msg::dds_::MultiArrayLayout_"):
-    dim: types.sequence[MultiArrayDimension_] = field(default_factory=list)
+    dim: sequence[MultiArrayDimension_] = field(default_factory=list)
     data_offset: types.uint32 = 0
 
 
@@ -80,7 +89,7 @@ class MultiArrayLayout_(idl.IdlStruct, typename="std_msgs::msg::dds_::MultiArray
 @annotate.final
 class Float64MultiArray_(idl.IdlStruct, typename="std_msgs::msg::dds_::Float64MultiArray_"):
     layout: MultiArrayLayout_ = field(default_factory=MultiArrayLayout_)
-    data: types.sequence[types.float64] = field(default_factory=list)
+    data: sequence[types.float64] = field(default_factory=list)
 
 
 # --- sensor_msgs ----------------------------------------------------------------------------
@@ -90,10 +99,10 @@ class Float64MultiArray_(idl.IdlStruct, typename="std_msgs::msg::dds_::Float64Mu
 @annotate.final
 class JointState_(idl.IdlStruct, typename="sensor_msgs::msg::dds_::JointState_"):
     header: Header_ = field(default_factory=Header_)
-    name: types.sequence[str] = field(default_factory=list)
-    position: types.sequence[types.float64] = field(default_factory=list)
-    velocity: types.sequence[types.float64] = field(default_factory=list)
-    effort: types.sequence[types.float64] = field(default_factory=list)
+    name: sequence[str] = field(default_factory=list)
+    position: sequence[types.float64] = field(default_factory=list)
+    velocity: sequence[types.float64] = field(default_factory=list)
+    effort: sequence[types.float64] = field(default_factory=list)
 
 
 @dataclass
@@ -105,7 +114,7 @@ class Image_(idl.IdlStruct, typename="sensor_msgs::msg::dds_::Image_"):
     encoding: str = ""
     is_bigendian: types.uint8 = 0
     step: types.uint32 = 0
-    data: types.sequence[types.uint8] = field(default_factory=bytes)
+    data: sequence[types.uint8] = field(default_factory=bytes)
 
 
 @dataclass
@@ -113,7 +122,7 @@ class Image_(idl.IdlStruct, typename="sensor_msgs::msg::dds_::Image_"):
 class CompressedImage_(idl.IdlStruct, typename="sensor_msgs::msg::dds_::CompressedImage_"):
     header: Header_ = field(default_factory=Header_)
     format: str = ""
-    data: types.sequence[types.uint8] = field(default_factory=bytes)
+    data: sequence[types.uint8] = field(default_factory=bytes)
 
 
 # --- trajectory_msgs ------------------------------------------------------------------------
@@ -124,10 +133,10 @@ class CompressedImage_(idl.IdlStruct, typename="sensor_msgs::msg::dds_::Compress
 class JointTrajectoryPoint_(
     idl.IdlStruct, typename="trajectory_msgs::msg::dds_::JointTrajectoryPoint_"
 ):
-    positions: types.sequence[types.float64] = field(default_factory=list)
-    velocities: types.sequence[types.float64] = field(default_factory=list)
-    accelerations: types.sequence[types.float64] = field(default_factory=list)
-    effort: types.sequence[types.float64] = field(default_factory=list)
+    positions: sequence[types.float64] = field(default_factory=list)
+    velocities: sequence[types.float64] = field(default_factory=list)
+    accelerations: sequence[types.float64] = field(default_factory=list)
+    effort: sequence[types.float64] = field(default_factory=list)
     time_from_start: Duration_ = field(default_factory=Duration_)
 
 
@@ -135,8 +144,8 @@ class JointTrajectoryPoint_(
 @annotate.final
 class JointTrajectory_(idl.IdlStruct, typename="trajectory_msgs::msg::dds_::JointTrajectory_"):
     header: Header_ = field(default_factory=Header_)
-    joint_names: types.sequence[str] = field(default_factory=list)
-    points: types.sequence[JointTrajectoryPoint_] = field(default_factory=list)
+    joint_names: sequence[str] = field(default_factory=list)
+    points: sequence[JointTrajectoryPoint_] = field(default_factory=list)
 
 
 # --- diagnostic_msgs ------------------------------------------------------------------------
@@ -156,14 +165,14 @@ class DiagnosticStatus_(idl.IdlStruct, typename="diagnostic_msgs::msg::dds_::Dia
     name: str = ""
     message: str = ""
     hardware_id: str = ""
-    values: types.sequence[KeyValue_] = field(default_factory=list)
+    values: sequence[KeyValue_] = field(default_factory=list)
 
 
 @dataclass
 @annotate.final
 class DiagnosticArray_(idl.IdlStruct, typename="diagnostic_msgs::msg::dds_::DiagnosticArray_"):
     header: Header_ = field(default_factory=Header_)
-    status: types.sequence[DiagnosticStatus_] = field(default_factory=list)
+    status: sequence[DiagnosticStatus_] = field(default_factory=list)
 
 
 def _carry_bytes(cls, member: str) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,7 +96,7 @@ class LaunchConfig:
             reward_encoder=args.reward_encoder,
         )
 
-    def load_policy(self, robot) -> tuple[object, dict]:
+    def load_policy(self, robot) -> tuple[Callable[[dict], object], dict]:
         """The policy, and the :class:`BridgeConfig` fields it fixes
         (:func:`hardware.policies.run.choose_policy`).
 

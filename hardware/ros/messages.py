@@ -16,7 +16,7 @@ import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -138,6 +138,14 @@ def _header(types: MessageTypes, stamp: float, frame_id: str = ""):
 # --- arrays and names -----------------------------------------------------------------------
 
 
+@overload
+def _float_array(
+    what: str, values, n: int, *, allow_empty: Literal[False], finite: bool = True
+) -> np.ndarray: ...
+@overload
+def _float_array(
+    what: str, values, n: int, *, allow_empty: bool, finite: bool = True
+) -> np.ndarray | None: ...
 def _float_array(
     what: str, values, n: int, *, allow_empty: bool, finite: bool = True
 ) -> np.ndarray | None:
@@ -230,6 +238,7 @@ def joint_state_from_msg(msg, names: Sequence[str], optional: Sequence[str] = ()
         if a is not None and not np.isfinite(a[idx]).all():
             raise MessageError(f"JointState.{key}: contains NaN or inf: {a[idx].tolist()}")
     pos, vel = arrays["position"], arrays["velocity"]
+    assert pos is not None  # allow_empty=False
     return JointStateSample(
         stamp=stamp_to_seconds(getattr(getattr(msg, "header", None), "stamp", None)),
         names=order,

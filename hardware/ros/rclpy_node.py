@@ -85,6 +85,7 @@ class RclpySink:
         self.arm.publish(self.io.arm_msg(command, self.lead, types=self.types))
         gripper = self.io.gripper_msg(command, types=self.types)
         if gripper is not None:
+            assert self.gripper is not None  # gripper_msg is None without a gripper topic
             self.gripper.publish(gripper)
 
 
@@ -180,10 +181,12 @@ class BridgeNode:
             self.bridge.reject(e)
             return
         if r.gripper is not None and r.gripper.state_topic is not None:
+            assert self.gripper_join is not None  # made for a gripper state topic
             sample = self.gripper_join.join(sample, self.bridge.clock.now())
         self.bridge.on_joint_state(sample)
 
     def _on_gripper_state(self, msg) -> None:
+        assert self.gripper_join is not None  # subscribed only with a gripper_join
         try:
             sample = messages.joint_state_from_msg(msg, self.gripper_join.joints)
         except MessageError as e:

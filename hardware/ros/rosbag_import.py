@@ -41,7 +41,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 import numpy as np
 
@@ -175,7 +175,8 @@ def _damage(path: Path) -> str:
             counting = _CountingReader(fh)
             good, records = 0, 0
             try:
-                for _ in StreamReader(counting, emit_chunks=True).records:
+                # Only read() is used; mcap's annotation asks for a whole binary file.
+                for _ in StreamReader(cast(IO[bytes], counting), emit_chunks=True).records:
                     good, records = counting.pos, records + 1
             except Exception as e:  # any parse failure marks the damage; reported, not hidden
                 notes.append(
@@ -245,7 +246,9 @@ def _plan(reader, path: Path, config: ImportConfig) -> _Plan:
                 f"{path}: topic {topic} is {topics[topic]}, {what} needs one of {list(types)}"
             )
 
-    joint_topic, cameras = None, {}
+    joint_topic: str | None = None
+    cameras: dict[str, str] = {}
+    cam: str | None  # from --topics, else the robot's or the recording's name for the topic
     for entry in config.topics:
         cam, _, topic = entry.rpartition("=")
         if topic not in topics:
@@ -276,6 +279,7 @@ def _plan(reader, path: Path, config: ImportConfig) -> _Plan:
             if "cameras" in facts or topic in topics:
                 need(topic, (IMAGE, COMPRESSED_IMAGE), f"camera {cam} of the recorded session")
                 cameras[cam] = topic
+    assert joint_topic is not None  # else need() raised above
     return _Plan(robot, joint_topic, cameras, facts)
 
 
@@ -543,7 +547,7 @@ def _build(path: Path, config: ImportConfig):
     episodes = []
     if steps and markers:
         for picked, actions, rewards in _recorded_episodes(rows, steps, markers, slop):
-            info = {"control_hz": hz, "action_source": "recorded", "gaps": []}
+            info: dict[str, Any] = {"control_hz": hz, "action_source": "recorded", "gaps": []}
             episodes.append((picked, actions, rewards, info))
     else:
         for part in _split(rows, config.max_gap):

@@ -159,6 +159,7 @@ class BagRecorder:
         self._write(io.arm_topic, t, io.arm_msg(command, self.lead))
         gripper = io.gripper_msg(command)
         if gripper is not None:
+            assert io.gripper_topic is not None  # gripper_msg is None without a gripper topic
             self._write(io.gripper_topic, t, gripper)
 
     def on_step(

@@ -169,7 +169,7 @@ class MujocoBackend(PhysicsBackend):
             self._finger_side[m.geom_bodyid == m.body(b).id] = side
         self._arm_dof_damping = m.dof_damping[self._arm_dadr].copy()
         self._warnings = self.data.warning.number
-        self._renderer = None
+        self._renderer: mujoco.Renderer | None = None
         self.apply_scene(scene)
 
     def reset(self, arm_q, finger, object_pos, object_yaw, goal_pos) -> None:

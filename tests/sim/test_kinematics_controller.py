@@ -265,3 +265,20 @@ def test_robot_spec_needs_exactly_one_urdf_source():
     with pytest.raises(ValueError, match="URDF text, not a file"):
         UR5E.urdf_path  # noqa: B018
     assert UR5E.mesh_assets() == {}
+
+
+def test_a_urdf_joint_missing_an_element_is_named():
+    from sim.kinematics import parse_chain
+
+    joint = (
+        '<joint name="j1" type="revolute"><parent link="base"/><child link="tip"/>'
+        '<axis xyz="0 0 1"/><limit lower="-1" upper="1" velocity="2"/></joint>'
+    )
+    urdf = f'<robot name="r"><link name="base"/><link name="tip"/>{joint}</robot>'
+    chain = parse_chain(urdf, "base", "tip", ("j1",))
+    assert chain.n == 1
+    without_axis = urdf.replace('<axis xyz="0 0 1"/>', "")
+    with pytest.raises(ValueError, match=r"URDF <joint name='j1'> has no <axis>"):
+        parse_chain(without_axis, "base", "tip", ("j1",))
+    with pytest.raises(ValueError, match=r"URDF joint 'j1': <axis> without xyz"):
+        parse_chain(urdf.replace('xyz="0 0 1"', ""), "base", "tip", ("j1",))
