@@ -10,7 +10,11 @@
 # push-utd2, push-prm-utd2 (2 updates per env step), push-prm30 (a PRM from 30 scripted
 # episodes, 1,000 steps), push-prm30-x10 (and its shaping scaled 10), push-prm30-x10-bc,
 # push-bc (behaviour cloning on the demonstrations, weight 0.1), push-her, push-prm-her
-# (hindsight relabelling, 4 copies), pick-place. STEPS: lift/push/...
+# (hindsight relabelling, 4 copies), push-progress, push-progress-x10 (shaping by the
+# simulator's privileged progress: a perfect PRM, the upper bound of PRM shaping) and on it
+# push-progress-x10-utd3 (3 updates per env step), push-progress-x10-critic4 (4 critic
+# updates, 1 actor update per env step: learner.policy_delay), push-progress-x10-dart
+# (demonstrations recorded with noise 0.2: demo_noise), pick-place. STEPS: lift/push/...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MUJOCO_GL=${MUJOCO_GL:-egl}
@@ -57,6 +61,14 @@ declare -A FLAGS=(
   [push-bc]="$push --reward sparse+pref+prm --set learner.bc_weight=0.1"
   [push-her]="$push --reward sparse+pref+prm --set learner.her_k=4"
   [push-prm-her]="$push --reward sparse+prm --set learner.her_k=4"
+  [push-progress]="$push --reward sparse+progress"
+  [push-progress-x10]="$push --reward sparse+progress --set shaping.scale=10"
+  [push-progress-x10-utd3]="$push --reward sparse+progress --set shaping.scale=10 \
+--set learner.gradient_steps=3"
+  [push-progress-x10-critic4]="$push --reward sparse+progress --set shaping.scale=10 \
+--set learner.gradient_steps=4 --set learner.policy_delay=4"
+  [push-progress-x10-dart]="$push --reward sparse+progress --set shaping.scale=10 \
+--set demo_noise=0.2"
 )
 mkdir -p "$OUT"
 for g in ${groups[*]}; do

@@ -80,8 +80,12 @@ def describe_task(name: str) -> str:
     raise ValueError(f"unknown task {name!r}; valid: {list_tasks()}")
 
 
-def expert(name: str):
+def expert(name: str, noise_std: float = 0.0, rng=None):
     """The scripted expert of Panda task ``name``: ``policy(obs, info) -> action``.
+
+    Args:
+        noise_std: Std of Gaussian noise on every action (`sim.experts.ScriptedExpert`).
+        rng: ``np.random.Generator`` of that noise (needed when ``noise_std`` > 0).
 
     Raises:
         ValueError: for a task without an expert, listing the valid names.
@@ -90,7 +94,7 @@ def expert(name: str):
 
     if name not in EXPERTS:
         raise ValueError(f"no scripted expert for {name!r}; valid: {sorted(EXPERTS)}")
-    return EXPERTS[name]()
+    return EXPERTS[name](noise_std=noise_std, rng=rng)
 
 
 __all__ = ["CAMERA_NAMES", "describe_task", "expert", "list_backends", "list_tasks", "make"]

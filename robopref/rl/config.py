@@ -96,6 +96,10 @@ class LearnerConfig:
     """Env steps between rounds of gradient steps."""
     gradient_steps: int = 1
     """Gradient steps per round: the update-to-data ratio is ``gradient_steps / train_freq``."""
+    policy_delay: int = 1
+    """rlpd: the actor and the temperature step once per ``policy_delay`` critic steps
+    (SERL's ``critic_actor_ratio``, 4-8 in its examples): a high update-to-data ratio for the
+    critic at a fraction of the cost of as many full updates."""
     ent_coef: str = "auto_0.01"
     """SAC's entropy temperature: ``auto_<initial>`` tunes it, a number fixes it. SB3's
     initial 1.0 makes the entropy bonus (about 4 per step at first) dwarf task, preference
@@ -287,6 +291,11 @@ class TrainConfig:
     demos: str | None = None
     """Demonstrations for the replay buffer: a number of scripted-expert episodes (``"10"``)
     or a directory of recorded episodes; None: none."""
+    demo_noise: float = 0.0
+    """Std of Gaussian noise on the scripted expert's actions while it records ``--demos N``
+    (DART, Laskey et al. 2017): the stateless expert recovers from where the noise took it,
+    so the demonstrations also show recoveries from states a learner drifts into; the
+    replay buffer keeps the executed (noisy) actions. 0: the clean expert."""
     run_dir: str | None = None
     """Run directory. None: ``runs/<task>-<reward>-s<seed>``."""
     task_weight: float = 1.0
@@ -428,6 +437,7 @@ _MINIMUM = {
     "learner.learning_starts": 0,
     "learner.train_freq": 1,
     "learner.gradient_steps": 1,
+    "learner.policy_delay": 1,
     "learner.n_steps": 2,
     "learner.n_epochs": 1,
     "learner.threads": 1,
@@ -512,6 +522,11 @@ def validate(config: TrainConfig) -> None:
                 f"learner.her_k: {config.task!r} has no goal to relabel (success is not a "
                 f"distance to a goal); hindsight works on {goal_tasks}"
             )
+    if lc.policy_delay > 1 and lc.algo != "rlpd":
+        raise ConfigError(
+            f"learner.policy_delay: delayed actor updates are an rlpd option (SB3's SAC "
+            f"updates both every step), got algo {lc.algo!r}"
+        )
     if lc.bc_weight < 0:
         raise ConfigError(f"learner.bc_weight: must be >= 0, got {lc.bc_weight}")
     if lc.bc_weight and (lc.algo != "rlpd" or not config.demos):
@@ -549,6 +564,15 @@ def validate(config: TrainConfig) -> None:
             raise ConfigError(f"teacher.{name}: must be >= 0 (null: the preset's), got {v}")
     if not 0 <= lc.demo_fraction < 1:
         raise ConfigError(f"learner.demo_fraction: must be in [0, 1), got {lc.demo_fraction}")
+    if not 0 <= config.demo_noise <= 1:
+        raise ConfigError(
+            f"demo_noise: must be in [0, 1] (actions are in [-1, 1]), got {config.demo_noise}"
+        )
+    if config.demo_noise and not (config.demos or "").isdigit():
+        raise ConfigError(
+            f"demo_noise: noise is added while the scripted expert records --demos N; "
+            f"demos {config.demos!r} are not recorded here"
+        )
     if config.demos:
         if lc.algo == "ppo":
             raise ConfigError("demos: demonstrations go in a replay buffer; use sac or rlpd")

@@ -44,7 +44,8 @@ def parse_demos(spec: str | None) -> int | Path | None:
 
 
 def record_expert_demos(config: TrainConfig, n: int, cameras: tuple[str, ...]) -> list[Episode]:
-    """``n`` episodes of the task's scripted expert, with the frames shaping needs."""
+    """``n`` episodes of the task's scripted expert, with the frames shaping needs (its
+    actions noisy by ``config.demo_noise``, seeded by the run's seed)."""
     import sim
     from robopref.rl.env import episode_metadata, make_task_env
     from robopref.rollout import record_episode
@@ -53,7 +54,9 @@ def record_expert_demos(config: TrainConfig, n: int, cameras: tuple[str, ...]) -
         raise DemoError(f"--demos {n}: {config.task} has no scripted expert; pass --demos DIR")
     env = make_task_env(config, cameras=cameras)
     meta = episode_metadata(config, env)
-    expert = sim.expert(config.task)
+    noise = config.demo_noise
+    rng = np.random.default_rng([DEMO_SEED, config.seed]) if noise else None
+    expert = sim.expert(config.task, noise_std=noise, rng=rng)
     try:
         return [
             record_episode(

@@ -196,6 +196,7 @@ def make_learner(config: TrainConfig, env, state_dim: int, run: RunPaths):
             off_policy["critic_subset"] = lc.critic_subset
             off_policy["normalize_obs"] = lc.normalize_obs
             off_policy["bc_weight"] = lc.bc_weight
+            off_policy["policy_delay"] = lc.policy_delay
             common["policy_kwargs"].update(n_critics=lc.critics, layer_norm=lc.layer_norm)
         return _algo_class(lc.algo)("MultiInputPolicy", env, **off_policy, **common)
     if config.pebble.unsup_steps:

@@ -142,6 +142,30 @@ def test_behaviour_cloning_needs_rlpd_and_demonstrations():
         load_config(overrides={"learner.algo": "rlpd", "learner.bc_weight": 1})
 
 
+def test_a_policy_delay_steps_the_actor_once_per_delay_and_the_critics_every_time(tiny):
+    """SERL's critic_actor_ratio: 4 gradient steps per env step, the actor in one of them."""
+    from robopref.rl.env import make_task_env
+    from robopref.rl.train import make_learner
+
+    config = tiny(
+        **RLPD,
+        steps=200,
+        reward="sparse",
+        **{"learner.gradient_steps": 4, "learner.policy_delay": 4},
+    )
+    env = make_task_env(config, cameras=())
+    model = make_learner(config, env, env.observation_space["state"].shape[0], None)
+    assert model.policy_delay == 4
+    model.learn(total_timesteps=config.learner.learning_starts + 3)
+    critic_steps = int(model.policy.qf_state.step)
+    actor_steps = int(model.policy.actor_state.step)
+    assert critic_steps == 4 * actor_steps and actor_steps >= 3
+    with pytest.raises(ConfigError, match="learner.policy_delay: delayed actor updates"):
+        load_config(overrides={"learner.algo": "sac", "learner.policy_delay": 2})
+    with pytest.raises(ConfigError, match="learner.policy_delay"):
+        load_config(overrides={"learner.algo": "rlpd", "learner.policy_delay": 0})
+
+
 class _NoiseFrom:
     """A generator stand-in returning fixed standard-normal draws."""
 
@@ -168,6 +192,39 @@ def test_an_ensemble_too_small_for_its_subset_and_a_utd_below_one_name_the_key()
 
     with pytest.raises(ValueError, match="critic_subset must be within 1..n_critics"):
         Learner("MlpPolicy", "Pendulum-v1", critic_subset=3)
+
+
+def test_noisy_demonstrations_record_the_executed_actions_and_repeat_per_seed(tiny):
+    clean = record_expert_demos(tiny(demos="2"), 2, cameras=())
+    noisy = record_expert_demos(tiny(demos="2", demo_noise=0.3), 2, cameras=())
+    again = record_expert_demos(tiny(demos="2", demo_noise=0.3), 2, cameras=())
+    other_seed = record_expert_demos(tiny(demos="2", demo_noise=0.3, seed=1), 2, cameras=())
+    # The same start states (the seeds of the demonstrations do not change), other actions.
+    np.testing.assert_array_equal(clean[0].state[0], noisy[0].state[0])
+    n = min(len(clean[0].action), len(noisy[0].action))
+    assert np.abs(noisy[0].action[:n] - clean[0].action[:n]).max() > 0.1
+    assert np.all(np.abs(noisy[0].action) <= 1)  # what the env executed, clipped
+    np.testing.assert_array_equal(noisy[1].action, again[1].action)
+    assert not np.array_equal(other_seed[0].action[:5], noisy[0].action[:5])
+    # The env replays the stored actions to the stored states: they are the executed ones.
+    from robopref.rl.env import make_task_env
+
+    env = make_task_env(tiny(), cameras=())
+    env.reset(seed=int(noisy[0].metadata["seed"]))
+    for action in noisy[0].action[:10]:
+        obs, *_ = env.step(action)
+    np.testing.assert_allclose(obs["state"], noisy[0].state[10], atol=1e-5)
+
+
+def test_demo_noise_is_checked_before_anything_runs():
+    with pytest.raises(ConfigError, match="demo_noise: must be in"):
+        load_config(overrides={"demos": "5", "demo_noise": -0.1})
+    with pytest.raises(ConfigError, match="demo_noise: must be in"):
+        load_config(overrides={"demos": "5", "demo_noise": 1.5})
+    with pytest.raises(ConfigError, match="demos 'eps/' are not recorded here"):
+        load_config(overrides={"demos": "eps/", "demo_noise": 0.2})
+    with pytest.raises(ConfigError, match="demos None are not recorded here"):
+        load_config(overrides={"demo_noise": 0.2})
 
 
 @pytest.fixture
