@@ -420,10 +420,10 @@ def train(
     finally:
         bar.close()
         env.close()
-    if run.latest_checkpoint() is None or not run.latest_checkpoint().name.endswith(
-        f"{model.num_timesteps:010d}"
-    ):
-        save_checkpoint(callback)
+    # Always: a checkpoint the callback wrote at the last env step holds the model before
+    # that step's update, and the run's policy (robopref eval, the bridge) must be the one
+    # the summary below evaluates.
+    save_checkpoint(callback)
     if callback.state.next_log - config.log_every != model.num_timesteps:
         callback.log_metrics()  # the last row, unless the loop just logged this step
     from robopref.rl.evaluate import evaluate_policy

@@ -94,6 +94,27 @@ def test_a_run_writes_its_directory_and_relabels_the_buffer(tiny):
         train(tiny())
 
 
+def test_the_run_keeps_the_policy_its_summary_evaluated(tiny, monkeypatch):
+    """A checkpoint written at the last env step holds the model before that step's update;
+    the final checkpoint must be the evaluated policy, or robopref eval differs from it."""
+    import robopref.rl.evaluate as evaluate
+
+    evaluated = []
+    real = evaluate.evaluate_policy
+
+    def spy(config, policy, episodes, **kwargs):
+        evaluated.append(policy)
+        return real(config, policy, episodes, **kwargs)
+
+    monkeypatch.setattr(evaluate, "evaluate_policy", spy)
+    summary = train(tiny(steps=120, checkpoint_every=60, reward="sparse"))
+    (final,) = evaluated
+    loaded = load_run_policy(summary["run"])
+    obs = np.random.default_rng(0).normal(size=(8, 40)).astype(np.float32)
+    for row in obs:
+        np.testing.assert_array_equal(loaded({"state": row}), final({"state": row}))
+
+
 def test_eval_writes_figures_and_a_clip_per_camera(tiny, capsys):
     summary = train(tiny(steps=100, checkpoint_every=100, log_every=100))
     capsys.readouterr()
