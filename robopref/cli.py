@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import cast
 
 from robopref.commands import reward as reward_commands
 from robopref.commands import sweep as sweep_commands
@@ -75,7 +76,11 @@ def _cmd_rollout(args) -> int:
         video=not args.no_video,
         codec=args.codec,
         object_half_size=args.object_size,
-        object_rgba=tuple(float(c) for c in _csv(args.object_color)) or None,
+        # four numbers, or the env's ValueError names what was given
+        object_rgba=cast(
+            "tuple[float, float, float, float] | None",
+            tuple(float(c) for c in _csv(args.object_color)) or None,
+        ),
     )
     if args.workers > 1:  # the same episode files as a serial run, on Ray workers
         from robopref.sweep.parallel import parallel_rollouts

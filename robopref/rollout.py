@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from tqdm import tqdm
@@ -230,7 +230,8 @@ def rollout_episode_id(config: RolloutConfig, seed: int) -> str:
 class RolloutResult(NamedTuple):
     """What a recorded episode adds to the rollout's summary."""
 
-    index: int
+    # The field shadows tuple.index (a method) by design: results are read by name.
+    index: int  # type: ignore[assignment]
     success: bool
     episode_return: float
     path: str
@@ -346,7 +347,7 @@ def record_default_episodes(
 ) -> list:
     """Expert, perturbed and random episodes of ``task`` (``counts`` of each): progress,
     regress and failure, what a PRM learns progress from. Returns the episodes of ``out``."""
-    extra = {} if cameras is None else {"cameras": tuple(cameras)}
+    extra: dict[str, Any] = {} if cameras is None else {"cameras": tuple(cameras)}
     for policy, n in zip(("expert", "perturbed", "random"), counts):
         if n:
             run_rollouts(

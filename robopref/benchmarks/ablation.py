@@ -36,7 +36,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -47,7 +47,7 @@ EVAL_EVERY = 1000
 EVAL_EPISODES = 20
 EVAL_SEED = 10_000
 
-BASE = {
+BASE: dict[str, Any] = {
     "learner": "sac",
     "state": "old",
     "ent_coef": "auto",
@@ -57,14 +57,14 @@ BASE = {
     "demos": 0,
     "max_step": 0.03,
 }
-STEPS_OF = [
+STEPS_OF: list[tuple[str, dict[str, Any]]] = [
     ("issue-baseline", {}),
     ("ent-0.01", {"ent_coef": "auto_0.01"}),
     ("goal-tcp", {"state": "goal-tcp-m"}),
     ("decimetres", {"state": "new"}),
     ("no-termination", {"terminate": False}),
 ]
-BRANCHES = [
+BRANCHES: list[tuple[str, dict[str, Any]]] = [
     ("action-6cm", {"max_step": 0.06}),
     ("obs-norm", {"learner": "rlpd", "normalize": True}),
     ("rlpd", {"learner": "rlpd"}),
@@ -120,7 +120,8 @@ def make_env(variant: dict[str, Any]):
         def step(self, action):
             obs, sparse, term, trunc, info = self.env.step(action)
             p = info["privileged"]
-            dense = -float(np.linalg.norm(p["tcp"] - p["goal_pos"])) + 10.0 * sparse
+            # the task's sparse reward is a float (gymnasium types it SupportsFloat)
+            dense = -float(np.linalg.norm(p["tcp"] - p["goal_pos"])) + 10.0 * cast(float, sparse)
             return self._obs(obs), dense, term, trunc, info
 
     from sim.controller import ControllerConfig

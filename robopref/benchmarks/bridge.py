@@ -58,9 +58,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -82,6 +82,7 @@ class TimedReward:
     """
 
     def __init__(self, evaluator: Any):
+        self._reward: Callable[[dict, Any], float]
         try:
             from hardware.core.reward_hook import EvaluatorRewardModel
         except ImportError:
@@ -89,7 +90,11 @@ class TimedReward:
             self._reward = lambda obs, action: evaluator.reward(obs["state"])[0]
         else:
             self.adapter = "hardware.core.reward_hook.EvaluatorRewardModel"
-            self._reward = EvaluatorRewardModel(evaluator, robot=ROBOT, cameras=()).reward
+            # Set (not None): the evaluator has the preference head it calls.
+            self._reward = cast(
+                Callable[[dict, Any], float],
+                EvaluatorRewardModel(evaluator, robot=ROBOT, cameras=()).reward,
+            )
         self.times: list[float] = []
 
     def reward(self, obs: dict, action: Any) -> float:
@@ -115,7 +120,7 @@ class _Probe:
 
     def __init__(self, clock, sink):
         self.clock, self.sink = clock, sink
-        self.bridge = None
+        self.bridge: Any = None  # the bridge, once attached
         self.recording = False
         self.policy_ran = False
         self.step_t = 0.0
@@ -202,7 +207,7 @@ def default_policy_blob(directory: str | os.PathLike[str]) -> Any:
         hidden=(256, 256),
         layout=robot_state_layout(robot),
         task=TASK,
-        robot=robot.kinematics,
+        robot=cast(str, robot.kinematics),  # the bench robot has kinematics
     )
     return load_policy_blob(export_blob(Path(directory) / "bridge_policy.rpe", policy=head), robot)
 
@@ -450,6 +455,7 @@ def _dds(
     if error is not None:
         tail = log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
         raise RuntimeError(f"bridge bench over DDS failed: {error}; robot log: {tail}") from error
+    assert row is not None  # set unless an error was raised
     return row
 
 

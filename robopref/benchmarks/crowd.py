@@ -39,7 +39,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -255,7 +255,10 @@ def summarize(per_seed: list[dict]) -> dict[str, Any]:
                 "beta_ok": _mean(r["beta_ok"] for r in rows),
                 "p_skip_mean": _mean(r["p_skip"] for r in rows),
             }
-    acc = {k: _mean(s["accuracy"][k] for s in per_seed) for k in per_seed[0]["accuracy"]}
+    # The gaps below take every mean to be a number (as the accuracies are).
+    acc = {
+        k: cast(float, _mean(s["accuracy"][k] for s in per_seed)) for k in per_seed[0]["accuracy"]
+    }
     gaps = [
         (s["accuracy"]["calibrated"] - s["accuracy"]["none"])
         / (s["accuracy"]["oracle_only"] - s["accuracy"]["none"])

@@ -26,13 +26,16 @@ import json
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from robopref.benchmarks.sim import pin_to_one_core
 from robopref.evaluator import Evaluator, heads
 from robopref.evaluator.blob import encode_blob
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
 
 HEADS = ("preference", "prm")
 OBS_DIM = 40  # panda-push
@@ -72,7 +75,8 @@ def stream_us(nbytes: int, passes: int = 2000, reps: int = 5) -> float:
     best = math.inf
     for _ in range(reps):
         t0 = time.perf_counter()
-        _evaluator.stream(buf, passes)
+        # numpy's stubs give ndarray __buffer__ only on Python >= 3.12 (mypy targets 3.11)
+        _evaluator.stream(cast("Buffer", buf), passes)
         best = min(best, (time.perf_counter() - t0) / passes)
     return best * 1e6
 
@@ -132,8 +136,9 @@ def _prm_case(rng: np.random.Generator) -> dict[str, Any]:
             self.layers = nn.ModuleList(nn.Linear(*w.shape) for w in head["weights"])
             with torch.no_grad():
                 for layer, w, b in zip(self.layers, head["weights"], head["biases"]):
-                    layer.weight.copy_(t(w.T.copy()))
-                    layer.bias.copy_(t(b))
+                    linear = cast(nn.Linear, layer)
+                    linear.weight.copy_(t(w.T.copy()))
+                    linear.bias.copy_(t(b))
 
         def forward(self, f: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
             h = f + t(head["view_embed"])

@@ -44,7 +44,7 @@ def _counts(text: str) -> tuple[int, int, int]:
     values = tuple(int(x) for x in text.split(","))
     if len(values) != 3 or min(values) < 0 or sum(values) < 1:
         raise argparse.ArgumentTypeError(f"expected expert,perturbed,random counts, got {text!r}")
-    return values  # type: ignore[return-value]
+    return values
 
 
 def record(cache: Path, name: str, seed: int, counts: tuple[int, int, int]) -> list:

@@ -27,7 +27,7 @@ import statistics
 import sys
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -188,7 +188,7 @@ def feedback_table(summaries: list[dict[str, Any]], reference: str = "sac-true")
             for m in members:
                 best, last = _best_and_last(m["curve"])
                 if best:
-                    kept.append(last / best)
+                    kept.append(cast(float, last) / best)  # a best implies a last
             end_best = f"{statistics.mean(kept):.2f}" if kept else "n/a"
             labels = statistics.mean(m["labels"] for m in members)
             rows.append(

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from robopref.rl.plots import read_metrics
 from robopref.runs import RunPaths
@@ -35,7 +36,7 @@ def curves(runs: list[str]) -> list[dict]:
     """One row per run: return/success at the common logged steps, and the final figures."""
     tables = {r: read_metrics(RunPaths.of(r)) for r in runs}
     common = sorted(set.intersection(*({row["env_steps"] for row in t} for t in tables.values())))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for r, table in tables.items():
         by_step = {row["env_steps"]: row for row in table}
         summary_path = RunPaths.of(r).summary

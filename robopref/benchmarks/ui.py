@@ -73,6 +73,7 @@ def _start_server(root: Path) -> tuple[subprocess.Popen, str]:
     )
     if hasattr(os, "sched_setaffinity"):  # undo the client's one-core pin for the server
         os.sched_setaffinity(proc.pid, range(os.cpu_count() or 1))
+    assert proc.stdout is not None  # stdout=PIPE
     line = proc.stdout.readline()
     if not line:
         proc.wait(timeout=10)

@@ -71,12 +71,12 @@ def gold_from_annotator(run_dir: str, annotator: str, queue: int = 0, seed: int 
 
 def _gaps(run: RunPaths, labels, signal: str) -> dict[int, float]:
     """Privileged return gap of every labelled query whose episodes carry the signal."""
-    from robopref.data import EpisodeStore
+    from robopref.data import Episode, EpisodeStore
     from robopref.preferences import segment_rewards
     from robopref.rl.pebble import teacher_signal
 
     episodes = EpisodeStore(run.episodes)
-    cache: dict[str, object] = {}
+    cache: dict[str, Episode] = {}
     gaps: dict[int, float] = {}
     for lab in labels:
         if lab.query_id in gaps:

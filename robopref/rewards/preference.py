@@ -33,8 +33,9 @@ import dataclasses
 import logging
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
@@ -58,7 +59,11 @@ FORMAT_VERSION = 1
 
 _ACTIVATIONS = ("leaky_relu", "relu", "tanh")
 # LeakyReLU's default slope (0.01) is part of the exported head (`numpy_head`).
-_ACTIVATION_FNS = {"leaky_relu": F.leaky_relu, "relu": F.relu, "tanh": torch.tanh}
+_ACTIVATION_FNS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "leaky_relu": F.leaky_relu,
+    "relu": F.relu,
+    "tanh": torch.tanh,
+}
 _OUTPUTS = ("tanh", "none")
 _INPUTS = ("state", "state_action", "frames")
 # Rows per forward pass when the inputs are frames (conv activations, not just weights).
@@ -166,6 +171,10 @@ class PreferenceRewardConfig:
 
 class _EnsembleMLP(nn.Module):
     """``E`` MLPs evaluated together: ``(E, N, in) -> (E, N)`` per-step rewards."""
+
+    # Buffers (register_buffer), typed for mypy.
+    in_mean: torch.Tensor
+    in_std: torch.Tensor
 
     def __init__(self, cfg: PreferenceRewardConfig, in_dim: int, generator: torch.Generator):
         super().__init__()
@@ -275,7 +284,7 @@ class PreferenceRewardModel:
                     f"{label} must be an int >= 1, got {v!r} (input={self.config.input!r})"
                 )
         self.obs_dim, self.act_dim = obs_dim, act_dim
-        self.in_dim = obs_dim + (act_dim if uses_act else 0)
+        self.in_dim = obs_dim + (cast(int, act_dim) if uses_act else 0)  # checked above
         gen = torch.Generator().manual_seed(self.config.seed)
         if self.config.input == "frames":
             want = self.config.image_size**2 * 3
@@ -339,9 +348,10 @@ class PreferenceRewardModel:
 
     def _sync_normalizer(self) -> None:
         if self.config.normalize_inputs and self._count > 0 and self.config.input != "frames":
-            self._net.in_mean.copy_(torch.as_tensor(self._mean, dtype=torch.float32))
+            net = cast(_EnsembleMLP, self._net)  # input != "frames": the MLP ensemble
+            net.in_mean.copy_(torch.as_tensor(self._mean, dtype=torch.float32))
             std = np.sqrt(self._var + _VAR_EPS)
-            self._net.in_std.copy_(torch.as_tensor(std, dtype=torch.float32))
+            net.in_std.copy_(torch.as_tensor(std, dtype=torch.float32))
 
     # ------------------------------------------------------------------ training
     def _returns(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -392,7 +402,11 @@ class PreferenceRewardModel:
             p = torch.sigmoid(self._returns(xa) - self._returns(xb))
             confident = (torch.maximum(p, 1 - p) >= threshold).float()
             target = (p > 0.5).float()
-        masks = self.crop_masks(tuple(idx.shape), xa.shape[2], crop, gen) if crop else (None,) * 2
+        masks = (
+            self.crop_masks(cast("tuple[int, int]", tuple(idx.shape)), xa.shape[2], crop, gen)
+            if crop
+            else (None,) * 2
+        )
         logits = self._returns(xa, masks[0]) - self._returns(xb, masks[1])
         loss = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
         return (loss * confident).mean(1)
@@ -433,9 +447,9 @@ class PreferenceRewardModel:
         if cfg.label_noise == 0:
             return F.binary_cross_entropy_with_logits(logits, y, reduction="none")
         # log P and log(1 - P) of the noisy link, in log space so saturation stays finite.
-        keep, floor = math.log1p(-cfg.label_noise), math.log(cfg.label_noise / 2)
-        log_p = torch.logaddexp(keep + F.logsigmoid(logits), torch.tensor(floor))
-        log_q = torch.logaddexp(keep + F.logsigmoid(-logits), torch.tensor(floor))
+        log_keep, log_floor = math.log1p(-cfg.label_noise), math.log(cfg.label_noise / 2)
+        log_p = torch.logaddexp(log_keep + F.logsigmoid(logits), torch.tensor(log_floor))
+        log_q = torch.logaddexp(log_keep + F.logsigmoid(-logits), torch.tensor(log_floor))
         return -(y * log_p + (1 - y) * log_q)
 
     def train(
@@ -535,7 +549,13 @@ class PreferenceRewardModel:
             epoch_acc = []
             for start in range(0, n, cfg.batch_size):
                 idx = order[:, start : start + cfg.batch_size]
-                masks = self.crop_masks(tuple(idx.shape), xa.shape[1], crop, gen) if crop else None
+                masks = (
+                    self.crop_masks(
+                        cast("tuple[int, int]", tuple(idx.shape)), xa.shape[1], crop, gen
+                    )
+                    if crop
+                    else None
+                )
                 member_loss, member_acc = self._member_losses(
                     xa_t, xb_t, y_t, w_t, idx, masks, noise=n_t, temperature=t_t
                 )

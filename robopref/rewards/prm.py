@@ -49,9 +49,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, cast
 
 import numpy as np
 import torch
@@ -81,7 +81,11 @@ FORMAT_VERSION = 2
 _READS = (1, 2)
 #: The heads besides progress and hop, by their module names in `_PRMNet`.
 HEADS = ("success", "preference")
-_ACTIVATIONS = {"relu": F.relu, "leaky_relu": F.leaky_relu, "tanh": torch.tanh}
+_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "relu": F.relu,
+    "leaky_relu": F.leaky_relu,
+    "tanh": torch.tanh,
+}
 # Frames per encoder pass at inference: bounds memory when relabelling a whole buffer.
 _CHUNK = 512
 
@@ -205,6 +209,8 @@ def hop_target(p_from: np.ndarray, p_to: np.ndarray, eps: float = 1e-3) -> np.nd
 
 
 class _PRMNet(nn.Module):
+    centers: torch.Tensor  # a buffer (register_buffer), typed for mypy
+
     def __init__(self, cfg: PRMConfig):
         super().__init__()
         c1, c2, c3 = cfg.channels
@@ -468,8 +474,8 @@ class ProcessRewardModel:
 
         def mlp(layers: nn.ModuleList) -> dict[str, list[np.ndarray]]:
             return {
-                "weights": [arr(layer.weight.T) for layer in layers],
-                "biases": [arr(layer.bias) for layer in layers],
+                "weights": [arr(cast(nn.Linear, layer).weight.T) for layer in layers],
+                "biases": [arr(cast(nn.Linear, layer).bias) for layer in layers],
             }
 
         names = sorted(self.trained_heads) if heads is None else list(heads)

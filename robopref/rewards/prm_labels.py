@@ -147,13 +147,13 @@ def pairs_from_labels(
 
     wanted: dict[str, set[int]] = {}
     seg_rows = [[rows_of(lab, s) for s in (lab.seg_a, lab.seg_b)] for lab in usable]
-    for lab, rows in zip(usable, seg_rows):
-        for seg, r in zip((lab.seg_a, lab.seg_b), rows):
+    for lab, pair_rows in zip(usable, seg_rows):
+        for seg, r in zip((lab.seg_a, lab.seg_b), pair_rows):
             wanted.setdefault(seg.episode_id, set()).update(r.tolist())
     images, masks, wins, index = [], [], [], {}
     offset = 0
-    for episode_id, rows in wanted.items():
-        ep, rows = loaded[episode_id], np.array(sorted(rows))
+    for episode_id, wanted_rows in wanted.items():
+        ep, rows = loaded[episode_id], np.array(sorted(wanted_rows))
         im, mask, _ = model.images({v: f[rows] for v, f in ep.frames.items() if v in views})
         images.append(im)
         masks.append(mask)

@@ -41,7 +41,7 @@ import logging
 import math
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import torch
@@ -262,7 +262,8 @@ class VLMReward:
         if self._device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device: {config.device!r} requested but CUDA is not available")
         self._clip = clip
-        self._model = clip.model.to(self._device).eval()
+        # transformers wraps PreTrainedModel.to (functools.wraps): mypy reads it unbound.
+        self._model = clip.model.to(self._device).eval()  # type: ignore[arg-type]
         self._weights = config.weights
         self.goal_embedding = self._embed_prompts(config.goal_prompts, "goal_prompts")
         self.baseline_embedding = (
@@ -285,7 +286,8 @@ class VLMReward:
     @classmethod
     def load(cls, checkpoint: str | os.PathLike[str], **kwargs: Any) -> VLMReward:
         """``from_config(VLMRewardConfig(checkpoint, **kwargs))``."""
-        return cls.from_config(VLMRewardConfig(checkpoint=checkpoint, **kwargs))
+        # The config takes a PathLike too (its __post_init__ stores os.fspath of it).
+        return cls.from_config(VLMRewardConfig(checkpoint=cast(str, checkpoint), **kwargs))
 
     # ------------------------------------------------------------------ embeddings
     @torch.inference_mode()

@@ -28,7 +28,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from robopref.rewards.model_file import ModelFormatError
 
 if TYPE_CHECKING:
-    from transformers import CLIPModel, PreTrainedTokenizerBase
+    from transformers import CLIPModel, CLIPTextConfig, CLIPVisionConfig, PreTrainedTokenizerBase
 
 __all__ = [
     "ClipCheckpoint",
@@ -89,12 +89,14 @@ class ClipCheckpoint:
     @property
     def embed_dim(self) -> int:
         """Size of the joint image-text embedding."""
-        return int(self.model.config.projection_dim)
+        # CLIPConfig types its fields loosely (None, dicts): a loaded model has them set.
+        return int(cast(int, self.model.config.projection_dim))
 
     @property
     def max_text_tokens(self) -> int:
         """Longest prompt (in tokens, with start and end tokens) the text tower accepts."""
-        return int(self.model.config.text_config.max_position_embeddings)
+        text = cast("CLIPTextConfig", self.model.config.text_config)
+        return int(text.max_position_embeddings)
 
 
 def _size_pair(value: Any, what: str, path: Path) -> tuple[int, int]:
@@ -141,7 +143,8 @@ def _image_settings(path: Path, image_size: int) -> ImageSettings:
     if cfg.get("do_center_crop", True):
         crop = _size_pair(cfg.get("crop_size", image_size), "crop_size", path)
     else:
-        crop = exact if exact is not None else (shortest, shortest)
+        # without an exact size, the shortest edge is set (an int, checked above)
+        crop = exact if exact is not None else cast("tuple[int, int]", (shortest, shortest))
     if crop != (image_size, image_size):
         raise ModelFormatError(
             f"{cfg_file}: images are cropped to {crop} but the vision tower takes "
@@ -222,7 +225,8 @@ def load_clip_checkpoint(path: str | os.PathLike[str]) -> ClipCheckpoint:
         tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
     except Exception as e:  # as above, for the tokenizer files
         raise ModelFormatError(f"{path}: tokenizer not loadable ({e}); {_HOW_TO_MAKE}") from e
-    text = model.config.text_config
+    # CLIPConfig types its sub-configs as dict | config | None: a loaded model has configs.
+    text = cast("CLIPTextConfig", model.config.text_config)
     if len(tokenizer) > text.vocab_size:
         raise ModelFormatError(
             f"{path}: the tokenizer has {len(tokenizer)} tokens but the text tower embeds "
@@ -235,7 +239,8 @@ def load_clip_checkpoint(path: str | os.PathLike[str]) -> ClipCheckpoint:
             f"{path}: tokenizer end token id {tokenizer.eos_token_id} differs from the text "
             f"tower's eos_token_id {text.eos_token_id}"
         )
-    image = _image_settings(path, int(model.config.vision_config.image_size))
+    vision = cast("CLIPVisionConfig", model.config.vision_config)
+    image = _image_settings(path, int(cast(int, vision.image_size)))
     return ClipCheckpoint(path, model.eval(), tokenizer, image)
 
 

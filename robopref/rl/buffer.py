@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import cast
 
 import numpy as np
 import torch
 from stable_baselines3.common.buffers import DictReplayBuffer
+from stable_baselines3.common.type_aliases import DictReplayBufferSamples
 
 
 class RelabelingReplayBuffer(DictReplayBuffer):
@@ -118,11 +120,13 @@ class RelabelingReplayBuffer(DictReplayBuffer):
             recent = self._get_samples((self.pos - back) % self.buffer_size, env=env)
             samples = recent if samples is None else _concat(samples, recent)
         if n_demo:
+            assert self.demos is not None  # n_demo > 0 only with demonstrations
             demo = DictReplayBuffer.sample(self.demos, n_demo, env)
             samples = demo if samples is None else _concat(samples, demo)
         if self.sample_reward is None:
             return samples
-        return samples._replace(rewards=self.sample_reward(samples))
+        # A batch of at least one transition (None only for batch_size 0).
+        return cast(DictReplayBufferSamples, samples)._replace(rewards=self.sample_reward(samples))
 
     def sample_updates(self, batch_size: int, updates: int, env=None):
         """``updates`` minibatches of ``batch_size`` back to back, each drawn as `sample`

@@ -20,7 +20,7 @@ import math
 import os
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import gymnasium
 import numpy as np
@@ -33,6 +33,9 @@ from robopref.rewards.shaping import (
     PotentialShapingWrapper,
 )
 from robopref.rl.config import TrainConfig
+
+if TYPE_CHECKING:
+    from robopref.evaluator import Evaluator
 
 INFO_PREF = "reward/pref"
 INFO_TOTAL = "reward/total"
@@ -85,7 +88,7 @@ class StepReward:
 
     def __init__(self, conservative_k: float = 0.0) -> None:
         self.model = None
-        self._evaluator = None
+        self._evaluator: Evaluator | None = None
         #: The reward is ``mean - k * spread`` of the ensemble (``pebble.conservative_k``).
         self.conservative_k = float(conservative_k)
 
@@ -146,7 +149,7 @@ class CompositeReward(gymnasium.Wrapper):
         self.episode_metadata = dict(metadata)
         self.env_steps = 0
         self.episodes = 0
-        self._trace: dict[str, list] | None = None
+        self._trace: dict[str, Any] | None = None  # lists, and "frames": lists by camera
         self._obs: dict | None = None
 
     def _start(self, obs: dict, info: dict) -> None:
@@ -195,7 +198,7 @@ class CompositeReward(gymnasium.Wrapper):
         return obs, total, terminated, truncated, info
 
     def _record(self, obs, action, task, info, terminated, truncated) -> None:
-        tr = self._trace
+        tr = cast("dict[str, Any]", self._trace)  # set by reset
         tr["state"].append(obs["state"])
         tr["action"].append(action)
         tr["reward"].append(task)
@@ -315,6 +318,6 @@ def make_train_env(
     )
     keys = policy_keys(config, composite)
     env = composite
-    if set(keys) != set(env.observation_space.spaces):
+    if set(keys) != set(cast(gymnasium.spaces.Dict, env.observation_space).spaces):
         env = gymnasium.wrappers.FilterObservation(env, list(keys))
     return env, composite

@@ -31,7 +31,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -56,6 +56,14 @@ from robopref.rewards.shaping import INFO_SHAPING, INFO_TASK
 from robopref.rl.config import TrainConfig, gold_rate
 from robopref.rl.env import INFO_PREF, INFO_TOTAL, CompositeReward, StepReward
 from robopref.runs import RunPaths
+
+if TYPE_CHECKING:
+    from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+
+    from robopref.preferences import PreferenceBatch
+    from robopref.preferences.calibration import Calibration
+    from robopref.rl.buffer import RelabelingReplayBuffer
+    from sim.env import PandaTaskEnv
 
 METRIC_FIELDS = (
     "env_steps",
@@ -181,14 +189,14 @@ class PebbleCallback(BaseCallback):
             "hindsight": np.random.default_rng([config.seed, 6]),
         }
         #: The annotators' fit of the last refit (``pebble.reward_annotator_model``).
-        self.calibration = None
+        self.calibration: Calibration | None = None
         self.pool: deque[Episode] = deque(maxlen=cfg.pool_episodes)
         self.recent: deque[dict[str, float]] = deque(maxlen=10)
         self._episode_terms = {t: 0.0 for t in ("task", "pref", "shaping", "total")}
         self._saved_episodes: set[str] = set(self.episode_store.ids())
         #: SURF's unlabelled pairs (`_add_unlabeled`); not checkpointed: a resumed run
         #: starts collecting them again.
-        self.unlabeled = None
+        self.unlabeled: PreferenceBatch | None = None
         self.teacher = None
         if config.teacher.name != "human":
             overrides = {
@@ -260,8 +268,10 @@ class PebbleCallback(BaseCallback):
         go in before the episode's last transition; each note/add pair stays together."""
         from robopref.rl.her import hindsight_transitions
 
-        buffer = self.model.replay_buffer
-        task = self.composite.unwrapped.task
+        # her_k is checked to need an off-policy learner (its buffer is ours) and a Panda task.
+        model = cast("OffPolicyAlgorithm", self.model)
+        buffer = cast("RelabelingReplayBuffer", model.replay_buffer)
+        task = cast("PandaTaskEnv", self.composite.unwrapped).task
         states, actions, next_states, task_reward = hindsight_transitions(
             episode.state, episode.action, task, self.config.learner.her_k, self.rngs["hindsight"]
         )
@@ -447,10 +457,14 @@ class PebbleCallback(BaseCallback):
         new = pool.batch(pairs[:, 0], pairs[:, 1])
         old = self.unlabeled
         if old is not None:
+            # field by field; a field None in the batches (no actions) stays None
             new = type(new)(
-                *(
-                    np.concatenate([o, n])[-self.MAX_UNLABELED :] if n is not None else None
-                    for o, n in zip(old, new)
+                *cast(
+                    Any,
+                    (
+                        np.concatenate([o, n])[-self.MAX_UNLABELED :] if n is not None else None
+                        for o, n in zip(old, new)
+                    ),
                 )
             )
         self.unlabeled = new

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import collections
 import functools
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import flax
 import jax
@@ -53,6 +53,12 @@ from sbx.common.policies import SquashedGaussianActor
 from sbx.common.type_aliases import ReplayBufferSamplesNp
 from sbx.sac.policies import SACPolicy
 from stable_baselines3.common.running_mean_std import RunningMeanStd
+from stable_baselines3.common.type_aliases import DictReplayBufferSamples
+
+if TYPE_CHECKING:
+    from gymnasium import spaces
+
+    from robopref.rl.buffer import RelabelingReplayBuffer
 
 #: Normalized observations are clipped to this (SB3's VecNormalize default).
 CLIP_OBS = 10.0
@@ -108,7 +114,7 @@ class RLPDPolicy(SACPolicy):
     """
 
     obs_rms: RunningMeanStd | None = None
-    acting_actor_state = None
+    acting_actor_state: Any = None
     acting_layers: tuple | None = None
     acting_rng: np.random.Generator | None = None
 
@@ -135,11 +141,11 @@ class RLPDPolicy(SACPolicy):
         z = (flat - self.obs_rms.mean) / np.maximum(np.sqrt(self.obs_rms.var), MIN_STD)
         return np.clip(z, -CLIP_OBS, CLIP_OBS).astype(np.float32)
 
-    def prepare_obs(self, observation):  # type: ignore[override]
+    def prepare_obs(self, observation):
         flat, vectorized = super().prepare_obs(observation)
         return self.normalize(flat), vectorized
 
-    def _predict(self, observation, deterministic: bool = False):  # type: ignore[override]
+    def _predict(self, observation, deterministic: bool = False):
         if self.acting_layers is not None:
             rng = None if deterministic else self.acting_rng
             return numpy_action(self.acting_layers, np.asarray(observation), rng)
@@ -165,6 +171,7 @@ class RLPD(SbxSAC):
     ``layer_norm``, ``net_arch``) as for SBX's SAC.
     """
 
+    policy: RLPDPolicy  # (`policy_aliases`) SBX's SAC policy with the attributes above
     critic_subset: ClassVar[int] = 2
     #: Weight of the behaviour-cloning term on demonstration rows (0: none); see `_train`.
     bc_weight: float = 0.0
@@ -202,13 +209,13 @@ class RLPD(SbxSAC):
             self.policy.obs_rms = RunningMeanStd(shape=(self._flat_dim(),))
 
     def _flat_dim(self) -> int:
-        space = self.observation_space
+        space: Any = self.observation_space  # a Dict space or a flat one
         keys = list(space.spaces) if hasattr(space, "spaces") else [None]
         return int(sum(np.prod((space[k] if k else space).shape) for k in keys))
 
     def _flatten(self, obs) -> np.ndarray:
         if isinstance(obs, dict):
-            keys = list(self.observation_space.spaces)
+            keys = list(cast("spaces.Dict", self.observation_space).spaces)
             return np.concatenate([np.asarray(obs[k]).reshape(len(obs[k]), -1) for k in keys], 1)
         return np.asarray(obs).reshape(len(obs), -1)
 
@@ -249,10 +256,15 @@ class RLPD(SbxSAC):
         """SBX's `train` without waiting for it: all ``gradient_steps`` updates in one jitted
         call, dispatched asynchronously; the next actions come from the actor of the update
         before (`IN_FLIGHT`)."""
+        assert self.replay_buffer is not None  # made by _setup_model
         if hasattr(self.replay_buffer, "sample_updates"):  # each update its own mix
             data = self.replay_buffer.sample_updates(batch_size, gradient_steps)
         else:
-            data = self.replay_buffer.sample(batch_size * gradient_steps, env=None)
+            # a Dict buffer (SB3 types ReplayBuffer.sample's flat samples)
+            data = cast(
+                DictReplayBufferSamples,
+                self.replay_buffer.sample(batch_size * gradient_steps, env=None),
+            )
         norm = self.policy.normalize
         obs = norm(self._flatten({k: v.numpy() for k, v in data.observations.items()}))
         next_obs = norm(self._flatten({k: v.numpy() for k, v in data.next_observations.items()}))
@@ -306,6 +318,7 @@ class RLPD(SbxSAC):
         buffer = self.replay_buffer
         if getattr(buffer, "demos", None) is None:
             return 0
+        buffer = cast("RelabelingReplayBuffer", buffer)  # the buffer with demonstrations
         if buffer.size() == 0:
             return batch_size
         return int(round(batch_size * buffer.demo_fraction))
@@ -314,7 +327,7 @@ class RLPD(SbxSAC):
     @functools.partial(
         jax.jit, static_argnames=["cls", "gradient_steps", "policy_delay", "policy_delay_offset"]
     )
-    def _train(  # type: ignore[override]
+    def _train(
         cls,
         tau,
         target_entropy,
@@ -392,7 +405,7 @@ class RLPD(SbxSAC):
 
     @classmethod
     @functools.partial(jax.jit, static_argnames=["cls"])
-    def update_critic(  # type: ignore[override]
+    def update_critic(
         cls,
         actor_state,
         qf_state,
@@ -469,7 +482,8 @@ def reset_jax_critic(model: SbxSAC) -> None:
     actor_state = policy.actor_state
     model.key = policy.build(model.key, model.lr_schedule, model.qf_learning_rate)
     policy.actor_state = actor_state
-    model.actor = policy.actor
+    # SB3 declares ``actor`` a torch module; SBX keeps its flax actor there (as SBX does).
+    model.actor = policy.actor  # type: ignore[assignment]
 
 
 __all__ = ["RLPD", "actor_arrays", "numpy_action", "reset_jax_critic"]

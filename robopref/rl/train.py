@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import torch
 
@@ -30,6 +30,9 @@ from robopref.rl.pebble import LoopState, PebbleCallback, trim_metrics
 from robopref.rl.policy import _algo_class
 from robopref.rl.potential_metrics import PotentialMetricsCallback
 from robopref.runs import RunPaths
+
+if TYPE_CHECKING:
+    from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
 
 class TrainingStopped(RuntimeError):
@@ -73,7 +76,7 @@ def build_potential(config: TrainConfig, run: RunPaths, log=print):
     def summed(obs) -> float:
         return float(sum(p(obs) for p in potentials))
 
-    summed.name = "+".join(getattr(p, "name", "potential") for p in potentials)
+    cast(Any, summed).name = "+".join(getattr(p, "name", "potential") for p in potentials)
     return summed
 
 
@@ -157,7 +160,7 @@ def make_pref_model(config: TrainConfig, state_dim: int, act_dim: int):
             hidden=cfg.hidden,
             lr=cfg.reward_lr,
             epochs=cfg.reward_epochs,
-            input=cfg.reward_input,
+            input=cast(Literal["state", "state_action", "frames"], cfg.reward_input),  # checked
             bootstrap=cfg.reward_bootstrap,
             normalize_inputs=cfg.reward_normalize,
             seed=config.seed,
@@ -266,7 +269,7 @@ def save_checkpoint(callback: PebbleCallback) -> Path:
     def fill(tmp: Path) -> None:
         model.save(tmp / "model.zip")
         if hasattr(model, "replay_buffer") and model.replay_buffer is not None:
-            model.save_replay_buffer(tmp / "replay_buffer.pkl")
+            cast("OffPolicyAlgorithm", model).save_replay_buffer(tmp / "replay_buffer.pkl")
         if callback.pref_model is not None and callback.state.refits:
             callback.pref_model.save(tmp / "reward" / "pref.pt")
         pool = EpisodeStore(tmp / "pool")
