@@ -12,9 +12,10 @@
 # push-bc (behaviour cloning on the demonstrations, weight 0.1), push-her, push-prm-her
 # (hindsight relabelling, 4 copies), push-progress, push-progress-x10 (shaping by the
 # simulator's privileged progress: a perfect PRM, the upper bound of PRM shaping) and on it
-# push-progress-x10-utd3 (3 updates per env step), push-progress-x10-critic4 (4 critic
-# updates, 1 actor update per env step: learner.policy_delay), push-progress-x10-dart
-# (demonstrations recorded with noise 0.2: demo_noise), pick-place. STEPS: lift/push/...
+# push-progress-x10-utd3 (3 updates per env step; push-utd3: the push recipe so),
+# push-progress-x10-critic4 (4 critic updates, 1 actor update per env step:
+# learner.policy_delay), push-progress-x10-dart (demonstrations recorded with noise 0.2:
+# demo_noise), pick-place. STEPS: lift/push/...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MUJOCO_GL=${MUJOCO_GL:-egl}
@@ -65,6 +66,7 @@ declare -A FLAGS=(
   [push-progress-x10]="$push --reward sparse+progress --set shaping.scale=10"
   [push-progress-x10-utd3]="$push --reward sparse+progress --set shaping.scale=10 \
 --set learner.gradient_steps=3"
+  [push-utd3]="$push --reward sparse+pref+prm --set learner.gradient_steps=3"
   [push-progress-x10-critic4]="$push --reward sparse+progress --set shaping.scale=10 \
 --set learner.gradient_steps=4 --set learner.policy_delay=4"
   [push-progress-x10-dart]="$push --reward sparse+progress --set shaping.scale=10 \
