@@ -13,6 +13,7 @@ normalization); only the order of float32 sums differs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ from robopref.evaluator.blob import Blob
 
 __all__ = ["NumpyEvaluator"]
 
-_ACT = {
+_ACT: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "relu": lambda h: np.maximum(h, np.float32(0)),
     "leaky_relu": lambda h: np.where(h > 0, h, h * np.float32(0.01)),
     "tanh": np.tanh,
@@ -56,8 +57,9 @@ def _buffer(
     fmt = view.format[1:] if view.format[:1] in ("@", "=", "<") else view.format
     if fmt != code:
         raise ValueError(f"{name}: expected {_CODES[code]}, got buffer format {view.format!r}")
-    if view.ndim != len(shape) or any(w >= 0 and g != w for g, w in zip(view.shape, shape)):
-        raise ValueError(f"{name}: expected shape {want}, got {_fmt_shape(tuple(view.shape))}")
+    got = tuple(view.shape or ())  # None only for a 0-d view, which no head takes
+    if view.ndim != len(shape) or any(w >= 0 and g != w for g, w in zip(got, shape)):
+        raise ValueError(f"{name}: expected shape {want}, got {_fmt_shape(got)}")
     if not view.c_contiguous:
         raise ValueError(
             f"{name}: must be C-contiguous (numpy.ascontiguousarray makes a copy that is)"
@@ -158,22 +160,23 @@ class NumpyEvaluator:
         self, s: np.ndarray, a: np.ndarray | None, batch: bool
     ) -> tuple[np.ndarray, ...]:
         h = self._blob.preference
+        assert h is not None  # the public method checked it (_need)
         x = s if a is None else np.concatenate([s, a], axis=1)
         bad = _first_bad(x)
         if bad is not None:
             row, col = bad
             where, obs = _at(row if batch else None), h["obs_dim"]
-            name = ("states", "actions") if batch else ("state", "action")
-            name, col = (name[0], col) if col < obs else (name[1], col - obs)
+            names = ("states", "actions") if batch else ("state", "action")
+            name, col = (names[0], col) if col < obs else (names[1], col - obs)
             raise ValueError(f"{name}: NaN or inf{where}, index {col}")
         with np.errstate(all="ignore"):  # overflow is caught below, as a non-finite output
             mean, spread = self._pref_maths(h, x)
         mean, spread = mean.astype(np.float32), spread.astype(np.float32)
         bad_out = ~(np.isfinite(mean) & np.isfinite(spread))
         if bad_out.any():
-            row = int(np.flatnonzero(bad_out)[0]) if batch else None
+            out_row = int(np.flatnonzero(bad_out)[0]) if batch else None
             raise ValueError(
-                f"the head gave a non-finite output{_at(row)} (an input far outside the range "
+                f"the head gave a non-finite output{_at(out_row)} (an input far outside the range "
                 "it was trained on?)"
             )
         return mean, spread
@@ -195,6 +198,7 @@ class NumpyEvaluator:
 
     def _action(self, action: Any, name: str, shape: tuple[int, ...]) -> np.ndarray | None:
         h = self._blob.preference
+        assert h is not None  # the public method checked it (_need)
         if h["input"] == "state":
             return None  # a state head ignores the action, as the torch model does
         if action is None:
@@ -239,6 +243,7 @@ class NumpyEvaluator:
 
     def _policy_rows(self, s: np.ndarray, out: np.ndarray, batch: bool) -> None:
         h = self._blob.policy
+        assert h is not None  # the public method checked it (_need)
         bad = _first_bad(s)
         if bad is not None:
             row, col = bad
@@ -248,9 +253,9 @@ class NumpyEvaluator:
             actions, z = self._policy_maths(h, s)
         bad_out = ~np.isfinite(z).all(1)
         if bad_out.any():
-            row = int(np.flatnonzero(bad_out)[0]) if batch else None
+            out_row = int(np.flatnonzero(bad_out)[0]) if batch else None
             raise ValueError(
-                f"the head gave a non-finite output{_at(row)} (an input far outside the range "
+                f"the head gave a non-finite output{_at(out_row)} (an input far outside the range "
                 "it was trained on?)"
             )
         out[...] = actions
@@ -280,6 +285,7 @@ class NumpyEvaluator:
     ) -> np.ndarray:
         """The potential (``head="progress"``), P(success) or preference score of rows."""
         h = self._blob.prm
+        assert h is not None  # the public method checked it (_need)
         n, v, d = f.shape
         mask = np.ones((n, v), bool) if mask is None else mask.astype(bool)
         present = mask.any(1)
@@ -410,7 +416,9 @@ class NumpyEvaluator:
             gm_live = None if gm is None else gm[live]
             names = ("next_features", "next_mask")
             nxt[live] = self._prm_rows(g[live], gm_live, names, batch)
-        return self._blob.scale * (self._blob.gamma * np.where(term, 0.0, nxt) - phi)
+        scale, gamma = self._blob.scale, self._blob.gamma
+        assert scale is not None and gamma is not None  # shaped() checked them (_need)
+        return scale * (gamma * np.where(term, 0.0, nxt) - phi)
 
     def shaped(
         self,
@@ -429,8 +437,8 @@ class NumpyEvaluator:
         t = _flag(terminated)
         m = self._mask(mask, "mask", shape[:1])
         gm = self._mask(next_mask, "next_mask", shape[:1])
-        rows = [None if x is None else x[None] for x in (m, gm)]
-        return float(self._shaped_rows(f[None], g[None], np.array([t]), *rows, batch=False)[0])
+        m1, gm1 = (None if x is None else x[None] for x in (m, gm))
+        return float(self._shaped_rows(f[None], g[None], np.array([t]), m1, gm1, batch=False)[0])
 
     def shaped_batch(
         self,

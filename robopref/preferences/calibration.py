@@ -181,6 +181,12 @@ def _p_right(eps: float, beta: float | None, s: np.ndarray) -> np.ndarray:
     return np.clip(out, _E_MIN, 1.0 - _E_MIN)
 
 
+def _beta_settled(new: float | None, old: float | None) -> bool:
+    """Whether a refit's ``beta`` moved less than 0.1%; None (no gaps to fit it by) never
+    moves, and an annotator without gaps has None both times."""
+    return new is None or old is None or abs(math.log(new / old)) < 1e-3
+
+
 def _fit(obs: _Obs, right: np.ndarray, scale: float) -> tuple[float, float | None, bool]:
     """Maximum-likelihood ``(eps, beta, capped)`` given P(each label is right) ``right``.
 
@@ -342,8 +348,7 @@ def calibrate(
             # Nothing shared yet (every answer theirs alone): keep the start, B-Pref-agnostic.
             new[n] = _fit(o.subset(shared), right[shared], scale) if shared.any() else params[n]
         settled = all(
-            abs(new[n][0] - params[n][0]) < 1e-4
-            and (new[n][1] is None or abs(math.log(new[n][1] / params[n][1])) < 1e-3)
+            abs(new[n][0] - params[n][0]) < 1e-4 and _beta_settled(new[n][1], params[n][1])
             for n in fitted
         )
         params = new
