@@ -186,27 +186,6 @@ static int hold_mask(Held *h, const Prm *p, PyObject *m, const char *name, int b
                  : hold(h, m, name, '?', 1, p->views, 0, 0, 0, out);
 }
 
-static PyObject *Evaluator_potential(Evaluator *ev, PyObject *const *args, Py_ssize_t nargs) {
-    if (!has(ev, SEC_PRM)) return missing(ev, SEC_PRM, "potential");
-    if (nargs < 1 || nargs > 2) return PyErr_Format(PyExc_TypeError, "potential(features, mask=None)");
-    const Prm *p = &ev->h.prm;
-    Held h = {.n = 0};
-    const float *f;
-    const uint8_t *mask;
-    PyObject *res = NULL;
-    float phi;
-    ptrdiff_t col = 0;
-    if (hold(&h, args[0], "features", 'f', 2, p->views, p->dim, 0, 0, &f) ||
-        hold_mask(&h, p, nargs > 1 ? args[1] : Py_None, "mask", 0, 0, &mask))
-        goto done;
-    const int rc = ev->kernels->prm(p, f, mask, &phi, &col);
-    if (rc) row_error(rc, rc == ROW_NO_VIEW ? "mask" : "features", -1, col, -1, NULL, p->dim);
-    else res = PyFloat_FromDouble(phi);
-done:
-    release(&h);
-    return res;
-}
-
 /* The batch forms of potential (which < 0) and of the PRM heads: one binding, so the
  * argument checks and the row errors are the same for every head. */
 static PyObject *prm_head_batch(Evaluator *ev, PyObject *const *args, Py_ssize_t nargs, int which,
@@ -247,11 +226,13 @@ static PyObject *Evaluator_potential_batch(Evaluator *ev, PyObject *const *args,
     return prm_head_batch(ev, args, nargs, -1, "potential_batch");
 }
 
-/* success_probability / preference_score (one row) and their batch forms: the PRM head
- * `which` on the fused feature of the same features and mask as `potential`. */
+/* potential (which < 0), success_probability and preference_score, one row each: the PRM
+ * (or its head `which`) on the fused feature of the features and mask; one binding, as for
+ * the batch forms. */
 static PyObject *prm_head_one(Evaluator *ev, PyObject *const *args, Py_ssize_t nargs, int which,
                               const char *method) {
-    const int kind = which == HEAD_SUCCESS ? SEC_PRM_SUCCESS : SEC_PRM_PREFERENCE;
+    const int kind = which < 0 ? SEC_PRM
+                     : which == HEAD_SUCCESS ? SEC_PRM_SUCCESS : SEC_PRM_PREFERENCE;
     if (!has(ev, kind)) return missing(ev, kind, method);
     if (nargs < 1 || nargs > 2) return PyErr_Format(PyExc_TypeError, "%s(features, mask=None)", method);
     const Prm *p = &ev->h.prm;
@@ -264,7 +245,8 @@ static PyObject *prm_head_one(Evaluator *ev, PyObject *const *args, Py_ssize_t n
     if (hold(&h, args[0], "features", 'f', 2, p->views, p->dim, 0, 0, &f) ||
         hold_mask(&h, p, nargs > 1 ? args[1] : Py_None, "mask", 0, 0, &mask))
         goto done;
-    const int rc = ev->kernels->prm_head(p, which, f, mask, &out, &col);
+    const int rc = which < 0 ? ev->kernels->prm(p, f, mask, &out, &col)
+                             : ev->kernels->prm_head(p, which, f, mask, &out, &col);
     if (rc) row_error(rc, rc == ROW_NO_VIEW ? "mask" : "features", -1, col, -1, NULL, p->dim);
     else res = PyFloat_FromDouble(out);
 done:
@@ -272,6 +254,9 @@ done:
     return res;
 }
 
+static PyObject *Evaluator_potential(Evaluator *ev, PyObject *const *args, Py_ssize_t nargs) {
+    return prm_head_one(ev, args, nargs, -1, "potential");
+}
 
 static PyObject *Evaluator_success(Evaluator *ev, PyObject *const *args, Py_ssize_t nargs) {
     return prm_head_one(ev, args, nargs, HEAD_SUCCESS, "success_probability");
