@@ -61,3 +61,9 @@ def test_a_push_run_is_read_end_to_end_and_reach_is_refused(tiny, capsys):
     with pytest.raises(SystemExit):
         main([reach])
     assert "panda-reach moves no object to a goal" in capsys.readouterr().err
+
+
+def test_a_count_of_episodes_below_one_is_refused(capsys, tmp_path):
+    with pytest.raises(SystemExit):
+        main([str(tmp_path), "--episodes", "0"])
+    assert "--episodes must be >= 1, got 0" in capsys.readouterr().err
