@@ -15,7 +15,9 @@
 # push-progress-x10-utd3 (3 updates per env step; push-utd3: the push recipe so),
 # push-progress-x10-critic4 (4 critic updates, 1 actor update per env step:
 # learner.policy_delay), push-progress-x10-dart (demonstrations recorded with noise 0.2:
-# demo_noise), pick-place. STEPS: lift/push/...
+# demo_noise), push-progress-x10-iv and push-iv (corrections: the scripted expert takes over
+# where the policy stalls, 3,000 steps from env step 10,000 on: interventions.*),
+# pick-place. STEPS: lift/push/...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MUJOCO_GL=${MUJOCO_GL:-egl}
@@ -71,6 +73,10 @@ declare -A FLAGS=(
 --set learner.gradient_steps=4 --set learner.policy_delay=4"
   [push-progress-x10-dart]="$push --reward sparse+progress --set shaping.scale=10 \
 --set demo_noise=0.2"
+  [push-progress-x10-iv]="$push --reward sparse+progress --set shaping.scale=10 \
+--set interventions.budget=3000 --set interventions.start=10000"
+  [push-iv]="$push --reward sparse+pref+prm --set interventions.budget=3000 \
+--set interventions.start=10000"
 )
 mkdir -p "$OUT"
 for g in ${groups[*]}; do

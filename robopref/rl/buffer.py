@@ -12,6 +12,11 @@ Demonstrations (RLPD's offline data) live in a second buffer of the same class,
 ``demos``, filled once before training and never overwritten by online data; a minibatch
 takes ``demo_fraction`` of its transitions from it (RLPD's symmetric sampling: one half).
 Relabelling rewrites both, so demonstrations are scored by the same learned reward.
+
+A step that the scripted expert drove (`robopref.rl.interventions`, ``info["intervention"]``)
+is stored with the executed action, not the policy's, and copied into ``demos`` while it
+has room (HIL-SERL keeps its corrections in both buffers); the scripted demonstrations
+themselves are never overwritten.
 """
 
 from __future__ import annotations
@@ -59,6 +64,24 @@ class RelabelingReplayBuffer(DictReplayBuffer):
 
     def size(self) -> int:
         return self.buffer_size if self.full else self.pos
+
+    def add(self, obs, next_obs, action, reward, done, infos) -> None:
+        from robopref.rl.interventions import scaled_action
+
+        executed = [scaled_action(info, self.action_space) for info in infos]
+        if any(a is not None for a in executed):
+            action = np.array(action, dtype=np.float32, copy=True)
+            for i, a in enumerate(executed):
+                if a is not None:
+                    action[i] = a
+        row = self.pos
+        super().add(obs, next_obs, action, reward, done, infos)
+        demos = self.demos
+        if executed[0] is not None and demos is not None and not demos.full:
+            # Room was made for the intervention budget (`demo_buffer`'s ``room``); once it
+            # is used up, ``full`` keeps the scripted demonstrations from being overwritten.
+            demos.note(self.pref_state[row, 0], self.task[row, 0], self.shaping[row, 0])
+            DictReplayBuffer.add(demos, obs, next_obs, action, reward, done, infos)
 
     def attach_demos(self, demos: RelabelingReplayBuffer, fraction: float) -> None:
         """Samples ``fraction`` of every minibatch from ``demos`` from now on."""

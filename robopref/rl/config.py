@@ -273,6 +273,29 @@ class ShapingConfig:
 
 
 @dataclass(frozen=True)
+class InterventionConfig:
+    """Corrections during training (HIL-SERL, Luo et al. 2024): when the policy stalls, the
+    task's scripted expert takes over, as a person at a teleoperation device would; the
+    steps it drives are stored with its actions, in the online buffer and, with
+    ``--demos``, in the demonstration buffer (`robopref.rl.interventions`). Sim Panda tasks
+    only (the expert reads the privileged state)."""
+
+    budget: int = 0
+    """Env steps the expert may drive in the whole run (0: no interventions)."""
+    stall_steps: int = 15
+    """The policy has stalled when the task's progress rose by less than
+    ``stall_progress`` over this many steps."""
+    stall_progress: float = 0.02
+    """Progress (0..1, `sim` task progress) that counts as moving on."""
+    length: int = 20
+    """Steps the expert drives once it takes over (fewer when the task is solved or the
+    budget runs out)."""
+    start: int = 0
+    """Env step of the run from which the expert may take over (before it, the policy's
+    stalls are those of a policy barely trained)."""
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """A training run (``robopref train``)."""
 
@@ -317,6 +340,7 @@ class TrainConfig:
     pebble: PebbleConfig = field(default_factory=PebbleConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     shaping: ShapingConfig = field(default_factory=ShapingConfig)
+    interventions: InterventionConfig = field(default_factory=InterventionConfig)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -562,6 +586,7 @@ def validate(config: TrainConfig) -> None:
         v = getattr(config.teacher, name)
         if v is not None and v < 0:
             raise ConfigError(f"teacher.{name}: must be >= 0 (null: the preset's), got {v}")
+    _validate_interventions(config)
     if not 0 <= lc.demo_fraction < 1:
         raise ConfigError(f"learner.demo_fraction: must be in [0, 1), got {lc.demo_fraction}")
     if not 0 <= config.demo_noise <= 1:
@@ -663,6 +688,34 @@ def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
             v = None
         values[k] = _convert(key, hints[k], v)
     return cls(**values)
+
+
+def _validate_interventions(config: TrainConfig) -> None:
+    ic = config.interventions
+    for key in ("stall_steps", "length"):
+        if getattr(ic, key) < 1:
+            raise ConfigError(f"interventions.{key}: must be >= 1, got {getattr(ic, key)}")
+    if not 0 < ic.stall_progress <= 1:
+        raise ConfigError(
+            f"interventions.stall_progress: must be in (0, 1] (task progress runs 0..1), "
+            f"got {ic.stall_progress}"
+        )
+    for key in ("budget", "start"):
+        if getattr(ic, key) < 0:
+            raise ConfigError(f"interventions.{key}: must be >= 0, got {getattr(ic, key)}")
+    if not ic.budget:
+        return
+    import sim
+
+    if config.task not in sim.PANDA_TASKS:
+        raise ConfigError(
+            f"interventions.budget: {config.task!r} has no scripted expert to intervene; "
+            f"interventions work on {sorted(sim.PANDA_TASKS)}"
+        )
+    if config.learner.algo == "ppo":
+        raise ConfigError(
+            "interventions.budget: corrections go in a replay buffer; use sac or rlpd, not ppo"
+        )
 
 
 def from_dict(data: dict[str, Any]) -> TrainConfig:
@@ -809,6 +862,7 @@ __all__ = [
     "PebbleConfig",
     "REWARD_TERMS",
     "SHAPING_MODES",
+    "InterventionConfig",
     "ShapingConfig",
     "TeacherConfig",
     "TrainConfig",

@@ -145,10 +145,11 @@ def episode_shaping(
 
 
 def demo_buffer(model, episodes: list[Episode], potential, config: TrainConfig, task_weight: float):
-    """A `RelabelingReplayBuffer` holding every transition of ``episodes``."""
+    """A `RelabelingReplayBuffer` holding every transition of ``episodes``, with room for
+    ``config.interventions.budget`` more (the corrections, `robopref.rl.interventions`)."""
     from robopref.rl.buffer import RelabelingReplayBuffer
 
-    total = sum(ep.length for ep in episodes)
+    total = sum(ep.length for ep in episodes) + config.interventions.budget
     state_dim = int(episodes[0].state.shape[1])
     buffer = RelabelingReplayBuffer(
         total,

@@ -318,6 +318,13 @@ def make_train_env(
     )
     keys = policy_keys(config, composite)
     env = composite
+    if config.interventions.budget:
+        import sim
+        from robopref.rl.interventions import ScriptedIntervention
+
+        # Outside the reward terms: they, the recorded clips and the buffer see the action
+        # the expert executed.
+        env = ScriptedIntervention(env, sim.expert(config.task), config.interventions)
     if set(keys) != set(cast(gymnasium.spaces.Dict, env.observation_space).spaces):
         env = gymnasium.wrappers.FilterObservation(env, list(keys))
     return env, composite

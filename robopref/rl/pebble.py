@@ -81,6 +81,7 @@ METRIC_FIELDS = (
     "pref_model/loss",
     "reward/true_corr",
     "reward/spread",
+    "intervention_steps",
     "steps_per_s",
     "wall_s",
 )
@@ -104,6 +105,9 @@ class LoopState:
     diagnostic: dict[str, float] = field(default_factory=dict)
     exploit_streak: int = 0
     warnings: list[str] = field(default_factory=list)
+    #: Env steps the scripted expert drove, and its takeovers (`robopref.rl.interventions`).
+    intervention_steps: int = 0
+    intervention_takeovers: int = 0
 
 
 class StateEntropyReward:
@@ -578,6 +582,7 @@ class PebbleCallback(BaseCallback):
             "pref_model/loss": self.state.last_fit.get("loss", float("nan")),
             "reward/true_corr": self.state.diagnostic.get("true_corr", float("nan")),
             "reward/spread": self.state.diagnostic.get("spread", float("nan")),
+            "intervention_steps": self.state.intervention_steps,
             "steps_per_s": (self.num_timesteps - self._steps_at_t0) / max(elapsed, 1e-9),
             "wall_s": self.state.wall_s + elapsed,
         }

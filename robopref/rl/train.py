@@ -16,8 +16,9 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
+import gymnasium
 import torch
 
 from robopref.data import EpisodeStore
@@ -26,6 +27,7 @@ from robopref.preferences import LabelStore
 from robopref.rl.checkpoint import resumable_checkpoint, write_checkpoint
 from robopref.rl.config import TrainConfig, from_dict, merge
 from robopref.rl.env import NonFiniteTermError, StepReward, make_train_env
+from robopref.rl.interventions import ScriptedIntervention
 from robopref.rl.pebble import LoopState, PebbleCallback, trim_metrics
 from robopref.rl.policy import _algo_class
 from robopref.rl.potential_metrics import PotentialMetricsCallback
@@ -33,6 +35,8 @@ from robopref.runs import RunPaths
 
 if TYPE_CHECKING:
     from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+
+W = TypeVar("W", bound=gymnasium.Wrapper)
 
 
 class TrainingStopped(RuntimeError):
@@ -212,6 +216,16 @@ def make_learner(config: TrainConfig, env, state_dim: int, run: RunPaths):
         n_epochs=lc.n_epochs,
         **common,
     )
+
+
+def _wrapper_of(env, cls: type[W]) -> W | None:
+    """The ``cls`` wrapper in ``env``'s stack, or None."""
+    while True:
+        if isinstance(env, cls):
+            return env
+        if not isinstance(env, gymnasium.Wrapper):
+            return None
+        env = env.env
 
 
 def _state_dim(env) -> int:
@@ -398,6 +412,11 @@ def train(
     done = 0
     if ckpt is not None:
         done = load_checkpoint_into(ckpt, callback)
+    intervention = _wrapper_of(env, ScriptedIntervention)
+    if intervention is not None:  # counted in the loop's checkpointed state
+        intervention.counts = callback.state
+        intervention.env_steps = done
+    if ckpt is not None:
         trim_metrics(run, done)
         model.set_random_seed(config.seed + callback.composite.episodes)
         log(f"resumed {run.root} from {ckpt.name} at env step {done}")
@@ -458,6 +477,8 @@ def train(
             "labels_by_answer": {k: int(v) for k, v in sorted(by_label.items()) if v},
             "diagnostic": {k: finite_or_none(v) for k, v in callback.state.diagnostic.items()},
             "warnings": list(callback.state.warnings),
+            "intervention_steps": callback.state.intervention_steps,
+            "intervention_takeovers": callback.state.intervention_takeovers,
         },
     )
     for warning in callback.state.warnings:

@@ -1,0 +1,245 @@
+"""Corrections during training: the scripted expert takes over where the policy stalls
+(`robopref.rl.interventions`), the buffer keeps the executed action, the budget holds."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import gymnasium
+import numpy as np
+import pytest
+
+from robopref.rl.buffer import RelabelingReplayBuffer
+from robopref.rl.config import ConfigError, InterventionConfig, load_config
+from robopref.rl.interventions import (
+    INFO_INTERVENTION,
+    InterventionCounts,
+    ScriptedIntervention,
+    scaled_action,
+)
+
+EXPERT_ACTION = np.array([0.5, -0.5, 0.25, 1.0], np.float32)
+
+
+class ScriptedProgress(gymnasium.Env):
+    """An env whose progress follows ``progress[t]`` and that records the actions it gets;
+    success when progress reaches 1."""
+
+    observation_space = gymnasium.spaces.Dict(
+        {"state": gymnasium.spaces.Box(-1, 1, (3,), np.float32)}
+    )
+    action_space = gymnasium.spaces.Box(-1, 1, (4,), np.float32)
+
+    def __init__(self, progress):
+        self.progress = list(progress)
+        self.actions: list[np.ndarray] = []
+        self.t = 0
+
+    def _info(self):
+        p = self.progress[min(self.t, len(self.progress) - 1)]
+        return {"progress": p, "success": p >= 1.0, "privileged": {"t": self.t}}
+
+    def reset(self, *, seed=None, options=None):
+        self.t = 0
+        return {"state": np.zeros(3, np.float32)}, self._info()
+
+    def step(self, action):
+        self.actions.append(np.asarray(action))
+        self.t += 1
+        done = self.t >= len(self.progress) - 1
+        return {"state": np.zeros(3, np.float32)}, 0.0, False, done, self._info()
+
+
+def expert(obs, info):
+    assert "privileged" in info  # it reads the state the step before handed over
+    return EXPERT_ACTION
+
+
+def run(env, steps, **config):
+    wrapper = ScriptedIntervention(env, expert, InterventionConfig(**config))
+    wrapper.reset()
+    infos = [wrapper.step(np.zeros(4, np.float32))[4] for _ in range(steps)]
+    return wrapper, infos
+
+
+def intervened(infos):
+    return [INFO_INTERVENTION in info for info in infos]
+
+
+def test_the_expert_takes_over_after_a_stall_for_length_steps_and_hands_back():
+    env = ScriptedProgress([0.0] * 40)  # the policy never moves on
+    wrapper, infos = run(env, 30, budget=100, stall_steps=5, length=3, stall_progress=0.02)
+    flags = intervened(infos)
+    # Steps 1-5 fill the window (6 progress readings), the expert drives steps 6-8, then
+    # the policy gets a full window again (steps 9-13) before the next takeover (14-16).
+    assert flags[:5] == [False] * 5
+    assert flags[5:8] == [True] * 3
+    assert flags[8:13] == [False] * 5
+    assert flags[13:16] == [True] * 3
+    assert wrapper.counts.intervention_takeovers == 4  # at steps 6, 14, 22 and 30
+    assert wrapper.counts.intervention_steps == sum(flags) == 10
+    for action, flag, info in zip(env.actions, flags, infos, strict=True):
+        expected = EXPERT_ACTION if flag else np.zeros(4)
+        np.testing.assert_array_equal(action, expected)  # the env got the expert's action
+        if flag:
+            np.testing.assert_array_equal(info[INFO_INTERVENTION], EXPERT_ACTION)
+
+
+def test_a_policy_that_makes_progress_is_left_alone():
+    env = ScriptedProgress(np.linspace(0, 0.9, 40))  # 0.023 a step, 0.115 per 5 steps
+    wrapper, infos = run(env, 35, budget=100, stall_steps=5)
+    assert not any(intervened(infos)) and wrapper.counts.intervention_takeovers == 0
+
+
+def test_a_policy_that_undoes_progress_is_stalled():
+    env = ScriptedProgress([0.5 - 0.01 * t for t in range(40)])
+    _, infos = run(env, 10, budget=100, stall_steps=5, length=2)
+    assert intervened(infos)[5:7] == [True, True]
+
+
+def test_the_budget_caps_the_steps_and_start_delays_them():
+    env = ScriptedProgress([0.0] * 200)
+    wrapper, infos = run(env, 150, budget=7, stall_steps=4, length=5)
+    assert sum(intervened(infos)) == 7 == wrapper.counts.intervention_steps
+    assert wrapper.counts.intervention_takeovers == 2  # 5 steps, then the 2 left
+    env = ScriptedProgress([0.0] * 200)
+    _, infos = run(env, 60, budget=100, stall_steps=4, length=5, start=30)
+    assert not any(intervened(infos)[:30]) and intervened(infos)[30]
+
+
+def test_the_expert_hands_back_once_the_task_is_solved():
+    progress = [0.0] * 6 + [1.0] * 30
+    env = ScriptedProgress(progress)
+    _, infos = run(env, 30, budget=100, stall_steps=5, length=10)
+    flags = intervened(infos)
+    assert flags[5] and infos[5]["success"]  # the takeover's first step solved it
+    assert not any(flags[6:])  # handed back, and a solved task is never taken over
+
+
+def test_counts_can_be_the_loops_state_and_reset_clears_a_takeover():
+    from robopref.rl.pebble import LoopState
+
+    state = LoopState()
+    env = ScriptedProgress([0.0] * 40)
+    wrapper = ScriptedIntervention(env, expert, InterventionConfig(budget=50, stall_steps=2), state)
+    wrapper.reset()
+    for _ in range(3):
+        wrapper.step(np.zeros(4, np.float32))
+    assert state.intervention_steps == 1 and state.intervention_takeovers == 1
+    wrapper.reset()
+    info = wrapper.step(np.zeros(4, np.float32))[4]
+    assert INFO_INTERVENTION not in info  # a new episode starts with the policy driving
+
+
+def test_an_env_without_progress_is_a_clear_error():
+    class NoProgress(ScriptedProgress):
+        def _info(self):
+            return {}
+
+    with pytest.raises(ValueError, match="task progress and privileged state"):
+        ScriptedIntervention(NoProgress([0.0]), expert, InterventionConfig(budget=5)).reset()
+    with pytest.raises(RuntimeError, match="before reset"):
+        ScriptedIntervention(ScriptedProgress([0.0]), expert, InterventionConfig()).step(None)
+
+
+def _buffer(size, action_space):
+    space = gymnasium.spaces.Dict({"state": gymnasium.spaces.Box(-1, 1, (3,), np.float32)})
+    return RelabelingReplayBuffer(size, space, action_space, device="cpu", state_dim=3)
+
+
+def _add(buffer, action, info, task=0.0):
+    state = np.full((1, 3), task, np.float32)
+    buffer.note(state[0], task, 0.5)
+    buffer.add({"state": state}, {"state": state}, action[None], np.zeros(1), np.zeros(1), [info])
+
+
+def test_the_buffer_stores_the_executed_action_and_copies_it_into_the_demos():
+    space = gymnasium.spaces.Box(-1, 1, (4,), np.float32)
+    online, demos = _buffer(10, space), _buffer(3, space)
+    _add(demos, np.full(4, 0.9, np.float32), {})  # a scripted demonstration
+    online.attach_demos(demos, 0.5)
+    policy_action = np.zeros(4, np.float32)
+    _add(online, policy_action, {}, task=1.0)  # the policy acted
+    _add(online, policy_action, {INFO_INTERVENTION: EXPERT_ACTION}, task=2.0)
+    np.testing.assert_array_equal(online.actions[0, 0], policy_action)
+    np.testing.assert_array_equal(online.actions[1, 0], EXPERT_ACTION)
+    assert demos.size() == 2  # the correction joined the demonstrations, terms and all
+    np.testing.assert_array_equal(demos.actions[1, 0], EXPERT_ACTION)
+    assert demos.task[1, 0] == 2.0 and demos.shaping[1, 0] == 0.5
+    np.testing.assert_array_equal(demos.pref_state[1, 0], np.full(3, 2.0))
+    for task in (3.0, 4.0, 5.0):  # room for one more; then the demos are never overwritten
+        _add(online, policy_action, {INFO_INTERVENTION: EXPERT_ACTION}, task=task)
+    assert demos.full and demos.size() == 3
+    np.testing.assert_array_equal(demos.actions[0, 0], np.full(4, 0.9, np.float32))
+    assert list(demos.task[:, 0]) == [0.0, 2.0, 3.0]
+    assert online.size() == 5
+
+
+def test_an_executed_action_is_scaled_to_the_buffers_units():
+    space = gymnasium.spaces.Box(np.array([0, -2]), np.array([1, 2]), dtype=np.float32)
+    info = {INFO_INTERVENTION: np.array([1.0, -1.0], np.float32)}
+    np.testing.assert_allclose(scaled_action(info, space), [1.0, -0.5])
+    assert scaled_action({}, space) is None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"task": "dmc:walker-walk", "interventions.budget": 10}, "no scripted expert"),
+        ({"learner.algo": "ppo", "interventions.budget": 10}, "use sac or rlpd"),
+        ({"interventions.budget": -1}, "interventions.budget: must be >= 0"),
+        ({"interventions.start": -1}, "interventions.start: must be >= 0"),
+        ({"interventions.stall_steps": 0}, "interventions.stall_steps: must be >= 1"),
+        ({"interventions.length": 0}, "interventions.length: must be >= 1"),
+        ({"interventions.stall_progress": 0.0}, "interventions.stall_progress"),
+    ],
+)
+def test_interventions_that_cannot_work_are_config_errors(overrides, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config(overrides=overrides)
+
+
+@pytest.mark.slow
+def test_a_run_with_interventions_counts_them_and_stores_the_experts_actions(tiny):
+    from robopref.rl.train import train
+    from robopref.runs import RunPaths
+
+    config = tiny(
+        **{
+            "learner.algo": "rlpd",
+            "interventions.budget": 40,
+            "interventions.stall_steps": 5,
+            "interventions.length": 10,
+        },
+        demos="1",
+        steps=200,
+        reward="sparse",
+    )
+    summary = train(config)
+    run = RunPaths.of(summary["run"])
+    saved = json.loads(run.summary.read_text())
+    assert 0 < saved["intervention_steps"] <= 40
+    assert saved["intervention_takeovers"] >= saved["intervention_steps"] / 10
+    with open(run.latest_checkpoint() / "replay_buffer.pkl", "rb") as f:
+        buffer = pickle.load(f)
+    # One expert demonstration (a reach takes it ~10 steps), then the corrections.
+    demos, used = buffer.demos, saved["intervention_steps"]
+    assert demos.buffer_size == demos.size() + (40 - used)
+    # The copied corrections are the reach expert's actions: its gripper stays open (1.0),
+    # where the policy's early actions spread over [-1, 1].
+    copies = demos.actions[demos.size() - used : demos.size(), 0]
+    np.testing.assert_array_equal(copies[:, 3], np.ones(used, np.float32))
+    online = buffer.actions[: buffer.size(), 0, 3]
+    assert np.sum(online == 1.0) >= used and np.sum(online != 1.0) > 0
+    state = json.loads((run.latest_checkpoint() / "state.json").read_text())
+    assert state["intervention_steps"] == saved["intervention_steps"]
+    import csv
+
+    with open(run.metrics, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert int(rows[-1]["intervention_steps"]) == saved["intervention_steps"]
+
+
+def test_counts_start_at_zero():
+    assert InterventionCounts() == InterventionCounts(0, 0)
