@@ -16,7 +16,8 @@
 # push-progress-x10-critic4 (4 critic updates, 1 actor update per env step:
 # learner.policy_delay), push-progress-x10-dart (demonstrations recorded with noise 0.2:
 # demo_noise), push-progress-x10-iv and push-iv (corrections: the scripted expert takes over
-# where the policy stalls, 3,000 steps from env step 10,000 on: interventions.*),
+# where the policy stalls, 3,000 steps from env step 10,000 on: interventions.*;
+# push-progress-x10-iv6k: 6,000 steps; push-progress-x10-iv-g97: discount 0.97),
 # pick-place. STEPS: lift/push/...
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -75,6 +76,10 @@ declare -A FLAGS=(
 --set demo_noise=0.2"
   [push-progress-x10-iv]="$push --reward sparse+progress --set shaping.scale=10 \
 --set interventions.budget=3000 --set interventions.start=10000"
+  [push-progress-x10-iv6k]="$push --reward sparse+progress --set shaping.scale=10 \
+--set interventions.budget=6000 --set interventions.start=10000"
+  [push-progress-x10-iv-g97]="$push --reward sparse+progress --set shaping.scale=10 \
+--set interventions.budget=3000 --set interventions.start=10000 --set learner.gamma=0.97"
   [push-iv]="$push --reward sparse+pref+prm --set interventions.budget=3000 \
 --set interventions.start=10000"
 )

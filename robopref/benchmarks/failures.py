@@ -16,6 +16,16 @@ put in one class by what the simulator's privileged state did:
 prints a JSON line per episode (``d0``: object to goal at the start, ``d_end``, ``d_min``,
 ``moved``: the object's displacement, the class) and a summary line with the count of each
 class and the success rate by starting distance (below and above the median ``d0``).
+
+``--critic`` asks the run's critics why a failure stopped where it did. At the last state of
+each failed episode it adds the critics' mean Q of the policy's action and of the scripted
+expert's (``q_policy``, ``q_expert``), and what continuing from there for one more time
+limit actually returns (``return_policy``, ``return_expert``: the discounted sum of the
+run's task reward, plus its privileged-progress shaping on ``sparse+progress`` runs, the
+terms the simulator can score without the run's learned models) and whether the expert
+then succeeds. A critic that rates staying put as highly as the expert's way out, far above
+what staying returns, is one that never learned those states: more data there (for
+instance corrections, ``interventions.*``), not a better reward, is what the policy needs.
 """
 
 from __future__ import annotations
@@ -73,6 +83,96 @@ def episode_record(policy, env, seed: int) -> dict[str, Any]:
     }
 
 
+def critic_values(model, state: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    """The mean over ``model``'s critics of Q(``state``, each row of ``actions``)."""
+    states = np.repeat(np.asarray(state, np.float32)[None], len(actions), axis=0)
+    actions = np.asarray(actions, np.float32)
+    if hasattr(model.policy, "qf_state"):  # rlpd (SBX): a flax critic ensemble
+        flat = model.policy.normalize(model._flatten({"state": states}))
+        qf = model.policy.qf_state
+        q = np.asarray(qf.apply_fn(qf.params, flat, actions))  # (critics, n, 1)
+        return q.mean(axis=0)[:, 0]
+    import torch  # sac (SB3)
+
+    obs, _ = model.policy.obs_to_tensor({"state": states})
+    with torch.no_grad():
+        qs = model.critic(obs, torch.as_tensor(actions))
+    return torch.cat(qs, dim=1).mean(dim=1).numpy()
+
+
+def continuation_return(
+    env, seed: int, replay: list[np.ndarray], actor, horizon: int, reward
+) -> tuple[float, bool]:
+    """Replays ``replay`` from ``env.reset(seed=seed)`` (the simulator is deterministic),
+    then lets ``actor(obs, info)`` act ``horizon`` steps; their discounted ``reward(info,
+    progress_before)`` and whether the task succeeded in them."""
+    obs, info = env.reset(seed=seed)
+    for action in replay:
+        obs, _, _, _, info = env.step(action)
+    total, discount, success = 0.0, 1.0, False
+    gamma = reward.gamma
+    for _ in range(horizon):
+        before = float(info["progress"])
+        obs, _, terminated, truncated, info = env.step(actor(obs, info))
+        total += discount * reward(info, before)
+        discount *= gamma
+        success = success or bool(info["success"])
+        if terminated or truncated:
+            break
+    return total, success
+
+
+class TrainingReward:
+    """The run's reward terms that the simulator scores: the weighted task reward, and the
+    privileged-progress shaping when the run trained on it (``sparse+progress``)."""
+
+    def __init__(self, config) -> None:
+        terms = config.terms
+        self.gamma = config.learner.gamma
+        self.task_weight = config.task_weight if "sparse" in terms else 0.0
+        self.shaping_scale = config.shaping.scale if "progress" in terms else 0.0
+
+    def __call__(self, info: dict, progress_before: float) -> float:
+        shaping = self.gamma * float(info["progress"]) - progress_before
+        return self.task_weight * float(info["success"]) + self.shaping_scale * shaping
+
+
+def critic_record(model, policy, expert, env, seed: int, steps: int, reward) -> dict[str, Any]:
+    """What the critics and a continuation say at the last state of episode ``seed``."""
+    actions, (obs, info) = [], env.reset(seed=seed)
+    for _ in range(steps):
+        actions.append(policy(obs))
+        obs, _, _, _, info = env.step(actions[-1])
+    a_policy, a_expert = policy(obs), expert(obs, info)
+    q = critic_values(model, obs["state"], np.stack([a_policy, a_expert]))
+    horizon = steps
+    ret_policy, _ = continuation_return(env, seed, actions, lambda o, i: policy(o), horizon, reward)
+    ret_expert, expert_success = continuation_return(env, seed, actions, expert, horizon, reward)
+    return {
+        "q_policy": round(float(q[0]), 3),
+        "q_expert": round(float(q[1]), 3),
+        "return_policy": round(ret_policy, 3),
+        "return_expert": round(ret_expert, 3),
+        "expert_succeeds": expert_success,
+    }
+
+
+def critic_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Over the failures with critic figures: how far Q overrates the policy's action, and
+    how often the critics prefer the expert's."""
+    probed = [r for r in records if "q_policy" in r]
+    if not probed:
+        return {"critic_probed": 0}
+    over = [r["q_policy"] - r["return_policy"] for r in probed]
+    return {
+        "critic_probed": len(probed),
+        "q_policy_minus_return_mean": round(float(np.mean(over)), 3),
+        "q_prefers_expert": sum(r["q_expert"] > r["q_policy"] for r in probed),
+        "return_prefers_expert": sum(r["return_expert"] > r["return_policy"] for r in probed),
+        "expert_succeeds": sum(bool(r["expert_succeeds"]) for r in probed),
+    }
+
+
 def summary(records: list[dict[str, Any]]) -> dict[str, Any]:
     """Counts per class, and success by starting distance (split at the median ``d0``)."""
     if not records:
@@ -98,12 +198,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("run", help="a run directory of an object task (push, pick-place)")
     parser.add_argument("--episodes", type=int, default=20, help="evaluation seeds (20)")
+    parser.add_argument(
+        "--critic",
+        action="store_true",
+        help="at each failure's last state: the critics' Q of the policy's and the expert's "
+        "action, and the return of continuing with each",
+    )
     args = parser.parse_args(argv)
     if args.episodes < 1:
         parser.error(f"--episodes must be >= 1, got {args.episodes}")
 
     import sim
-    from robopref.rl.config import from_dict
+    from robopref.rl.config import from_dict, merge
     from robopref.rl.env import make_task_env
     from robopref.rl.evaluate import EVAL_SEED
     from robopref.rl.policy import load_run_policy
@@ -117,14 +223,28 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{config.task} moves no object to a goal; failures reads {objects}")
     policy = load_run_policy(run.root)
     env = make_task_env(config, cameras=())
+    limit = config.env.max_steps or task.max_steps
+    # For --critic: the same task with room for one more time limit after the episode.
+    long_config = from_dict(merge(config.to_dict(), {"env": {"max_steps": 2 * limit}}))
+    long_env = make_task_env(long_config, cameras=()) if args.critic else None
+    expert, reward = sim.expert(config.task), TrainingReward(config)
     try:
         records = []
         for i in range(args.episodes):
-            records.append(episode_record(policy, env, EVAL_SEED + i))
+            record = episode_record(policy, env, EVAL_SEED + i)
+            if long_env is not None and not record["success"]:
+                steps = record["steps"]
+                record |= critic_record(
+                    policy.model, policy, expert, long_env, EVAL_SEED + i, steps, reward
+                )
+            records.append(record)
             print(json.dumps(records[-1]), flush=True)
     finally:
         env.close()
-    print(json.dumps({"run": str(run.root), **summary(records)}), flush=True)
+        if long_env is not None:
+            long_env.close()
+    extra = critic_summary(records) if args.critic else {}
+    print(json.dumps({"run": str(run.root), **summary(records), **extra}), flush=True)
     return 0
 
 

@@ -8,7 +8,16 @@ import json
 import numpy as np
 import pytest
 
-from robopref.benchmarks.failures import STALL_STEPS, classify, main, summary
+from robopref.benchmarks.failures import (
+    STALL_STEPS,
+    TrainingReward,
+    classify,
+    continuation_return,
+    critic_summary,
+    critic_values,
+    main,
+    summary,
+)
 from robopref.rl.train import train
 
 
@@ -57,6 +66,13 @@ def test_a_push_run_is_read_end_to_end_and_reach_is_refused(tiny, capsys):
     assert all(r["class"] in ("success", "untouched", "stalled", "moving") for r in lines[:2])
     assert all(r["steps"] == 150 and r["d0"] > 0 for r in lines[:2])  # push's time limit
     assert lines[2]["episodes"] == 2 and lines[2]["run"] == run
+    assert main([run, "--episodes", "2", "--critic"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    failed = [r for r in lines[:2] if not r["success"]]
+    for r in failed:  # the critics' view and the continuations, for each failure
+        assert np.isfinite([r["q_policy"], r["q_expert"], r["return_policy"]]).all()
+        assert isinstance(r["expert_succeeds"], bool)
+    assert lines[2]["critic_probed"] == len(failed)
     reach = train(tiny(steps=60, reward="sparse", labels=0, run_dir=run + "-reach"))["run"]
     with pytest.raises(SystemExit):
         main([reach])
@@ -67,3 +83,76 @@ def test_a_count_of_episodes_below_one_is_refused(capsys, tmp_path):
     with pytest.raises(SystemExit):
         main([str(tmp_path), "--episodes", "0"])
     assert "--episodes must be >= 1, got 0" in capsys.readouterr().err
+
+
+def test_the_training_reward_weights_the_task_and_shapes_by_progress_only_when_trained_so(tiny):
+    progress_run = TrainingReward(tiny(reward="sparse+progress", **{"shaping.scale": 10.0}))
+    info = {"success": True, "progress": 1.0}
+    # 1 for success, plus 10 * (0.99 * 1.0 - 0.5).
+    assert progress_run(info, 0.5) == pytest.approx(1.0 + 10 * (0.99 - 0.5))
+    pref_run = TrainingReward(tiny(reward="pref+prm", **{"shaping.scale": 10.0}))
+    assert pref_run(info, 0.5) == 0.0  # neither term is one the simulator scores
+
+
+def test_the_expert_continuation_outscores_standing_still(tiny):
+    import sim
+    from robopref.rl.env import make_task_env
+
+    config = tiny(task="panda-push", reward="sparse+progress")
+    env = make_task_env(config, cameras=())
+    reward = TrainingReward(config)
+    try:
+        still = np.zeros(4, np.float32)
+        replay = [still] * 5
+        ret_still, ok_still = continuation_return(env, 2, replay, lambda o, i: still, 120, reward)
+        ret_expert, ok_expert = continuation_return(
+            env, 2, replay, sim.expert("panda-push"), 120, reward
+        )
+    finally:
+        env.close()
+    assert ok_expert and not ok_still
+    # Standing still at the start pays (gamma - 1) * progress ~ 0 a step; the expert's
+    # push earns the shaping of its progress and 1 a step on the marker.
+    assert abs(ret_still) < 1.0 and ret_expert > 10
+
+
+def test_critic_values_are_the_ensemble_mean_for_both_learners(tiny):
+    from robopref.rl.env import make_task_env
+    from robopref.rl.train import make_learner
+
+    rng = np.random.default_rng(0)
+    for algo in ("sac", "rlpd"):
+        config = tiny(**{"learner.algo": algo}, reward="sparse")
+        env = make_task_env(config, cameras=())
+        model = make_learner(config, env, env.observation_space["state"].shape[0], None)
+        state = rng.normal(size=env.observation_space["state"].shape).astype(np.float32)
+        actions = rng.uniform(-1, 1, size=(3, 4)).astype(np.float32)
+        q = critic_values(model, state, actions)
+        assert q.shape == (3,) and np.isfinite(q).all()
+        assert len(set(np.round(q, 6))) == 3  # one value per action, not a broadcast
+        env.close()
+
+
+def test_the_critic_summary_counts_what_the_critics_prefer():
+    records = [
+        {
+            "q_policy": 50.0,
+            "q_expert": 49.0,
+            "return_policy": -2.0,
+            "return_expert": 30.0,
+            "expert_succeeds": True,
+        },
+        {
+            "q_policy": 10.0,
+            "q_expert": 12.0,
+            "return_policy": 0.0,
+            "return_expert": -1.0,
+            "expert_succeeds": False,
+        },
+        {"success": True},
+    ]
+    out = critic_summary(records)
+    assert out["critic_probed"] == 2 and out["q_policy_minus_return_mean"] == 31.0
+    assert out["q_prefers_expert"] == 1 and out["return_prefers_expert"] == 1
+    assert out["expert_succeeds"] == 1
+    assert critic_summary([{"success": True}]) == {"critic_probed": 0}
