@@ -15,9 +15,11 @@
 # push-progress-x10-utd3 (3 updates per env step; push-utd3: the push recipe so),
 # push-progress-x10-critic4 (4 critic updates, 1 actor update per env step:
 # learner.policy_delay), push-progress-x10-dart (demonstrations recorded with noise 0.2:
-# demo_noise), push-progress-x10-iv and push-iv (corrections: the scripted expert takes over
+# demo_noise), push-progress-x10-iv (corrections: the scripted expert takes over
 # where the policy stalls, 3,000 steps from env step 10,000 on: interventions.*;
-# push-progress-x10-iv6k: 6,000 steps; push-progress-x10-iv-g97: discount 0.97),
+# push-progress-x10-iv6k: 6,000 steps, -task10: and the success term weighted 10, -n3:
+# and 3-step returns (learner.n_step; push-progress-x10-n3: 3-step returns alone);
+# push-progress-x10-iv-g97: discount 0.97; push-iv: the push recipe with 6,000 steps),
 # pick-place. STEPS: lift/push/...
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -80,7 +82,13 @@ declare -A FLAGS=(
 --set interventions.budget=6000 --set interventions.start=10000"
   [push-progress-x10-iv-g97]="$push --reward sparse+progress --set shaping.scale=10 \
 --set interventions.budget=3000 --set interventions.start=10000 --set learner.gamma=0.97"
-  [push-iv]="$push --reward sparse+pref+prm --set interventions.budget=3000 \
+  [push-progress-x10-iv6k-task10]="$push --reward sparse+progress --set shaping.scale=10 \
+--set interventions.budget=6000 --set interventions.start=10000 --set task_weight=10"
+  [push-progress-x10-iv6k-n3]="$push --reward sparse+progress --set shaping.scale=10 \
+--set interventions.budget=6000 --set interventions.start=10000 --set learner.n_step=3"
+  [push-progress-x10-n3]="$push --reward sparse+progress --set shaping.scale=10 \
+--set learner.n_step=3"
+  [push-iv]="$push --reward sparse+pref+prm --set interventions.budget=6000 \
 --set interventions.start=10000"
 )
 mkdir -p "$OUT"

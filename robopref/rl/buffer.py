@@ -17,6 +17,15 @@ A step that the scripted expert drove (`robopref.rl.interventions`, ``info["inte
 is stored with the executed action, not the policy's, and copied into ``demos`` while it
 has room (HIL-SERL keeps its corrections in both buffers); the scripted demonstrations
 themselves are never overwritten.
+
+With ``n_steps`` > 1 a sampled transition carries the n-step return (SB3's
+`NStepReplayBuffer`, which takes flat observations only, computed the same way here for
+Dict ones): the discounted sum of up to ``n_steps`` stored rewards, the observation and
+done flag where they end, and the discount ``gamma ** k`` of the bootstrap (``discounts``).
+A chain ends at a termination, a time limit, the newest transition, or a transition whose
+successor is not the next row (``chain_end``: the last step of a demonstration, a copied
+correction whose next step was not copied); rewards are summed at sampling time, so
+relabelling keeps them right.
 """
 
 from __future__ import annotations
@@ -37,9 +46,19 @@ class RelabelingReplayBuffer(DictReplayBuffer):
     Extra keyword ``state_dim``: size of the state the preference model reads.
     """
 
-    def __init__(self, *args, state_dim: int = 1, **kwargs) -> None:
+    def __init__(
+        self, *args, state_dim: int = 1, n_steps: int = 1, gamma: float = 0.99, **kwargs
+    ) -> None:
         super().__init__(*args, **kwargs)
+        if n_steps < 1:
+            raise ValueError(f"n_steps must be >= 1, got {n_steps}")
+        if n_steps > 1 and self.n_envs != 1:
+            raise ValueError(f"n-step returns need one env per buffer, got n_envs={self.n_envs}")
+        self.n_steps, self.gamma = int(n_steps), float(gamma)
         shape = (self.buffer_size, self.n_envs)
+        #: True where the next row does not hold this transition's successor.
+        self.chain_end = np.zeros(shape, dtype=bool)
+        self._copied_row: int | None = None  # the online row last copied into ``demos``
         self.pref_state = np.zeros((*shape, state_dim), dtype=np.float32)
         self.task = np.zeros(shape, dtype=np.float32)
         self.shaping = np.zeros(shape, dtype=np.float32)
@@ -55,6 +74,15 @@ class RelabelingReplayBuffer(DictReplayBuffer):
         state = self.__dict__.copy()
         state["sample_reward"] = None  # a closure over the trainer; rebuilt on resume
         return state
+
+    def __setstate__(self, state) -> None:
+        # Buffers pickled before n-step returns: one-step, no chain ends.
+        state.setdefault("n_steps", 1)
+        state.setdefault("gamma", 0.99)
+        state.setdefault("_copied_row", None)
+        if "chain_end" not in state:
+            state["chain_end"] = np.zeros(state["rewards"].shape, dtype=bool)
+        self.__dict__.update(state)
 
     def note(self, state: np.ndarray, task: float, shaping: float) -> None:
         """Records the terms of the transition about to be stored (at ``pos``)."""
@@ -80,8 +108,14 @@ class RelabelingReplayBuffer(DictReplayBuffer):
         if executed[0] is not None and demos is not None and not demos.full:
             # Room was made for the intervention budget (`demo_buffer`'s ``room``); once it
             # is used up, ``full`` keeps the scripted demonstrations from being overwritten.
+            if self._copied_row == (row - 1) % self.buffer_size and demos.pos > 0:
+                demos.chain_end[demos.pos - 1] = False  # this copy continues the last one
             demos.note(self.pref_state[row, 0], self.task[row, 0], self.shaping[row, 0])
+            demos.chain_end[demos.pos] = True
             DictReplayBuffer.add(demos, obs, next_obs, action, reward, done, infos)
+            self._copied_row = row
+        else:
+            self._copied_row = None
 
     def attach_demos(self, demos: RelabelingReplayBuffer, fraction: float) -> None:
         """Samples ``fraction`` of every minibatch from ``demos`` from now on."""
@@ -151,6 +185,37 @@ class RelabelingReplayBuffer(DictReplayBuffer):
         # A batch of at least one transition (None only for batch_size 0).
         return cast(DictReplayBufferSamples, samples)._replace(rewards=self.sample_reward(samples))
 
+    # The override SB3's own DictReplayBuffer makes: Dict samples where ReplayBuffer types flat.
+    def _get_samples(  # type: ignore[override]
+        self, batch_inds: np.ndarray, env=None
+    ) -> DictReplayBufferSamples:
+        samples = super()._get_samples(batch_inds, env)
+        if self.n_steps == 1:
+            return samples
+        if self.sample_reward is not None:
+            raise ValueError("n-step returns cannot sum rewards that sampling replaces")
+        n, size = self.n_steps, self.buffer_size
+        rows = (batch_inds[:, None] + np.arange(n)[None]) % size  # (batch, n)
+        ends = (self.dones[rows, 0] > 0) | (self.timeouts[rows, 0] > 0) | self.chain_end[rows, 0]
+        ends |= rows == (self.pos - 1) % size  # the newest transition: no successor yet
+        first_end = np.where(ends.any(axis=1), ends.argmax(axis=1), n - 1)
+        mask = np.arange(n)[None] <= first_end[:, None]
+        powers = self.gamma ** np.arange(n, dtype=np.float32)
+        returns = (self.rewards[rows, 0] * powers * mask).sum(axis=1, keepdims=True)
+        last = (batch_inds + first_end) % size
+        done = self.dones[last, 0] * (1.0 - self.timeouts[last, 0])
+        next_obs = cast(
+            "dict[str, np.ndarray]",
+            self._normalize_obs({k: v[last, 0] for k, v in self.next_observations.items()}, env),
+        )
+        discounts = self.gamma ** mask.sum(axis=1, keepdims=True)
+        return samples._replace(
+            next_observations={k: self.to_torch(v) for k, v in next_obs.items()},
+            dones=self.to_torch(done[:, None].astype(np.float32)),
+            rewards=self.to_torch(returns.astype(np.float32)),
+            discounts=self.to_torch(discounts.astype(np.float32)),
+        )
+
     def sample_updates(self, batch_size: int, updates: int, env=None):
         """``updates`` minibatches of ``batch_size`` back to back, each drawn as `sample`
         draws one. SBX's jitted loop slices one big batch into its updates; one `sample` of
@@ -171,4 +236,12 @@ def _concat(a, b):
         },
         dones=torch.cat([a.dones, b.dones]),
         rewards=torch.cat([a.rewards, b.rewards]),
+        discounts=_concat_discounts(a.discounts, b.discounts),
     )
+
+
+def _concat_discounts(a, b):
+    if (a is None) != (b is None):
+        # One part n-step, the other one-step: its rewards would be bootstrapped wrongly.
+        raise ValueError("a minibatch mixes n-step and one-step samples; build both buffers alike")
+    return None if a is None else torch.cat([a, b])

@@ -96,6 +96,13 @@ class LearnerConfig:
     """Env steps between rounds of gradient steps."""
     gradient_steps: int = 1
     """Gradient steps per round: the update-to-data ratio is ``gradient_steps / train_freq``."""
+    n_step: int = 1
+    """sac, rlpd: the critics' target is the n-step return (the discounted sum of up to
+    ``n_step`` rewards, then the bootstrap; SB3's ``NStepReplayBuffer``, DrQ-v2's 3). A
+    value then travels ``n_step`` steps per update, and an expert's correction is credited
+    by what it achieved over its steps, not only by what the policy does after one of them.
+    Not with ``learner.her_k`` (hindsight copies sit between an episode's rows) or
+    ``pebble.unsup_steps`` (that reward is computed per sampled row)."""
     policy_delay: int = 1
     """rlpd: the actor and the temperature step once per ``policy_delay`` critic steps
     (SERL's ``critic_actor_ratio``, 4-8 in its examples): a high update-to-data ratio for the
@@ -546,6 +553,14 @@ def validate(config: TrainConfig) -> None:
                 f"learner.her_k: {config.task!r} has no goal to relabel (success is not a "
                 f"distance to a goal); hindsight works on {goal_tasks}"
             )
+    if lc.n_step < 1:
+        raise ConfigError(f"learner.n_step: must be >= 1, got {lc.n_step}")
+    if lc.n_step > 1 and (lc.algo == "ppo" or lc.her_k or config.pebble.unsup_steps):
+        raise ConfigError(
+            f"learner.n_step: n-step returns need an off-policy learner (sac, rlpd) without "
+            f"learner.her_k or pebble.unsup_steps; got algo {lc.algo!r}, her_k {lc.her_k}, "
+            f"unsup_steps {config.pebble.unsup_steps}"
+        )
     if lc.policy_delay > 1 and lc.algo != "rlpd":
         raise ConfigError(
             f"learner.policy_delay: delayed actor updates are an rlpd option (SB3's SAC "

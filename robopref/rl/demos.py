@@ -157,6 +157,8 @@ def demo_buffer(model, episodes: list[Episode], potential, config: TrainConfig, 
         model.action_space,
         device="cpu",
         state_dim=state_dim,
+        n_steps=config.learner.n_step,  # as the online buffer: one minibatch, one target
+        gamma=config.learner.gamma,
     )
     for ep in episodes:
         shaping = episode_shaping(
@@ -167,6 +169,7 @@ def demo_buffer(model, episodes: list[Episode], potential, config: TrainConfig, 
             done = bool(last and ep.terminated)
             task = float(np.nan_to_num(ep.reward[t]))
             buffer.note(ep.state[t], task, float(shaping[t]))
+            buffer.chain_end[buffer.pos] = last  # the next row is another episode
             buffer.add(
                 {"state": ep.state[t][None]},
                 {"state": ep.state[t + 1][None]},

@@ -275,7 +275,10 @@ class RLPD(SbxSAC):
             next_obs,
             data.dones.numpy().reshape(n),
             data.rewards.numpy().reshape(n),
-            np.full((n,), self.gamma, dtype=np.float32),
+            # n-step samples carry their bootstrap's discount (`RelabelingReplayBuffer`).
+            np.full((n,), self.gamma, dtype=np.float32)
+            if data.discounts is None
+            else data.discounts.numpy().reshape(n),
         )
         (
             self.policy.qf_state,

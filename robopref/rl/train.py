@@ -197,7 +197,11 @@ def make_learner(config: TrainConfig, env, state_dim: int, run: RunPaths):
             "gradient_steps": lc.gradient_steps,
             "ent_coef": lc.ent_coef,
             "replay_buffer_class": RelabelingReplayBuffer,
-            "replay_buffer_kwargs": {"state_dim": state_dim},
+            "replay_buffer_kwargs": {
+                "state_dim": state_dim,
+                "n_steps": lc.n_step,
+                "gamma": lc.gamma,
+            },
         }
         if lc.algo == "rlpd":
             off_policy["critic_subset"] = lc.critic_subset

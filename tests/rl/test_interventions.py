@@ -243,3 +243,141 @@ def test_a_run_with_interventions_counts_them_and_stores_the_experts_actions(tin
 
 def test_counts_start_at_zero():
     assert InterventionCounts() == InterventionCounts(0, 0)
+
+
+# ---------------------------------------------------------------- n-step returns
+GAMMA = 0.9
+
+
+def _nstep_buffer(size, n_steps=3):
+    space = gymnasium.spaces.Dict({"state": gymnasium.spaces.Box(-9, 9, (1,), np.float32)})
+    action_space = gymnasium.spaces.Box(-1, 1, (1,), np.float32)
+    return RelabelingReplayBuffer(
+        size, space, action_space, device="cpu", state_dim=1, n_steps=n_steps, gamma=GAMMA
+    )
+
+
+def _step(buffer, t, reward, done=False, truncated=False, info=None):
+    """Stores the transition t -> t + 1 (states are the step numbers)."""
+    buffer.add(
+        {"state": np.array([[t]], np.float32)},
+        {"state": np.array([[t + 1]], np.float32)},
+        np.zeros((1, 1), np.float32),
+        np.array([reward], np.float32),
+        np.array([done]),
+        [{"TimeLimit.truncated": truncated, **(info or {})}],
+    )
+
+
+def _at(buffer, rows):
+    s = buffer._get_samples(np.asarray(rows))
+    return (
+        s.rewards.numpy()[:, 0],
+        s.next_observations["state"].numpy()[:, 0],
+        s.dones.numpy()[:, 0],
+        s.discounts.numpy()[:, 0],
+    )
+
+
+def test_n_step_returns_stop_at_time_limits_terminations_and_the_newest_row():
+    buffer = _nstep_buffer(20)
+    for t, r in enumerate([1.0, 2.0, 3.0, 4.0]):  # an episode cut by its time limit
+        _step(buffer, t, r, truncated=t == 3)
+    for t, r in enumerate([10.0, 20.0, 30.0]):  # then one that terminates at its 2nd step
+        _step(buffer, 100 + t, r, done=t == 1)
+    rewards, next_states, dones, discounts = _at(buffer, [0, 2, 3, 4, 5, 6])
+    g = GAMMA
+    np.testing.assert_allclose(
+        rewards, [1 + 2 * g + 3 * g * g, 3 + 4 * g, 4, 10 + 20 * g, 20, 30], rtol=1e-6
+    )
+    np.testing.assert_array_equal(next_states, [3, 4, 4, 102, 102, 103])
+    # A time limit bootstraps (done 0), a termination does not; the newest row (6) has no
+    # successor yet, so it is a one-step transition.
+    np.testing.assert_array_equal(dones, [0, 0, 0, 1, 1, 0])
+    np.testing.assert_allclose(discounts, [g**3, g**2, g, g**2, g, g], rtol=1e-6)
+
+
+def test_one_step_buffers_sample_as_before():
+    buffer = _nstep_buffer(10, n_steps=1)
+    for t in range(4):
+        _step(buffer, t, float(t))
+    s = buffer._get_samples(np.array([0, 1]))
+    assert s.discounts is None
+    np.testing.assert_array_equal(s.rewards.numpy()[:, 0], [0.0, 1.0])
+
+
+def test_demonstration_episodes_and_copied_corrections_keep_their_chains():
+    online, demos = _nstep_buffer(30), _nstep_buffer(30)
+    for t in range(3):  # a demonstration that ends neither terminated nor truncated
+        demos.chain_end[demos.pos] = t == 2
+        _step(demos, 200 + t, 1.0)
+    online.attach_demos(demos, 0.5)
+    corrected = {INFO_INTERVENTION: np.zeros(1, np.float32)}
+    _step(online, 0, 5.0, info=corrected)  # two consecutive corrected steps
+    _step(online, 1, 6.0, info=corrected)
+    _step(online, 2, 7.0)  # the policy acts
+    _step(online, 3, 8.0, info=corrected)  # a later correction: not the successor of step 1
+    _step(online, 4, 0.0)
+    assert demos.size() == 6
+    rewards, next_states, _, discounts = _at(demos, [2, 3, 4])
+    g = GAMMA
+    # The demonstration's last step does not run on into the copies; the first copy runs
+    # on into the second, which ends there (step 2 was not copied).
+    np.testing.assert_allclose(rewards, [1.0, 5 + 6 * g, 6.0], rtol=1e-6)
+    np.testing.assert_array_equal(next_states, [203, 2, 2])
+    np.testing.assert_allclose(discounts, [g, g * g, g], rtol=1e-6)
+
+
+def test_a_minibatch_mixing_n_step_and_one_step_samples_is_refused():
+    online, demos = _nstep_buffer(10), _nstep_buffer(10, n_steps=1)
+    for t in range(3):
+        _step(online, t, 1.0)
+        _step(demos, t, 1.0)
+    online.attach_demos(demos, 0.5)
+    with pytest.raises(ValueError, match="mixes n-step and one-step"):
+        online.sample(4)
+
+
+def test_buffers_pickled_before_n_step_returns_load_as_one_step():
+    buffer = _nstep_buffer(10)
+    state = buffer.__getstate__()
+    for key in ("n_steps", "gamma", "chain_end", "_copied_row"):
+        del state[key]
+    old = RelabelingReplayBuffer.__new__(RelabelingReplayBuffer)
+    old.__setstate__(state)
+    assert old.n_steps == 1 and old.chain_end.shape == old.rewards.shape
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"learner.n_step": 0}, "learner.n_step: must be >= 1"),
+        ({"learner.n_step": 3, "learner.algo": "ppo"}, "learner.n_step"),
+        ({"learner.n_step": 3, "learner.her_k": 2, "task": "panda-push"}, "her_k 2"),
+        ({"learner.n_step": 3, "pebble.unsup_steps": 100}, "unsup_steps 100"),
+    ],
+)
+def test_n_step_settings_that_cannot_work_are_config_errors(overrides, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config(overrides=overrides)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algo", ["sac", "rlpd"])
+def test_a_run_with_n_step_returns_trains_with_their_discounts(tiny, algo):
+    from robopref.rl.train import train
+    from robopref.runs import RunPaths
+
+    config = tiny(**{"learner.algo": algo, "learner.n_step": 3}, demos="1", reward="sparse")
+    summary = train(config)
+    with open(RunPaths.of(summary["run"]).latest_checkpoint() / "replay_buffer.pkl", "rb") as f:
+        buffer = pickle.load(f)
+    assert buffer.n_steps == 3 and buffer.demos.n_steps == 3
+    batch = buffer.sample(64)
+    discounts = batch.discounts.numpy()[:, 0]
+    # Mostly three steps; one or two where a chain ends (the demonstration's end, the
+    # newest row, a time limit).
+    steps = np.log(discounts) / np.log(0.99)
+    np.testing.assert_allclose(steps, np.round(steps), atol=1e-3)
+    assert set(np.round(steps).astype(int)) <= {1, 2, 3}
+    assert np.mean(np.isclose(discounts, 0.99**3)) > 0.5
