@@ -4,9 +4,10 @@
 # JOBS at a time; each finished run's small summary goes to bench/results/<group>/ and the
 # README table is made from those files (python -m robopref.benchmarks.results table DIR).
 # Usage: bench/learning.sh [group ...]   groups: reach (default), reach-utd4, reach-critics10,
-# reach-task5, reach-task10, reach-no-prm (recipe variants), reach-sac, reach-mistake,
-# reach-stochastic (teacher noise), lift, lift-sparse, lift-prm (shaping ablation), lift-rand
-# (domain randomization, then evaluated in PyBullet), push, push-sparse, push-prm, push-task10,
+# reach-task5, reach-task10, reach-task10-n3 (3-step returns), reach-no-prm (recipe
+# variants), reach-sac, reach-mistake, reach-stochastic (teacher noise), lift, lift-sparse,
+# lift-prm (shaping ablation), lift-rand (domain randomization, then evaluated in
+# PyBullet), push, push-sparse, push-prm, push-task10,
 # push-utd2, push-prm-utd2 (2 updates per env step), push-prm30 (a PRM from 30 scripted
 # episodes, 1,000 steps), push-prm30-x10 (and its shaping scaled 10), push-prm30-x10-bc,
 # push-bc (behaviour cloning on the demonstrations, weight 0.1), push-her, push-prm-her
@@ -18,8 +19,10 @@
 # demo_noise), push-progress-x10-iv (corrections: the scripted expert takes over
 # where the policy stalls, 3,000 steps from env step 10,000 on: interventions.*;
 # push-progress-x10-iv6k: 6,000 steps, -task10: and the success term weighted 10, -n3:
-# and 3-step returns (learner.n_step; push-progress-x10-n3: 3-step returns alone);
-# push-progress-x10-iv-g97: discount 0.97; push-iv: the push recipe with 6,000 steps),
+# and 3-step returns (learner.n_step; -n5: 5-step; push-progress-x10-n3: 3-step returns
+# alone);
+# push-progress-x10-iv-g97: discount 0.97; push-iv: the push recipe with 6,000 steps,
+# push-iv-n3: and 3-step returns),
 # pick-place. STEPS: lift/push/...
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +45,8 @@ declare -A FLAGS=(
   [reach-critics10]="$reach --algo rlpd --set learner.gradient_steps=2 --set learner.critics=10"
   [reach-task5]="$reach --algo rlpd --set learner.gradient_steps=2 --set task_weight=5"
   [reach-task10]="$reach --algo rlpd --set learner.gradient_steps=2 --set task_weight=10"
+  [reach-task10-n3]="$reach --algo rlpd --set learner.gradient_steps=2 --set task_weight=10 \
+--set learner.n_step=3"
   [reach-no-prm]="${reach/sparse+pref+prm/sparse+pref} --algo rlpd --set learner.gradient_steps=2"
   [reach-sac]="$reach --algo sac --set learner.gradient_steps=2"
   [reach-mistake]="$reach --algo rlpd --set learner.gradient_steps=2 --teacher mistake"
@@ -86,10 +91,14 @@ declare -A FLAGS=(
 --set interventions.budget=6000 --set interventions.start=10000 --set task_weight=10"
   [push-progress-x10-iv6k-n3]="$push --reward sparse+progress --set shaping.scale=10 \
 --set interventions.budget=6000 --set interventions.start=10000 --set learner.n_step=3"
+  [push-progress-x10-iv6k-n5]="$push --reward sparse+progress --set shaping.scale=10 \
+--set interventions.budget=6000 --set interventions.start=10000 --set learner.n_step=5"
   [push-progress-x10-n3]="$push --reward sparse+progress --set shaping.scale=10 \
 --set learner.n_step=3"
   [push-iv]="$push --reward sparse+pref+prm --set interventions.budget=6000 \
 --set interventions.start=10000"
+  [push-iv-n3]="$push --reward sparse+pref+prm --set interventions.budget=6000 \
+--set interventions.start=10000 --set learner.n_step=3"
 )
 mkdir -p "$OUT"
 for g in ${groups[*]}; do
