@@ -106,8 +106,8 @@ class RelabelingReplayBuffer(DictReplayBuffer):
         super().add(obs, next_obs, action, reward, done, infos)
         demos = self.demos
         if executed[0] is not None and demos is not None and not demos.full:
-            # Room was made for the intervention budget (`demo_buffer`'s ``room``); once it
-            # is used up, ``full`` keeps the scripted demonstrations from being overwritten.
+            # `demo_buffer` made room for the intervention budget; once it is used up,
+            # ``full`` keeps the scripted demonstrations from being overwritten.
             if self._copied_row == (row - 1) % self.buffer_size and demos.pos > 0:
                 demos.chain_end[demos.pos - 1] = False  # this copy continues the last one
             demos.note(self.pref_state[row, 0], self.task[row, 0], self.shaping[row, 0])
