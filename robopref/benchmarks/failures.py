@@ -55,15 +55,21 @@ def classify(success: bool, object_xy: np.ndarray, tcp: np.ndarray) -> str:
     return "stalled" if object_still and hand_still else "moving"
 
 
-def episode_record(policy, env, seed: int) -> dict[str, Any]:
-    """Rolls ``policy`` out once from ``env.reset(seed=seed)``; the episode's figures."""
+def episode_record(
+    policy, env, seed: int, actions: list[np.ndarray] | None = None
+) -> dict[str, Any]:
+    """Rolls ``policy`` out once from ``env.reset(seed=seed)``; the episode's figures (its
+    actions appended to ``actions`` when given)."""
     obs, info = env.reset(seed=seed)
     p = info["privileged"]
     goal = np.array(p["goal_pos"], dtype=float)
     objects, hands = [np.array(p["object_pos"], float)], [np.array(p["tcp"], float)]
     done, success = False, False
     while not done:
-        obs, _, terminated, truncated, info = env.step(policy(obs))
+        action = policy(obs)
+        if actions is not None:
+            actions.append(action)
+        obs, _, terminated, truncated, info = env.step(action)
         p = info["privileged"]
         objects.append(np.array(p["object_pos"], float))
         hands.append(np.array(p["tcp"], float))
@@ -102,52 +108,79 @@ def critic_values(model, state: np.ndarray, actions: np.ndarray) -> np.ndarray:
 
 def continuation_return(
     env, seed: int, replay: list[np.ndarray], actor, horizon: int, reward
-) -> tuple[float, bool]:
+) -> tuple[float, bool, tuple[Any, dict]]:
     """Replays ``replay`` from ``env.reset(seed=seed)`` (the simulator is deterministic),
-    then lets ``actor(obs, info)`` act ``horizon`` steps; their discounted ``reward(info,
-    progress_before)`` and whether the task succeeded in them."""
+    then lets ``actor(obs, info)`` act ``horizon`` steps. Returns their discounted
+    ``reward(env_reward, info)``, whether the task succeeded in them, and the ``(obs, info)``
+    they started from."""
     obs, info = env.reset(seed=seed)
     for action in replay:
         obs, _, _, _, info = env.step(action)
+    start = (obs, info)
     total, discount, success = 0.0, 1.0, False
-    gamma = reward.gamma
     for _ in range(horizon):
-        before = float(info["progress"])
-        obs, _, terminated, truncated, info = env.step(actor(obs, info))
-        total += discount * reward(info, before)
-        discount *= gamma
+        obs, r, terminated, truncated, info = env.step(actor(obs, info))
+        total += discount * reward(r, info)
+        discount *= reward.gamma
         success = success or bool(info["success"])
         if terminated or truncated:
             break
-    return total, success
+    return total, success, start
+
+
+def continuation_env(config, steps: int):
+    """The run's task with room for ``steps`` more steps after its time limit, its infos
+    carrying the reward terms the simulator can score as training scored them: the
+    privileged-progress shaping of a ``sparse+progress`` run comes from the training's own
+    `PotentialShapingWrapper`."""
+    import sim
+    from robopref.rewards.shaping import InfoPotential, PotentialShapingWrapper
+    from robopref.rl.config import from_dict, merge
+    from robopref.rl.env import make_task_env
+
+    limit = config.env.max_steps or sim.PANDA_TASKS[config.task].max_steps
+    long_config = from_dict(merge(config.to_dict(), {"env": {"max_steps": limit + steps}}))
+    env = make_task_env(long_config, cameras=())
+    if "progress" in config.terms:
+        env = PotentialShapingWrapper(
+            env,
+            InfoPotential("progress"),
+            gamma=config.learner.gamma,
+            scale=config.shaping.scale,
+            mode=config.shaping.mode,
+        )
+    return env
 
 
 class TrainingReward:
-    """The run's reward terms that the simulator scores: the weighted task reward, and the
-    privileged-progress shaping when the run trained on it (``sparse+progress``)."""
+    """The run's reward terms that the simulator scores, summed as
+    `robopref.rl.env.CompositeReward` sums them: the weighted task reward, plus the shaping
+    that `continuation_env` logs in ``info`` (privileged progress); the learned terms
+    (preferences, PRM, VLM) are left out."""
 
     def __init__(self, config) -> None:
-        terms = config.terms
         self.gamma = config.learner.gamma
-        self.task_weight = config.task_weight if "sparse" in terms else 0.0
-        self.shaping_scale = config.shaping.scale if "progress" in terms else 0.0
+        self.task_weight = config.task_weight if "sparse" in config.terms else 0.0
 
-    def __call__(self, info: dict, progress_before: float) -> float:
-        shaping = self.gamma * float(info["progress"]) - progress_before
-        return self.task_weight * float(info["success"]) + self.shaping_scale * shaping
+    def __call__(self, env_reward: float, info: dict) -> float:
+        from robopref.rewards.shaping import INFO_DIRECT, INFO_SHAPING, INFO_TASK
+
+        task = float(info.get(INFO_TASK, env_reward))
+        shaping = float(info.get(INFO_SHAPING, 0.0)) + float(info.get(INFO_DIRECT, 0.0))
+        return self.task_weight * task + shaping
 
 
-def critic_record(model, policy, expert, env, seed: int, steps: int, reward) -> dict[str, Any]:
-    """What the critics and a continuation say at the last state of episode ``seed``."""
-    actions, (obs, info) = [], env.reset(seed=seed)
-    for _ in range(steps):
-        actions.append(policy(obs))
-        obs, _, _, _, info = env.step(actions[-1])
-    a_policy, a_expert = policy(obs), expert(obs, info)
-    q = critic_values(model, obs["state"], np.stack([a_policy, a_expert]))
-    horizon = steps
-    ret_policy, _ = continuation_return(env, seed, actions, lambda o, i: policy(o), horizon, reward)
-    ret_expert, expert_success = continuation_return(env, seed, actions, expert, horizon, reward)
+def critic_record(
+    model, policy, expert, env, seed: int, actions: list[np.ndarray], reward
+) -> dict[str, Any]:
+    """What the critics and a continuation say at the last state of episode ``seed``,
+    reached by replaying its ``actions``."""
+    horizon = len(actions)
+    ret_policy, _, (obs, info) = continuation_return(
+        env, seed, actions, lambda o, i: policy(o), horizon, reward
+    )
+    ret_expert, expert_success, _ = continuation_return(env, seed, actions, expert, horizon, reward)
+    q = critic_values(model, obs["state"], np.stack([policy(obs), expert(obs, info)]))
     return {
         "q_policy": round(float(q[0]), 3),
         "q_expert": round(float(q[1]), 3),
@@ -209,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--episodes must be >= 1, got {args.episodes}")
 
     import sim
-    from robopref.rl.config import from_dict, merge
+    from robopref.rl.config import from_dict
     from robopref.rl.env import make_task_env
     from robopref.rl.evaluate import EVAL_SEED
     from robopref.rl.policy import load_run_policy
@@ -223,19 +256,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{config.task} moves no object to a goal; failures reads {objects}")
     policy = load_run_policy(run.root)
     env = make_task_env(config, cameras=())
+    # For --critic: room for one more time limit after each episode.
     limit = config.env.max_steps or task.max_steps
-    # For --critic: the same task with room for one more time limit after the episode.
-    long_config = from_dict(merge(config.to_dict(), {"env": {"max_steps": 2 * limit}}))
-    long_env = make_task_env(long_config, cameras=()) if args.critic else None
+    long_env = continuation_env(config, limit) if args.critic else None
     expert, reward = sim.expert(config.task), TrainingReward(config)
     try:
         records = []
         for i in range(args.episodes):
-            record = episode_record(policy, env, EVAL_SEED + i)
+            actions: list[np.ndarray] = []
+            record = episode_record(policy, env, EVAL_SEED + i, actions)
             if long_env is not None and not record["success"]:
-                steps = record["steps"]
                 record |= critic_record(
-                    policy.model, policy, expert, long_env, EVAL_SEED + i, steps, reward
+                    policy.model, policy, expert, long_env, EVAL_SEED + i, actions, reward
                 )
             records.append(record)
             print(json.dumps(records[-1]), flush=True)

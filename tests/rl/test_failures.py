@@ -12,6 +12,7 @@ from robopref.benchmarks.failures import (
     STALL_STEPS,
     TrainingReward,
     classify,
+    continuation_env,
     continuation_return,
     critic_summary,
     critic_values,
@@ -86,26 +87,43 @@ def test_a_count_of_episodes_below_one_is_refused(capsys, tmp_path):
 
 
 def test_the_training_reward_weights_the_task_and_shapes_by_progress_only_when_trained_so(tiny):
-    progress_run = TrainingReward(tiny(reward="sparse+progress", **{"shaping.scale": 10.0}))
-    info = {"success": True, "progress": 1.0}
-    # 1 for success, plus 10 * (0.99 * 1.0 - 0.5).
-    assert progress_run(info, 0.5) == pytest.approx(1.0 + 10 * (0.99 - 0.5))
+    from robopref.rewards.shaping import INFO_POTENTIAL, INFO_SHAPING, INFO_TASK
+
+    config = tiny(reward="sparse+progress", task="panda-push", **{"shaping.scale": 10.0})
+    progress_run = TrainingReward(config)
+    # The shaping as the training's own wrapper logs it: 10 * (0.99 * 1.0 - 0.5).
+    info = {"success": True, "progress": 1.0, INFO_TASK: 1.0, INFO_SHAPING: 10 * (0.99 - 0.5)}
+    assert progress_run(1.0, info) == pytest.approx(1.0 + 10 * (0.99 - 0.5))
     pref_run = TrainingReward(tiny(reward="pref+prm", **{"shaping.scale": 10.0}))
-    assert pref_run(info, 0.5) == 0.0  # neither term is one the simulator scores
+    assert pref_run(1.0, {"success": True}) == 0.0  # neither term is one the sim scores
+    # The continuation env of a progress run is the training's shaping wrapper, room and all.
+    env = continuation_env(config, 30)
+    try:
+        _, info = env.reset(seed=0)
+        for _ in range(150 + 30):
+            before = info[INFO_POTENTIAL]
+            _, r, terminated, truncated, info = env.step(np.zeros(4, np.float32))
+        assert truncated and not terminated  # push's 150 steps, then the 30 of room
+        assert info[INFO_POTENTIAL] == info["progress"]
+        assert info[INFO_SHAPING] == pytest.approx(10 * (0.99 * info["progress"] - before))
+        assert progress_run(r, info) == pytest.approx(info[INFO_TASK] + info[INFO_SHAPING])
+    finally:
+        env.close()
 
 
 def test_the_expert_continuation_outscores_standing_still(tiny):
     import sim
-    from robopref.rl.env import make_task_env
 
     config = tiny(task="panda-push", reward="sparse+progress")
-    env = make_task_env(config, cameras=())
+    env = continuation_env(config, 0)
     reward = TrainingReward(config)
     try:
         still = np.zeros(4, np.float32)
         replay = [still] * 5
-        ret_still, ok_still = continuation_return(env, 2, replay, lambda o, i: still, 120, reward)
-        ret_expert, ok_expert = continuation_return(
+        ret_still, ok_still, (obs, _) = continuation_return(
+            env, 2, replay, lambda o, i: still, 120, reward
+        )
+        ret_expert, ok_expert, _ = continuation_return(
             env, 2, replay, sim.expert("panda-push"), 120, reward
         )
     finally:
@@ -114,6 +132,7 @@ def test_the_expert_continuation_outscores_standing_still(tiny):
     # Standing still at the start pays (gamma - 1) * progress ~ 0 a step; the expert's
     # push earns the shaping of its progress and 1 a step on the marker.
     assert abs(ret_still) < 1.0 and ret_expert > 10
+    assert obs["state"].shape == env.observation_space["state"].shape  # where the replay ended
 
 
 def test_critic_values_are_the_ensemble_mean_for_both_learners(tiny):
