@@ -39,6 +39,8 @@ import torch
 from stable_baselines3.common.buffers import DictReplayBuffer
 from stable_baselines3.common.type_aliases import DictReplayBufferSamples
 
+from robopref.rl.interventions import scaled_action
+
 
 class RelabelingReplayBuffer(DictReplayBuffer):
     """A `DictReplayBuffer` with per-transition ``pref_state``, ``task`` and ``shaping``.
@@ -94,8 +96,6 @@ class RelabelingReplayBuffer(DictReplayBuffer):
         return self.buffer_size if self.full else self.pos
 
     def add(self, obs, next_obs, action, reward, done, infos) -> None:
-        from robopref.rl.interventions import scaled_action
-
         executed = [scaled_action(info, self.action_space) for info in infos]
         if any(a is not None for a in executed):
             action = np.array(action, dtype=np.float32, copy=True)

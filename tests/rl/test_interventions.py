@@ -14,7 +14,6 @@ from robopref.rl.buffer import RelabelingReplayBuffer
 from robopref.rl.config import ConfigError, InterventionConfig, load_config
 from robopref.rl.interventions import (
     INFO_INTERVENTION,
-    InterventionCounts,
     ScriptedIntervention,
     scaled_action,
 )
@@ -239,10 +238,15 @@ def test_a_run_with_interventions_counts_them_and_stores_the_experts_actions(tin
     with open(run.metrics, newline="") as f:
         rows = list(csv.DictReader(f))
     assert int(rows[-1]["intervention_steps"]) == saved["intervention_steps"]
-
-
-def test_counts_start_at_zero():
-    assert InterventionCounts() == InterventionCounts(0, 0)
+    # A resumed run goes on counting from the checkpoint, within the same budget.
+    resumed = train(resume=str(run.root), overrides={"steps": 400})
+    assert resumed["env_steps"] == 400
+    again = json.loads(run.summary.read_text())
+    assert used <= again["intervention_steps"] <= 40
+    assert again["intervention_takeovers"] >= saved["intervention_takeovers"]
+    with open(run.latest_checkpoint() / "replay_buffer.pkl", "rb") as f:
+        demos = pickle.load(f).demos
+    assert demos.buffer_size - demos.size() == 40 - again["intervention_steps"]
 
 
 # ---------------------------------------------------------------- n-step returns
