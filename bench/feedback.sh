@@ -37,8 +37,8 @@ declare -A FLAGS=(
   # The same spread at 100,000 steps (11 labels in each of the ~48 rounds; 100 labels: 3).
   [spread-labels-100k]="$pebble --labels 500 --set pebble.labels_per_round=11"
   [spread-labels-100-100k]="$pebble --labels 100 --set pebble.labels_per_round=3"
-  [raw-inputs]="$pebble --labels 500 --set pebble.reward_normalize=false"
-  [no-bootstrap]="$pebble --labels 500 --set pebble.reward_bootstrap=false"
+  [raw-inputs]="$pebble --labels 500 --set pebble.reward.normalize_inputs=false"
+  [no-bootstrap]="$pebble --labels 500 --set pebble.reward.bootstrap=false"
   [conservative]="$pebble --labels 500 --set pebble.conservative_k=1"
   [conservative-100]="$pebble --labels 100 --set pebble.conservative_k=1"
   [unsup-9000]="$pebble --labels 500 --unsup-steps 9000"

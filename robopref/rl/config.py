@@ -18,6 +18,7 @@ error our users see most.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -27,6 +28,8 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from robopref.rewards.preference_config import PreferenceRewardConfig
 
 REWARD_TERMS = ("sparse", "pref", "prm", "vlm", "progress")
 #: Terms that are a shaping potential (one per run: shaping is linear in the potential).
@@ -172,21 +175,16 @@ class PebbleConfig:
     """Recent episodes segments are drawn from."""
     reset_critic: bool = True
     """Reset the critic after pre-training, as PEBBLE does, so it forgets intrinsic values."""
-    ensemble_size: int = 3
-    """Members of the preference reward ensemble (their spread drives disagreement queries)."""
-    hidden: tuple[int, ...] = (256, 256)
-    """Hidden units of each member's layers."""
-    reward_lr: float = 3e-4
-    """Adam step size of the reward refits."""
-    reward_epochs: int = 50
-    """Most epochs per refit."""
+    reward: PreferenceRewardConfig = field(default_factory=PreferenceRewardConfig)
+    """The preference reward model (`robopref.rewards.preference_config`): ensemble size,
+    layers, learning rate, epochs per refit, input, bootstrap, input normalization, label
+    noise, ... Its ``seed`` is the run's ``seed``; ``input`` is ``state_action`` (PEBBLE) or
+    ``state`` in training."""
     reward_stop_accuracy: float = 0.97
     """A refit stops once an epoch's training accuracy reaches this (B-Pref); 1.0: never."""
     refit_threads: int = 0
     """torch threads of a refit; 0: every core this process may use (the learner waits for
     the refit, so its cores are idle; a 100-label refit is most of a short run's time)."""
-    reward_input: str = "state_action"
-    """What the preference reward reads: ``state_action`` (PEBBLE) or ``state``."""
     human_wait_s: float = 0.0
     """Human teacher: seconds a round waits for its labels before training goes on."""
     conservative_k: float = 0.0
@@ -196,12 +194,6 @@ class PebbleConfig:
     """Recent episodes the exploitation diagnostic ranks each round (``reward/true_corr``)."""
     exploit_rounds: int = 3
     """Rounds in a row of learned return rising while true return falls before a warning."""
-    reward_bootstrap: bool = True
-    """Each member fits its own resample of the labels (Christiano et al.); B-Pref: False
-    (every member sees every label, in its own order)."""
-    reward_normalize: bool = True
-    """Standardize the reward model's inputs by the labelled segments' statistics; B-Pref:
-    raw inputs."""
     crop: int = 0
     """Temporal cropping of labelled pairs in every refit minibatch (SURF's and QPA's data
     augmentation): windows of ``segment_length - 2 * crop`` to ``segment_length`` steps at
@@ -403,7 +395,7 @@ def choices() -> dict[str, tuple[str, ...]]:
         "learner.algo": ALGOS,
         "learner.policy_input": POLICY_INPUTS,
         "pebble.selector": selector_names(),
-        "pebble.reward_input": REWARD_INPUTS,
+        "pebble.reward.input": REWARD_INPUTS,
         "pebble.reward_annotator_model": ANNOTATOR_MODELS,
         "teacher.name": (*teacher_names(), TEACHERS_HUMAN),
         "teacher.signal": ("auto", *SIGNALS),
@@ -454,6 +446,17 @@ _OLD_UNSET: dict[str, typing.Callable[[Any], bool]] = {
         for key in ("demos", "run_dir", "shaping.prm", "shaping.vlm_checkpoint")
     },
 }
+# Keys that moved when the preference model's own config was embedded (``pebble.reward``):
+# old key -> new key.
+_RENAMED = {
+    "pebble.ensemble_size": "pebble.reward.ensemble_size",
+    "pebble.hidden": "pebble.reward.hidden",
+    "pebble.reward_lr": "pebble.reward.lr",
+    "pebble.reward_epochs": "pebble.reward.epochs",
+    "pebble.reward_input": "pebble.reward.input",
+    "pebble.reward_bootstrap": "pebble.reward.bootstrap",
+    "pebble.reward_normalize": "pebble.reward.normalize_inputs",
+}
 _MINIMUM = {
     "steps": 1,
     "labels": 0,
@@ -483,8 +486,7 @@ _MINIMUM = {
     "pebble.oversample": 1,
     "pebble.labels_per_query": 1,
     "pebble.pool_episodes": 2,
-    "pebble.ensemble_size": 1,
-    "pebble.reward_epochs": 1,
+    "pebble.reward.epochs": 1,
     "pebble.refit_threads": 0,
     "pebble.human_wait_s": 0,
     "pebble.conservative_k": 0,
@@ -524,8 +526,13 @@ def validate(config: TrainConfig) -> None:
             raise ConfigError(f"{key}: must be finite, got {v!r}")
     if not 0 < values["learner.gamma"] <= 1:
         raise ConfigError(f"learner.gamma: must be in (0, 1], got {values['learner.gamma']}")
-    if values["learner.learning_rate"] <= 0 or values["pebble.reward_lr"] <= 0:
-        raise ConfigError("learner.learning_rate and pebble.reward_lr must be > 0")
+    if values["learner.learning_rate"] <= 0:
+        raise ConfigError("learner.learning_rate must be > 0")
+    if config.pebble.reward.seed:
+        raise ConfigError(
+            f"pebble.reward.seed: the preference model is seeded by the run's seed; set "
+            f"seed, not pebble.reward.seed (got {config.pebble.reward.seed})"
+        )
     reward_terms(config.reward)
     if config.pebble.unsup_steps and config.learner.policy_input != "state":
         raise ConfigError("pebble.unsup_steps: state-entropy pre-training needs policy_input state")
@@ -663,6 +670,11 @@ def _convert(key: str, tp: Any, value: Any) -> Any:
     if origin is types.UnionType or origin is typing.Union:  # X | None: None means unset
         (item,) = [a for a in typing.get_args(tp) if a is not type(None)]
         return None if value is None else _convert(key, item, value)
+    if origin is typing.Literal:
+        valid = typing.get_args(tp)
+        if value not in valid:
+            raise ConfigError(f"{key}: {value!r} is not one of {list(valid)}")
+        return value
     if origin is tuple:
         (item,) = {a for a in typing.get_args(tp) if a is not Ellipsis}
         if not isinstance(value, list | tuple):
@@ -702,7 +714,36 @@ def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
         if key in _OLD_UNSET and _OLD_UNSET[key](v):
             v = None
         values[k] = _convert(key, hints[k], v)
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ValueError as e:  # an embedded model config's own checks (`__post_init__`)
+        if isinstance(e, ConfigError):
+            raise
+        raise ConfigError(f"{prefix.rstrip('.') or cls.__name__}: {e}") from None
+
+
+def _move_renamed(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with the keys of `_RENAMED` moved to their new places, so that the config.json
+    of an older run (and an old ``--set`` key) still loads with the same meaning."""
+    data = copy.deepcopy(data)
+    for old, new in _RENAMED.items():
+        old_section, old_name = old.split(".", 1)
+        section = data.get(old_section)
+        if not isinstance(section, dict) or old_name not in section:
+            continue
+        *path, name = new.split(".")
+        target = data
+        for part in path:
+            node = target.get(part)
+            if node is None:
+                node = target[part] = {}
+            elif not isinstance(node, dict):
+                raise ConfigError(f"{part}: expected a mapping, got {type(node).__name__}")
+            target = node
+        if name in target:
+            raise ConfigError(f"{old} and {new} are the same key (renamed); give only {new}")
+        target[name] = section.pop(old_name)
+    return data
 
 
 def _validate_interventions(config: TrainConfig) -> None:
@@ -737,7 +778,7 @@ def from_dict(data: dict[str, Any]) -> TrainConfig:
     """A `TrainConfig` from a (possibly partial) nested dict; missing keys keep defaults."""
     if not isinstance(data, dict):
         raise ConfigError(f"a config must be a mapping, got {type(data).__name__}")
-    return _build(TrainConfig, data)
+    return _build(TrainConfig, _move_renamed(data))
 
 
 def unflatten(flat: dict[str, Any]) -> dict[str, Any]:
@@ -796,30 +837,30 @@ class KeyInfo:
     doc: str
 
 
-def _field_docs() -> dict[tuple[str, str], str]:
-    """``{(class name, field name): docstring}`` for every field documented here.
+def _field_docs(cls: type) -> dict[str, str]:
+    """``{field name: docstring}`` of the dataclass ``cls`` (of this module, or a model
+    config it embeds).
 
-    Python keeps no attribute docstrings at run time, so they are read from this module's
+    Python keeps no attribute docstrings at run time, so they are read from the class's
     syntax tree: the string literal right after a field is that field's doc (the convention
     Sphinx and the editors read too). One source: the help of every flag comes from here.
     """
     import ast
     import inspect
-    import sys
+    import textwrap
 
-    tree = ast.parse(inspect.getsource(sys.modules[__name__]))
-    docs: dict[tuple[str, str], str] = {}
-    for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
-        body = cls.body
-        for node, nxt in zip(body, body[1:], strict=False):
-            if (
-                isinstance(node, ast.AnnAssign)
-                and isinstance(node.target, ast.Name)
-                and isinstance(nxt, ast.Expr)
-                and isinstance(nxt.value, ast.Constant)
-                and isinstance(nxt.value.value, str)
-            ):
-                docs[(cls.name, node.target.id)] = " ".join(nxt.value.value.split())
+    (node,) = ast.parse(textwrap.dedent(inspect.getsource(cls))).body
+    assert isinstance(node, ast.ClassDef)  # getsource of a class is that class
+    docs: dict[str, str] = {}
+    for field_node, nxt in zip(node.body, node.body[1:], strict=False):
+        if (
+            isinstance(field_node, ast.AnnAssign)
+            and isinstance(field_node.target, ast.Name)
+            and isinstance(nxt, ast.Expr)
+            and isinstance(nxt.value, ast.Constant)
+            and isinstance(nxt.value.value, str)
+        ):
+            docs[field_node.target.id] = " ".join(nxt.value.value.split())
     return docs
 
 
@@ -829,6 +870,8 @@ def _type_name(tp: Any) -> str:
         return " | ".join(_type_name(a) for a in typing.get_args(tp))
     if origin is tuple:
         return "tuple[" + ", ".join(_type_name(a) for a in typing.get_args(tp)) + "]"
+    if origin is typing.Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
     if tp is Ellipsis:
         return "..."
     return "None" if tp is type(None) else getattr(tp, "__name__", str(tp))
@@ -837,17 +880,17 @@ def _type_name(tp: Any) -> str:
 def describe_keys() -> list[KeyInfo]:
     """Every key of `TrainConfig`, in the tree's order, with its type, default and doc
     (``robopref train --list-keys``; the flags' help is built from the same records)."""
-    docs = _field_docs()
     out: list[KeyInfo] = []
 
     def walk(cls: type, default: Any, prefix: str) -> None:
         hints = typing.get_type_hints(cls)
+        docs = _field_docs(cls)
         for f in dataclasses.fields(cls):
             tp, value = hints[f.name], getattr(default, f.name)
             if isinstance(tp, type) and dataclasses.is_dataclass(tp):
                 walk(tp, value, f"{prefix}{f.name}.")
             else:
-                doc = docs.get((cls.__name__, f.name), "")
+                doc = docs.get(f.name, "")
                 out.append(KeyInfo(f"{prefix}{f.name}", _type_name(tp), value, doc))
 
     walk(TrainConfig, TrainConfig(), "")

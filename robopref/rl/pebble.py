@@ -499,7 +499,7 @@ class PebbleCallback(BaseCallback):
         with torch_threads(cfg.refit_threads or usable_cores()):
             metrics = self.pref_model.train(
                 batch,
-                epochs=cfg.reward_epochs,
+                epochs=cfg.reward.epochs,
                 rng=self.rngs["refit"],
                 stop_accuracy=cfg.reward_stop_accuracy if cfg.reward_stop_accuracy < 1 else None,
                 crop=cfg.crop,

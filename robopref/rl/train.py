@@ -14,9 +14,9 @@ import math
 import pickle
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import gymnasium
 import torch
@@ -153,24 +153,11 @@ def load_vlm(config: TrainConfig):
 def make_pref_model(config: TrainConfig, state_dim: int, act_dim: int):
     if "pref" not in config.terms:
         return None
-    from robopref.rewards.preference import PreferenceRewardConfig, PreferenceRewardModel
+    from robopref.rewards.preference import PreferenceRewardModel
 
-    cfg = config.pebble
-    return PreferenceRewardModel(
-        state_dim,
-        act_dim,
-        PreferenceRewardConfig(
-            ensemble_size=cfg.ensemble_size,
-            hidden=cfg.hidden,
-            lr=cfg.reward_lr,
-            epochs=cfg.reward_epochs,
-            input=cast(Literal["state", "state_action", "frames"], cfg.reward_input),  # checked
-            bootstrap=cfg.reward_bootstrap,
-            normalize_inputs=cfg.reward_normalize,
-            seed=config.seed,
-        ),
-        name="pref",
-    )
+    # The run's seed seeds the model too (validate() keeps pebble.reward.seed at 0).
+    model_config = replace(config.pebble.reward, seed=config.seed)
+    return PreferenceRewardModel(state_dim, act_dim, model_config, name="pref")
 
 
 # ---------------------------------------------------------------------- learner

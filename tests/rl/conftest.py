@@ -22,8 +22,8 @@ TINY = {
     "learner.net_arch": [32, 32],
     "pebble.query_every": 100,
     "pebble.segment_length": 10,
-    "pebble.hidden": [32],
-    "pebble.reward_epochs": 5,
+    "pebble.reward.hidden": [32],
+    "pebble.reward.epochs": 5,
     "pebble.pool_episodes": 10,
 }
 

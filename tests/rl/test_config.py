@@ -333,3 +333,74 @@ def test_the_progress_term_is_refused_where_it_cannot_work(overrides, match):
     with pytest.raises(ConfigError, match=match):
         load_config(overrides=overrides)
     assert load_config(overrides={"reward": "sparse+progress"}).terms == ("sparse", "progress")
+
+
+# The preference model's own config, embedded as pebble.reward (one source: its fields,
+# types, checks and docs are the model's).
+OLD_MODEL_KEYS = {
+    "ensemble_size": ("ensemble_size", 5),
+    "hidden": ("hidden", [64, 64]),
+    "reward_lr": ("lr", 1e-3),
+    "reward_epochs": ("epochs", 7),
+    "reward_input": ("input", "state"),
+    "reward_bootstrap": ("bootstrap", False),
+    "reward_normalize": ("normalize_inputs", False),
+}
+
+
+def test_the_preference_model_config_is_embedded_and_reaches_the_model():
+    from robopref.rewards.preference import PreferenceRewardConfig
+    from robopref.rl.train import make_pref_model
+
+    c = load_config(
+        overrides={"pebble.reward.label_noise": 0.1, "pebble.reward.hidden": [16], "seed": 7}
+    )
+    assert isinstance(c.pebble.reward, PreferenceRewardConfig)
+    model = make_pref_model(c, state_dim=4, act_dim=2)
+    # every field of the embedded config reaches the model; the run's seed seeds it
+    assert model.config == PreferenceRewardConfig(label_noise=0.1, hidden=(16,), seed=7)
+    assert from_dict(json.loads(json.dumps(c.to_dict()))) == c  # config.json round trip
+
+
+def test_an_old_config_json_with_the_flat_reward_keys_loads_them_into_pebble_reward(tmp_path):
+    old = TrainConfig().to_dict()
+    del old["pebble"]["reward"]
+    old["pebble"].update({k: v for k, (_, v) in OLD_MODEL_KEYS.items()})
+    f = tmp_path / "config.json"
+    f.write_text(json.dumps(old))
+    c = load_config(f)
+    for new, value in OLD_MODEL_KEYS.values():
+        got = getattr(c.pebble.reward, new)
+        assert got == (tuple(value) if isinstance(value, list) else value), new
+    # the old key on the command line means the same
+    assert load_config(overrides={"pebble.reward_lr": 0.002}).pebble.reward.lr == 0.002
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            {"pebble.reward_lr": 0.1, "pebble.reward.lr": 0.2},
+            "pebble.reward_lr and pebble.reward.lr are the same key",
+        ),
+        ({"pebble.reward.activation": "gelu"}, "pebble.reward.activation: 'gelu' is not one of"),
+        ({"pebble.reward.input": "frames"}, "pebble.reward.input: 'frames' is not one of"),
+        ({"pebble.reward.ensemble_size": 0}, "pebble.reward: ensemble_size must be an int >= 1"),
+        ({"pebble.reward.label_noise": 1.0}, "pebble.reward: label_noise must be a number in"),
+        ({"pebble.reward.epochs": 0}, "pebble.reward.epochs: must be >= 1"),
+        ({"pebble.reward.seed": 3}, "pebble.reward.seed: the preference model is seeded by"),
+        ({"pebble.reward.lr": "fast"}, "pebble.reward.lr: expected a number"),
+    ],
+)
+def test_bad_preference_model_values_name_the_key(overrides, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(overrides=overrides)
+
+
+def test_the_embedded_model_keys_are_listed_with_the_models_own_docs():
+    from robopref.rl.config import key_info
+
+    noise = key_info("pebble.reward.label_noise")
+    assert (noise.type, noise.default) == ("float", 0.0)
+    assert noise.doc.startswith("Robust Bradley-Terry")
+    assert key_info("pebble.reward.activation").type == "'leaky_relu' | 'relu' | 'tanh'"
