@@ -23,7 +23,8 @@
 # alone);
 # push-progress-x10-iv-g97: discount 0.97; push-iv: the push recipe with 6,000 steps,
 # push-iv-n3: and 3-step returns),
-# pick-place. STEPS: lift/push/...
+# reach-task10-mistake, reach-task10-stochastic (teacher noise on the task10 recipe),
+# pick-place, pick-place-iv-n3 (corrections, 12,000 steps from 10,000 on, 3-step returns). STEPS: lift/push/...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MUJOCO_GL=${MUJOCO_GL:-egl}
@@ -50,6 +51,10 @@ declare -A FLAGS=(
   [reach-no-prm]="${reach/sparse+pref+prm/sparse+pref} --algo rlpd --set learner.gradient_steps=2"
   [reach-sac]="$reach --algo sac --set learner.gradient_steps=2"
   [reach-mistake]="$reach --algo rlpd --set learner.gradient_steps=2 --teacher mistake"
+  [reach-task10-mistake]="$reach --algo rlpd --set learner.gradient_steps=2 --set task_weight=10 \
+--teacher mistake"
+  [reach-task10-stochastic]="$reach --algo rlpd --set learner.gradient_steps=2 --set task_weight=10 \
+--teacher stochastic"
   [reach-stochastic]="$reach --algo rlpd --set learner.gradient_steps=2 --teacher stochastic"
   [lift-sparse]="$lift --reward sparse"
   [lift-prm]="$lift --reward sparse+prm"
@@ -57,6 +62,10 @@ declare -A FLAGS=(
   [pick-place]="--task panda-pick-place --reward sparse+pref+prm --labels 200 \
 --steps ${STEPS:-100000} --algo rlpd --demos 10 --query-every 2500 --segment-length 25 \
 --set learner.learning_starts=1000"
+  [pick-place-iv-n3]="--task panda-pick-place --reward sparse+pref+prm --labels 200 \
+--steps ${STEPS:-100000} --algo rlpd --demos 10 --query-every 2500 --segment-length 25 \
+--set learner.learning_starts=1000 --set interventions.budget=12000 \
+--set interventions.start=10000 --set learner.n_step=3"
   [lift]="$lift --reward sparse+pref+prm"
   [push]="$push --reward sparse+pref+prm"
   [push-sparse]="$push --reward sparse"
