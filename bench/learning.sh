@@ -22,7 +22,8 @@
 # and 3-step returns (learner.n_step; -n5: 5-step; push-progress-x10-n3: 3-step returns
 # alone);
 # push-progress-x10-iv-g97: discount 0.97; push-iv: the push recipe with 6,000 steps,
-# push-iv-n3: and 3-step returns),
+# push-iv-n3: and 3-step returns; push-iv-n3-pen10: and a penalty of 10 on the policy's
+# step into each takeover, interventions.penalty),
 # reach-task10-mistake, reach-task10-stochastic (teacher noise on the task10 recipe),
 # pick-place, pick-place-iv-n3 (corrections, 12,000 steps from 10,000 on, 3-step returns). STEPS: lift/push/...
 set -euo pipefail
@@ -108,6 +109,8 @@ declare -A FLAGS=(
 --set interventions.start=10000"
   [push-iv-n3]="$push --reward sparse+pref+prm --set interventions.budget=6000 \
 --set interventions.start=10000 --set learner.n_step=3"
+  [push-iv-n3-pen10]="$push --reward sparse+pref+prm --set interventions.budget=6000 \
+--set interventions.start=10000 --set learner.n_step=3 --set interventions.penalty=10"
 )
 mkdir -p "$OUT"
 for g in ${groups[*]}; do

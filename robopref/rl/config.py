@@ -292,6 +292,11 @@ class InterventionConfig:
     start: int = 0
     """Env step of the run from which the expert may take over (before it, the policy's
     stalls are those of a policy barely trained)."""
+    penalty: float = 0.0
+    """Reward subtracted from the policy's step that leads into a takeover (RLIF, Luo et al.
+    2023: being corrected is itself the signal of a bad state). Without it a stall costs the
+    policy nothing, since the expert's rescue follows and the critics value the stall by
+    the rescued return (README, "Push: corrections and n-step returns"); 0: none."""
 
 
 @dataclass(frozen=True)
@@ -756,7 +761,7 @@ def _validate_interventions(config: TrainConfig) -> None:
             f"interventions.stall_progress: must be in (0, 1] (task progress runs 0..1), "
             f"got {ic.stall_progress}"
         )
-    for key in ("budget", "start"):
+    for key in ("budget", "start", "penalty"):
         if getattr(ic, key) < 0:
             raise ConfigError(f"interventions.{key}: must be >= 0, got {getattr(ic, key)}")
     if not ic.budget:

@@ -31,6 +31,9 @@ from robopref.rl.config import InterventionConfig
 
 #: The info key of an intervened step: the action the expert executed (env units).
 INFO_INTERVENTION = "intervention"
+#: The info key of the policy's step that led into a takeover: the penalty subtracted from
+#: its reward (``interventions.penalty``).
+INFO_INTERVENTION_PENALTY = "intervention_penalty"
 
 
 @dataclass
@@ -98,13 +101,7 @@ class ScriptedIntervention(gymnasium.Wrapper):
         if self._info is None:
             raise RuntimeError("step() before reset()")
         counts, budget = self.counts, self.config.budget
-        if (
-            self._left == 0
-            and self.env_steps >= self.config.start
-            and counts.intervention_steps < budget
-            and not self._info.get("success", False)
-            and self.stalled()
-        ):
+        if self._takes_over():
             self._left = min(self.config.length, budget - counts.intervention_steps)
             counts.intervention_takeovers += 1
         intervened = self._left > 0
@@ -122,7 +119,27 @@ class ScriptedIntervention(gymnasium.Wrapper):
                 self._progress.clear()  # the policy gets a full window after a takeover
         self._progress.append(self._read_progress(info))
         self._obs, self._info = obs, info
+        penalty = self.config.penalty
+        if penalty and not intervened and not (terminated or truncated) and self._takes_over():
+            # This step of the policy's leads into a takeover (the next step's check, made
+            # now): it pays for it, so a stall costs the policy although the expert's rescue
+            # follows (RLIF); the buffer keeps the penalty through relabelling.
+            reward = float(reward) - penalty
+            info = {**info, INFO_INTERVENTION_PENALTY: penalty}
+            self._info = info
         return obs, reward, terminated, truncated, info
+
+    def _takes_over(self) -> bool:
+        """Whether the expert drives the next step: the policy stalled, after ``start``,
+        within the budget, and the task is not solved yet."""
+        assert self._info is not None  # after reset()
+        return (
+            self._left == 0
+            and self.env_steps >= self.config.start
+            and self.counts.intervention_steps < self.config.budget
+            and not self._info.get("success", False)
+            and self.stalled()
+        )
 
 
 def scaled_action(info: dict, action_space) -> np.ndarray | None:

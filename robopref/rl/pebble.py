@@ -55,6 +55,7 @@ from robopref.preferences.gold import fresh_gold, mix_gold, reask_gold
 from robopref.rewards.shaping import INFO_SHAPING, INFO_TASK
 from robopref.rl.config import TrainConfig, gold_rate
 from robopref.rl.env import INFO_PREF, INFO_TOTAL, CompositeReward, StepReward
+from robopref.rl.interventions import INFO_INTERVENTION_PENALTY
 from robopref.runs import RunPaths
 
 if TYPE_CHECKING:
@@ -234,7 +235,10 @@ class PebbleCallback(BaseCallback):
                 self._episode_terms = dict.fromkeys(self._episode_terms, 0.0)
                 self._ended = None
             if buffer is not None and hasattr(buffer, "note"):
-                buffer.note(info["state_before"], info[INFO_TASK], info[INFO_SHAPING])
+                # The buffer's fixed term: shaping, and a correction's penalty (kept through
+                # every relabel, as the reward SB3 was handed had it).
+                fixed = info[INFO_SHAPING] - info.get(INFO_INTERVENTION_PENALTY, 0.0)
+                buffer.note(info["state_before"], info[INFO_TASK], fixed)
         if self.progress_bar is not None:
             self.progress_bar.update(1)
         return True

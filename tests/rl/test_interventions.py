@@ -14,6 +14,7 @@ from robopref.rl.buffer import RelabelingReplayBuffer
 from robopref.rl.config import ConfigError, InterventionConfig, load_config
 from robopref.rl.interventions import (
     INFO_INTERVENTION,
+    INFO_INTERVENTION_PENALTY,
     ScriptedIntervention,
     scaled_action,
 )
@@ -83,6 +84,46 @@ def test_the_expert_takes_over_after_a_stall_for_length_steps_and_hands_back():
         np.testing.assert_array_equal(action, expected)  # the env got the expert's action
         if flag:
             np.testing.assert_array_equal(info[INFO_INTERVENTION], EXPERT_ACTION)
+
+
+def test_the_policys_step_into_a_takeover_pays_the_penalty():
+    env = ScriptedProgress([0.0] * 40)
+    wrapper = ScriptedIntervention(
+        env, expert, InterventionConfig(budget=100, stall_steps=5, length=3, penalty=2.5)
+    )
+    wrapper.reset()
+    steps = [wrapper.step(np.zeros(4, np.float32)) for _ in range(16)]
+    rewards = [s[1] for s in steps]
+    flags = intervened([s[4] for s in steps])
+    # Takeovers at steps 6 and 14 (as above): steps 5 and 13 led into them.
+    assert [i for i, r in enumerate(rewards) if r != 0.0] == [4, 12]
+    assert rewards[4] == rewards[12] == -2.5
+    assert steps[4][4][INFO_INTERVENTION_PENALTY] == 2.5 and flags[5] and not flags[4]
+    assert not any(
+        INFO_INTERVENTION_PENALTY in s[4] for i, s in enumerate(steps) if i != 4 and i != 12
+    )
+    # Without a penalty, the same run pays nothing and says nothing.
+    _, infos = run(ScriptedProgress([0.0] * 40), 16, budget=100, stall_steps=5, length=3)
+    assert not any(INFO_INTERVENTION_PENALTY in info for info in infos)
+
+
+def test_no_penalty_where_no_takeover_follows():
+    # The episode ends on the step the stall is found (no next step to take over), and the
+    # budget is spent: the policy is not charged for a correction that never comes.
+    ending = ScriptedProgress([0.0] * 7)  # truncated after step 6, the stall found there
+    wrapper = ScriptedIntervention(
+        ending, expert, InterventionConfig(budget=100, stall_steps=6, penalty=1.0)
+    )
+    wrapper.reset()
+    assert [wrapper.step(np.zeros(4, np.float32))[1] for _ in range(6)] == [0.0] * 6
+    spent = ScriptedIntervention(
+        ScriptedProgress([0.0] * 60),
+        expert,
+        InterventionConfig(budget=3, stall_steps=5, length=3, penalty=1.0),
+    )
+    spent.reset()
+    rewards = [spent.step(np.zeros(4, np.float32))[1] for _ in range(40)]
+    assert rewards.count(-1.0) == 1 and spent.counts.intervention_steps == 3
 
 
 def test_a_policy_that_makes_progress_is_left_alone():
@@ -189,6 +230,7 @@ def test_an_executed_action_is_scaled_to_the_buffers_units():
         ({"learner.algo": "ppo", "interventions.budget": 10}, "use sac or rlpd"),
         ({"interventions.budget": -1}, "interventions.budget: must be >= 0"),
         ({"interventions.start": -1}, "interventions.start: must be >= 0"),
+        ({"interventions.penalty": -1.0}, "interventions.penalty: must be >= 0"),
         ({"interventions.stall_steps": 0}, "interventions.stall_steps: must be >= 1"),
         ({"interventions.length": 0}, "interventions.length: must be >= 1"),
         ({"interventions.stall_progress": 0.0}, "interventions.stall_progress"),
@@ -210,6 +252,7 @@ def test_a_run_with_interventions_counts_them_and_stores_the_experts_actions(tin
             "interventions.budget": 40,
             "interventions.stall_steps": 5,
             "interventions.length": 10,
+            "interventions.penalty": 3.0,
         },
         demos="1",
         steps=200,
@@ -231,6 +274,12 @@ def test_a_run_with_interventions_counts_them_and_stores_the_experts_actions(tin
     np.testing.assert_array_equal(copies[:, 3], np.ones(used, np.float32))
     online = buffer.actions[: buffer.size(), 0, 3]
     assert np.sum(online == 1.0) >= used and np.sum(online != 1.0) > 0
+    # The policy's steps into takeovers keep their penalty in the buffer's fixed term and
+    # in the (relabelled) reward: the sparse reach reward is 0 or 1, so -3 or -2 marks them.
+    penalized = np.flatnonzero(buffer.shaping[: buffer.size(), 0] == -3.0)
+    assert 1 <= len(penalized) <= saved["intervention_takeovers"]
+    rewards = buffer.rewards[penalized, 0]
+    np.testing.assert_allclose(rewards, buffer.task[penalized, 0] - 3.0)
     state = json.loads((run.latest_checkpoint() / "state.json").read_text())
     assert state["intervention_steps"] == saved["intervention_steps"]
     import csv
