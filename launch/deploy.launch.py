@@ -90,6 +90,14 @@ def generate_launch_description() -> LaunchDescription:
             ),
         ),
         DeclareLaunchArgument(
+            "log_success",
+            default_value="auto",
+            description=(
+                "Log the reward blob's P(success) each step: auto (where the blob has a PRM "
+                "success head), on (refuse to start without one), off"
+            ),
+        ),
+        DeclareLaunchArgument(
             "reward_encoder",
             default_value="",
             description=(
@@ -169,6 +177,7 @@ def generate_launch_description() -> LaunchDescription:
                 "reward_encoder": ParameterValue(
                     LaunchConfiguration("reward_encoder"), value_type=str
                 ),
+                "log_success": ParameterValue(LaunchConfiguration("log_success"), value_type=str),
                 "control_hz": ParameterValue(LaunchConfiguration("control_hz"), value_type=float),
                 "episode_dir": ParameterValue(LaunchConfiguration("record_dir"), value_type=str),
                 "use_sim_time": ParameterValue(

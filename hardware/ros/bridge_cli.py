@@ -85,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="PRM file the blob's PRM head was exported from: its encoder feeds the potential",
     )
+    p.add_argument(
+        "--log-success",
+        default="auto",
+        choices=("auto", "on", "off"),
+        help="log the reward blob's P(success) each step: auto (where it has a PRM success "
+        "head), on (refuse to start without one), off",
+    )
     return p
 
 

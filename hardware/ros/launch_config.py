@@ -15,6 +15,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+#: How ``--log-success`` and the node's ``log_success`` parameter spell
+#: :attr:`BridgeConfig.log_success <hardware.core.bridge_config.BridgeConfig.log_success>`.
+LOG_SUCCESS = {"auto": None, "on": True, "off": False}
+
+
+def parse_log_success(value: str) -> bool | None:
+    """``auto`` (log P(success) where the reward model gives it), ``on`` (require it) or
+    ``off``; a ValueError naming the valid spellings otherwise."""
+    if value not in LOG_SUCCESS:
+        raise ValueError(f"log_success: {value!r} is not one of {list(LOG_SUCCESS)}")
+    return LOG_SUCCESS[value]
+
 
 @dataclass(frozen=True)
 class LaunchConfig:
@@ -34,6 +46,8 @@ class LaunchConfig:
         episode_dir: Where finished episodes are saved, or None (kept in memory).
         reward: An exported ``.rpe`` blob evaluated and recorded every step, or None.
         reward_encoder: The PRM file the blob's PRM head came from (the potential), or None.
+        log_success: Log the reward model's P(success) each step: None where it has one,
+            True requires it, False never (:attr:`BridgeConfig.log_success`).
     """
 
     robot: str = "franka_panda"
@@ -49,6 +63,7 @@ class LaunchConfig:
     episode_dir: str | None = None
     reward: str | None = None
     reward_encoder: str | None = None
+    log_success: bool | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.policy_kwargs, dict):
@@ -74,6 +89,7 @@ class LaunchConfig:
             episode_dir=p["episode_dir"] or None,
             reward=p["reward"] or None,
             reward_encoder=p["reward_encoder"] or None,
+            log_success=parse_log_success(p["log_success"]),
         )
 
     @classmethod
@@ -94,6 +110,7 @@ class LaunchConfig:
             episode_dir=args.episode_dir,
             reward=args.reward,
             reward_encoder=args.reward_encoder,
+            log_success=parse_log_success(args.log_success),
         )
 
     def load_policy(self, robot) -> tuple[Callable[[dict], object], dict]:
@@ -122,6 +139,7 @@ class LaunchConfig:
 
         if self.control_hz is not None:
             more.setdefault("control_hz", self.control_hz)
+        more.setdefault("log_success", self.log_success)
         return BridgeConfig(**fixed, max_steps=self.max_steps, episode_dir=self.episode_dir, **more)
 
     def load_reward(self, robot, cameras=None, spelled=("reward", "reward_encoder")):

@@ -100,10 +100,11 @@ class BridgeNode:
     run by the C evaluator without torch, its state layout checked against the robot's;
     "": none), ``task``, ``control_hz`` (20.0), ``cameras`` (all of the robot's, or the run
     policy's), ``max_steps`` (0: none), ``episode_dir`` ("": keep in memory),
-    ``reward`` (an exported ``.rpe`` blob evaluated and recorded every step; "": none) and
+    ``reward`` (an exported ``.rpe`` blob evaluated and recorded every step; "": none),
     ``reward_encoder`` (the PRM file the blob's PRM head came from, for the potential; "":
-    none); read as a :class:`hardware.ros.launch_config.LaunchConfig`, as ``robopref bridge``
-    reads its flags.
+    none) and ``log_success`` (``auto``: P(success) logged where the blob has a PRM success
+    head; ``on``: required; ``off``); read as a
+    :class:`hardware.ros.launch_config.LaunchConfig`, as ``robopref bridge`` reads its flags.
     """
 
     def __init__(self, name: str = "robopref_bridge"):
@@ -131,6 +132,7 @@ class BridgeNode:
             "episode_dir": "",
             "reward": "",
             "reward_encoder": "",
+            "log_success": "auto",
         }
         p = {k: node.declare_parameter(k, v).value for k, v in p.items()}
         launch = LaunchConfig.from_node_parameters(p)

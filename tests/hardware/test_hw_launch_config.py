@@ -21,6 +21,7 @@ NODE_DEFAULTS = {
     "episode_dir": "",
     "reward": "",
     "reward_encoder": "",
+    "log_success": "auto",
 }
 
 
@@ -54,6 +55,7 @@ def test_node_parameters_and_flags_give_equal_configs():
         episode_dir="/tmp/eps",
         reward="r.rpe",
         reward_encoder="prm.pt",
+        log_success="off",
     )
     argv = [
         "--robot=ur5e",
@@ -66,15 +68,31 @@ def test_node_parameters_and_flags_give_equal_configs():
         "--episode-dir=/tmp/eps",
         "--reward=r.rpe",
         "--reward-encoder=prm.pt",
+        "--log-success=off",
     ]
     node = LaunchConfig.from_node_parameters(params)
     assert node == LaunchConfig.from_args(build_parser().parse_args(argv))
     assert node.cameras == ("front", "wrist") and node.policy_kwargs == {"goal": [0.4, 0.0, 0.3]}
     config = node.bridge_config({"task": "panda-reach", "cameras": node.cameras})
     assert (config.control_hz, config.max_steps, config.episode_dir) == (10.0, 50, "/tmp/eps")
+    assert node.log_success is False and config.log_success is False
+
+
+@pytest.mark.parametrize(("spelled", "value"), [("auto", None), ("on", True), ("off", False)])
+def test_log_success_reaches_the_bridge_config(spelled, value):
+    node = LaunchConfig.from_node_parameters(dict(NODE_DEFAULTS, log_success=spelled))
+    cli = LaunchConfig.from_args(build_parser().parse_args([f"--log-success={spelled}"]))
+    assert node.log_success is cli.log_success is value
+    assert node.bridge_config({}).log_success is value
 
 
 def test_bad_settings_name_the_value():
+    with pytest.raises(
+        ValueError, match=r"log_success: 'yes' is not one of \['auto', 'on', 'off'\]"
+    ):
+        LaunchConfig.from_node_parameters(dict(NODE_DEFAULTS, log_success="yes"))
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--log-success=yes"])
     with pytest.raises(ValueError, match="control_hz must be > 0, got 0"):
         LaunchConfig(control_hz=0)
     with pytest.raises(ValueError, match="max_steps"):
