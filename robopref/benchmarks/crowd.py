@@ -43,16 +43,13 @@ from typing import Any, cast
 
 import numpy as np
 
+from robopref.preferences.teachers import CROWD
+
 TASK = "panda-reach"
 SEGMENT = 5
-#: B-Pref's teachers of the issue: ``(preset, overrides)``; true parameters in `TRUE`.
-TEACHERS: dict[str, tuple[str, dict[str, float]]] = {
-    "oracle": ("oracle", {}),
-    "stochastic": ("stochastic", {"beta": 1.0}),
-    "mistake-0.2": ("mistake", {"eps_mistake": 0.2}),
-    "mistake-0.4": ("mistake", {"eps_mistake": 0.4}),
-    "skip": ("skip", {"eps_skip": 0.5}),
-}
+#: B-Pref's teachers of the issue, the crowd training uses too (``teacher.name=crowd``):
+#: ``(preset, overrides)``; true parameters in `TRUE`.
+TEACHERS = CROWD
 #: ``(beta, eps)`` each teacher answers by (``inf``: perfectly rational).
 TRUE = {
     "oracle": (math.inf, 0.0),

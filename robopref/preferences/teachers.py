@@ -201,6 +201,27 @@ def segment_margin(
     return float(returns.mean() * segment_length / episode_length)
 
 
+#: Issue 18's simulated crowd: five B-Pref teachers of mixed quality, each answering every
+#: query as its own annotator (``teacher.name=crowd`` in training, and the crowd benchmark,
+#: `robopref.benchmarks.crowd`): ``name -> (preset, overrides)``.
+CROWD: dict[str, tuple[str, dict[str, float]]] = {
+    "oracle": ("oracle", {}),
+    "stochastic": ("stochastic", {"beta": 1.0}),
+    "mistake-0.2": ("mistake", {"eps_mistake": 0.2}),
+    "mistake-0.4": ("mistake", {"eps_mistake": 0.4}),
+    "skip": ("skip", {"eps_skip": 0.5}),
+}
+
+
+def make_crowd() -> tuple[ScriptedTeacher, ...]:
+    """The `CROWD`'s teachers, each named by its crowd name (its annotator id in the label
+    store is then ``teacher:<name>``, as `answer_queries` spells it)."""
+    return tuple(
+        dataclasses.replace(make_teacher(preset, **over), name=name)
+        for name, (preset, over) in CROWD.items()
+    )
+
+
 def teacher_names() -> tuple[str, ...]:
     """Names of the preset teachers."""
     return tuple(_PRESETS)

@@ -4,8 +4,8 @@ PEBBLE relabels the whole replay buffer with the new preference reward after eve
 The reward a transition was stored with mixes terms that change (the preference reward) with
 terms that do not (task reward, PRM/VLM shaping, computed once from frames the buffer does
 not keep, and a correction's penalty, `robopref.rl.interventions`: all but the task reward
-sit in ``shaping``), so the buffer keeps the fixed terms and the state the preference model reads, and
-`relabel` rebuilds ``rewards`` from them. During PEBBLE's unsupervised pre-training,
+sit in ``shaping``), so the buffer keeps the fixed terms and the state the preference model
+reads, and `relabel` rebuilds ``rewards`` from them. During PEBBLE's unsupervised pre-training,
 ``sample_reward`` replaces the rewards of each sampled minibatch (the state-entropy reward
 must be computed against the buffer as it is when sampled, not when stored).
 

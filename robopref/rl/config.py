@@ -35,6 +35,9 @@ REWARD_TERMS = ("sparse", "pref", "prm", "vlm", "progress")
 #: Terms that are a shaping potential (one per run: shaping is linear in the potential).
 POTENTIAL_TERMS = ("prm", "vlm", "progress")
 TEACHERS_HUMAN = "human"
+#: Issue 18's simulated crowd (`robopref.preferences.teachers.CROWD`): every query is
+#: answered by each of its five teachers, as its own annotator.
+TEACHERS_CROWD = "crowd"
 POLICY_INPUTS = ("state", "pixels")
 REWARD_INPUTS = ("state", "state_action")
 ANNOTATOR_MODELS = ("none", "calibrated", "calibrated-beta")
@@ -162,7 +165,8 @@ class PebbleConfig:
     first_query_at: int = 0
     """Env steps before the first round; 0: when learning starts (after pre-training)."""
     labels_per_round: int = 0
-    """Queries asked per round; 0 spreads the label budget over the first half of training."""
+    """Labels asked per round (in queries of ``labels_per_query`` labels each); 0 spreads the
+    label budget over the first half of training."""
     segment_length: int = 25
     """Steps per queried segment; episodes shorter than this are never queried."""
     selector: str = "disagreement"
@@ -227,7 +231,11 @@ class TeacherConfig:
     """Who answers queries: a B-Pref scripted teacher or ``human`` (the query UI)."""
 
     name: str = "oracle"
-    """A scripted teacher (`robopref.preferences.teacher_names`) or ``human``."""
+    """A scripted teacher (`robopref.preferences.teacher_names`), ``human``, or ``crowd``:
+    five scripted teachers of mixed quality (oracle, stochastic beta 1, mistake 0.2 and 0.4,
+    skip-prone; `robopref.preferences.teachers.CROWD`) each answering every query as its own
+    annotator (needs ``pebble.labels_per_query=5``), for reliability-aware reward learning
+    (``pebble.reward_annotator_model``) in sim."""
     signal: str = "auto"
     """``reward``, ``progress`` or ``auto``: progress on the Panda tasks (a potential: how
     much of the task is done), the dense task reward on dm_control
@@ -402,7 +410,7 @@ def choices() -> dict[str, tuple[str, ...]]:
         "pebble.selector": selector_names(),
         "pebble.reward.input": REWARD_INPUTS,
         "pebble.reward_annotator_model": ANNOTATOR_MODELS,
-        "teacher.name": (*teacher_names(), TEACHERS_HUMAN),
+        "teacher.name": (*teacher_names(), TEACHERS_HUMAN, TEACHERS_CROWD),
         "teacher.signal": ("auto", *SIGNALS),
         "shaping.mode": SHAPING_MODES,
     }
@@ -613,6 +621,8 @@ def validate(config: TrainConfig) -> None:
         v = getattr(config.teacher, name)
         if v is not None and v < 0:
             raise ConfigError(f"teacher.{name}: must be >= 0 (null: the preset's), got {v}")
+    if config.teacher.name == TEACHERS_CROWD:
+        _validate_crowd(config)
     _validate_interventions(config)
     if not 0 <= lc.demo_fraction < 1:
         raise ConfigError(f"learner.demo_fraction: must be in [0, 1), got {lc.demo_fraction}")
@@ -634,6 +644,12 @@ def validate(config: TrainConfig) -> None:
         raise ConfigError(
             f"pebble.labels_per_round: {config.pebble.labels_per_round} per round is more than "
             f"the whole label budget (labels={config.labels})"
+        )
+    k = config.pebble.labels_per_query
+    if "pref" in config.terms and 0 < config.labels < k:
+        raise ConfigError(
+            f"labels: a budget of {config.labels} is less than one query's "
+            f"pebble.labels_per_query={k} labels"
         )
     if "progress" in config.terms:
         # Privileged progress: a potential only where the simulator defines one (dm_control's
@@ -749,6 +765,26 @@ def _move_renamed(data: dict[str, Any]) -> dict[str, Any]:
             raise ConfigError(f"{old} and {new} are the same key (renamed); give only {new}")
         target[name] = section.pop(old_name)
     return data
+
+
+def _validate_crowd(config: TrainConfig) -> None:
+    from robopref.preferences.teachers import CROWD
+
+    given = [
+        name
+        for name in ("beta", "gamma", "eps_mistake", "eps_skip", "eps_equal")
+        if getattr(config.teacher, name) is not None
+    ]
+    if given:
+        raise ConfigError(
+            f"teacher.{given[0]}: the crowd's teachers keep their own parameters; "
+            f"overrides are for a single scripted teacher"
+        )
+    if config.pebble.labels_per_query != len(CROWD):
+        raise ConfigError(
+            f"pebble.labels_per_query: the crowd teacher has {len(CROWD)} members, each "
+            f"answering every query; set {len(CROWD)}, got {config.pebble.labels_per_query}"
+        )
 
 
 def _validate_interventions(config: TrainConfig) -> None:

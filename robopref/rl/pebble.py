@@ -52,8 +52,9 @@ from robopref.preferences import (
 )
 from robopref.preferences.calibration import calibrate, label_noise, label_temperature
 from robopref.preferences.gold import fresh_gold, mix_gold, reask_gold
+from robopref.preferences.teachers import ScriptedTeacher, make_crowd
 from robopref.rewards.shaping import INFO_SHAPING, INFO_TASK
-from robopref.rl.config import TrainConfig, gold_rate
+from robopref.rl.config import TEACHERS_CROWD, TEACHERS_HUMAN, TrainConfig, gold_rate
 from robopref.rl.env import INFO_PREF, INFO_TOTAL, CompositeReward, StepReward
 from robopref.rl.interventions import INFO_INTERVENTION_PENALTY
 from robopref.runs import RunPaths
@@ -202,14 +203,18 @@ class PebbleCallback(BaseCallback):
         #: SURF's unlabelled pairs (`_add_unlabeled`); not checkpointed: a resumed run
         #: starts collecting them again.
         self.unlabeled: PreferenceBatch | None = None
-        self.teacher = None
-        if config.teacher.name != "human":
+        #: The scripted teachers answering each query (each as its own annotator); none for
+        #: a person in the UI.
+        self.teachers: tuple[ScriptedTeacher, ...] = ()
+        if config.teacher.name == TEACHERS_CROWD:
+            self.teachers = make_crowd()
+        elif config.teacher.name != TEACHERS_HUMAN:
             overrides = {
                 k: getattr(config.teacher, k)
                 for k in _TEACHER_FIELDS
                 if getattr(config.teacher, k) is not None
             }
-            self.teacher = make_teacher(config.teacher.name, **overrides)
+            self.teachers = (make_teacher(config.teacher.name, **overrides),)
         self._t0 = time.perf_counter()
         self._steps_at_t0 = 0
         self.composite.on_episode = self._on_episode
@@ -332,7 +337,10 @@ class PebbleCallback(BaseCallback):
             return
         cfg = self.config.pebble
         used, open_q = self.labels_used(), self.store.counts().queued
-        n = min(self._round_size(), self.config.labels - used - open_q)
+        # The budget and the round size count labels; each query asks ``labels_per_query``
+        # annotators (a crowd: all of its members), so it brings up to that many.
+        k = cfg.labels_per_query
+        n = min(math.ceil(self._round_size() / k), (self.config.labels - used - open_q * k) // k)
         asked = 0
         if n > 0:
             episodes = [ep for ep in self.pool if ep.length >= cfg.segment_length]
@@ -436,7 +444,7 @@ class PebbleCallback(BaseCallback):
         return now
 
     def _answer(self) -> None:
-        if self.teacher is None:  # a person labels in the UI; wait a little if asked to
+        if not self.teachers:  # a person labels in the UI; wait a little if asked to
             deadline = time.monotonic() + self.config.pebble.human_wait_s
             while time.monotonic() < deadline and self.store.counts().queued:
                 time.sleep(0.2)
@@ -447,13 +455,14 @@ class PebbleCallback(BaseCallback):
         mean_len = int(round(np.mean([ep.length for ep in recent])))
         seg = min(self.config.pebble.segment_length, mean_len)
         margin = segment_margin(returns, seg, max(seg, mean_len))
-        answer_queries(
-            self.store,
-            self.episode_store,
-            self.teacher.with_margin(margin),
-            self.rngs["teacher"],
-            signal=signal,
-        )
+        for teacher in self.teachers:
+            answer_queries(
+                self.store,
+                self.episode_store,
+                teacher.with_margin(margin),
+                self.rngs["teacher"],
+                signal=signal,
+            )
 
     #: SURF keeps every unlabelled pair; the newest this many bound the memory (about 60
     #: MB for dm_control's walker at 50 steps a segment).

@@ -404,3 +404,21 @@ def test_the_embedded_model_keys_are_listed_with_the_models_own_docs():
     assert (noise.type, noise.default) == ("float", 0.0)
     assert noise.doc.startswith("Robust Bradley-Terry")
     assert key_info("pebble.reward.activation").type == "'leaky_relu' | 'relu' | 'tanh'"
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"teacher.name": "crowd"}, "pebble.labels_per_query: the crowd teacher has 5 members"),
+        (
+            {"teacher.name": "crowd", "pebble.labels_per_query": 5, "teacher.eps_mistake": 0.1},
+            "teacher.eps_mistake: the crowd's teachers keep their own parameters",
+        ),
+        ({"labels": 3, "pebble.labels_per_query": 5}, "labels: a budget of 3 is less than one"),
+    ],
+)
+def test_a_crowd_that_cannot_work_is_refused_naming_the_key(overrides, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(overrides=overrides)
+    ok = load_config(overrides={"teacher.name": "crowd", "pebble.labels_per_query": 5})
+    assert ok.teacher.name == "crowd"

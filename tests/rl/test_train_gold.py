@@ -92,3 +92,46 @@ def test_without_calibration_no_gold_and_no_calibration_record(tiny):
         assert store.gold() == []
         assert store.counts().queries > 0
     assert not (run.reward / "calibration.jsonl").exists()
+
+
+def test_a_crowd_answers_every_query_as_five_annotators_and_is_calibrated_apart(tiny):
+    from robopref.preferences.teachers import CROWD
+
+    summary = train(
+        tiny(
+            labels=100,
+            **{
+                "teacher.name": "crowd",
+                "pebble.labels_per_query": len(CROWD),
+                "pebble.labels_per_round": 50,
+                "pebble.gold_rate": 0.3,
+                "pebble.reward_annotator_model": "calibrated",
+            },
+        )
+    )
+    run = RunPaths.of(summary["run"])
+    with LabelStore(run.labels) as store:
+        labels = store.labels()
+        n_queries = store.counts().queries
+    by_query = defaultdict(set)
+    for lab in labels:
+        by_query[lab.query_id].add(lab.annotator)
+    crowd = {f"teacher:{name}" for name in CROWD}
+    # every query answered once by each member, each under its own annotator id
+    assert set(by_query) == set(range(1, n_queries + 1))
+    assert all(annotators == crowd for annotators in by_query.values())
+    assert len(labels) == len(CROWD) * n_queries
+    assert {lab.source for lab in labels} == crowd
+    # the budget counts the crowd's decisive labels, not its queries
+    decisive = sum(lab.label != "skip" for lab in labels)
+    assert summary["labels_used"] == decisive <= 100
+    assert n_queries * len(CROWD) <= 100  # 50 labels a round: 10 queries of 5
+    # the refit fitted each member apart: the oracle is read as reliable, the coin-like
+    # mistake-0.4 teacher as the least reliable of the rational ones
+    lines = [json.loads(s) for s in (run.reward / "calibration.jsonl").read_text().splitlines()]
+    fits = {r["annotator"]: r for r in lines[-1]["fits"] if "annotator" in r}
+    assert crowd <= set(fits)
+    noise = lines[-1]["label_noise"]
+    assert set(noise) == {a for a in crowd if not fits[a].get("insufficient")}
+    if "teacher:oracle" in noise and "teacher:mistake-0.4" in noise:
+        assert noise["teacher:oracle"]["noise"] < noise["teacher:mistake-0.4"]["noise"]
