@@ -25,6 +25,8 @@
 # push-iv-n3: and 3-step returns; push-iv-n3-pen10: and a penalty of 10 on the policy's
 # step into each takeover, interventions.penalty),
 # reach-task10-mistake, reach-task10-stochastic (teacher noise on the task10 recipe),
+# reach-crowd, reach-crowd-calibrated (issue 18: the simulated crowd, five teachers answering
+# each of 50 queries, 250 labels, 5% gold; annotator model none or calibrated),
 # pick-place, pick-place-iv-n3 (corrections, 12,000 steps from 10,000 on, 3-step returns). STEPS: lift/push/...
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,6 +58,11 @@ declare -A FLAGS=(
 --teacher mistake"
   [reach-task10-stochastic]="$reach --algo rlpd --set learner.gradient_steps=2 --set task_weight=10 \
 --teacher stochastic"
+  [reach-crowd]="${reach/--labels 50/--labels 250} --algo rlpd --set learner.gradient_steps=2 \
+--teacher crowd --set pebble.labels_per_query=5 --set pebble.gold_rate=0.05"
+  [reach-crowd-calibrated]="${reach/--labels 50/--labels 250} --algo rlpd \
+--set learner.gradient_steps=2 --teacher crowd --set pebble.labels_per_query=5 \
+--set pebble.gold_rate=0.05 --set pebble.reward_annotator_model=calibrated"
   [reach-stochastic]="$reach --algo rlpd --set learner.gradient_steps=2 --teacher stochastic"
   [lift-sparse]="$lift --reward sparse"
   [lift-prm]="$lift --reward sparse+prm"
