@@ -119,7 +119,7 @@ def _registries() -> dict[str, tuple[str, ...]]:
         "env.state": STATE_MODES,
         "learner.algo": ALGOS,
         "pebble.selector": selector_names(),
-        "teacher.name": (*teacher_names(), "human"),
+        "teacher.name": (*teacher_names(), "human", "crowd"),
         "teacher.signal": ("auto", *SIGNALS),
     }
 
