@@ -38,6 +38,8 @@ TEACHERS_HUMAN = "human"
 #: Issue 18's simulated crowd (`robopref.preferences.teachers.CROWD`): every query is
 #: answered by each of its five teachers, as its own annotator.
 TEACHERS_CROWD = "crowd"
+#: The `TeacherConfig` fields that override a scripted teacher preset's B-Pref parameters.
+TEACHER_OVERRIDES = ("beta", "gamma", "eps_mistake", "eps_skip", "eps_equal")
 POLICY_INPUTS = ("state", "pixels")
 REWARD_INPUTS = ("state", "state_action")
 ANNOTATOR_MODELS = ("none", "calibrated", "calibrated-beta")
@@ -617,7 +619,7 @@ def validate(config: TrainConfig) -> None:
             f"pebble.gold_rate: must be in [0, 1] (a share of the queries; null: auto), got "
             f"{pc.gold_rate}"
         )
-    for name in ("beta", "gamma", "eps_mistake", "eps_skip", "eps_equal"):
+    for name in TEACHER_OVERRIDES:
         v = getattr(config.teacher, name)
         if v is not None and v < 0:
             raise ConfigError(f"teacher.{name}: must be >= 0 (null: the preset's), got {v}")
@@ -770,11 +772,7 @@ def _move_renamed(data: dict[str, Any]) -> dict[str, Any]:
 def _validate_crowd(config: TrainConfig) -> None:
     from robopref.preferences.teachers import CROWD
 
-    given = [
-        name
-        for name in ("beta", "gamma", "eps_mistake", "eps_skip", "eps_equal")
-        if getattr(config.teacher, name) is not None
-    ]
+    given = [name for name in TEACHER_OVERRIDES if getattr(config.teacher, name) is not None]
     if given:
         raise ConfigError(
             f"teacher.{given[0]}: the crowd's teachers keep their own parameters; "

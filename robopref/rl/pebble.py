@@ -54,7 +54,13 @@ from robopref.preferences.calibration import calibrate, label_noise, label_tempe
 from robopref.preferences.gold import fresh_gold, mix_gold, reask_gold
 from robopref.preferences.teachers import ScriptedTeacher, make_crowd
 from robopref.rewards.shaping import INFO_SHAPING, INFO_TASK
-from robopref.rl.config import TEACHERS_CROWD, TEACHERS_HUMAN, TrainConfig, gold_rate
+from robopref.rl.config import (
+    TEACHER_OVERRIDES,
+    TEACHERS_CROWD,
+    TEACHERS_HUMAN,
+    TrainConfig,
+    gold_rate,
+)
 from robopref.rl.env import INFO_PREF, INFO_TOTAL, CompositeReward, StepReward
 from robopref.rl.interventions import INFO_INTERVENTION_PENALTY
 from robopref.runs import RunPaths
@@ -87,7 +93,6 @@ METRIC_FIELDS = (
     "steps_per_s",
     "wall_s",
 )
-_TEACHER_FIELDS = ("beta", "gamma", "eps_mistake", "eps_skip", "eps_equal")
 
 
 @dataclass
@@ -211,7 +216,7 @@ class PebbleCallback(BaseCallback):
         elif config.teacher.name != TEACHERS_HUMAN:
             overrides = {
                 k: getattr(config.teacher, k)
-                for k in _TEACHER_FIELDS
+                for k in TEACHER_OVERRIDES
                 if getattr(config.teacher, k) is not None
             }
             self.teachers = (make_teacher(config.teacher.name, **overrides),)
