@@ -756,12 +756,13 @@ def _move_renamed(data: dict[str, Any]) -> dict[str, Any]:
             continue
         *path, name = new.split(".")
         target = data
-        for part in path:
+        for depth, part in enumerate(path, 1):
             node = target.get(part)
             if node is None:
                 node = target[part] = {}
             elif not isinstance(node, dict):
-                raise ConfigError(f"{part}: expected a mapping, got {type(node).__name__}")
+                where = ".".join(path[:depth])
+                raise ConfigError(f"{where}: expected a mapping, got {type(node).__name__}")
             target = node
         if name in target:
             raise ConfigError(f"{old} and {new} are the same key (renamed); give only {new}")

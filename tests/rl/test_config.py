@@ -390,6 +390,10 @@ def test_an_old_config_json_with_the_flat_reward_keys_loads_them_into_pebble_rew
         ({"pebble.reward.epochs": 0}, "pebble.reward.epochs: must be >= 1"),
         ({"pebble.reward.seed": 3}, "pebble.reward.seed: the preference model is seeded by"),
         ({"pebble.reward.lr": "fast"}, "pebble.reward.lr: expected a number"),
+        (
+            {"pebble": {"reward": 3, "reward_lr": 0.1}},
+            "pebble.reward: expected a mapping, got int",
+        ),
     ],
 )
 def test_bad_preference_model_values_name_the_key(overrides, message):
