@@ -4,7 +4,9 @@ A run directory holds checkpoints and videos and vanishes with the machine; its 
 small JSON file that stays: ``task``, ``reward``, ``teacher``, ``labels``, ``demos``,
 ``seed``, ``env_steps``, ``final_success``, ``final_return``, ``curve`` (``[env_steps,
 success, return]`` rows, from ``metrics.csv``) and ``config`` (the resolved tree); a run with
-a PRM/VLM potential adds ``potential_curve`` (``[env_steps, success, potential return]``).
+a PRM/VLM potential adds ``potential_curve`` (``[env_steps, success, potential return]``), a
+run with interventions ``unassisted_curve`` (``[env_steps, success without the expert's
+takeovers, return]``), which the table's "env steps to 80%" reads.
 
     python -m robopref.benchmarks.results summarize runs/a runs/b --out bench/results/reach
     python -m robopref.benchmarks.results table bench/results/reach
@@ -77,10 +79,16 @@ def summarize(run_dir: str | Path, name: str | None = None) -> dict[str, Any]:
     curve = [
         [int(r["env_steps"]), _finite(r["success_rate"]), _finite(r["true_return"])] for r in rows
     ]
-    potential: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
     if rows and "reward/potential_return" in rows[0]:
-        potential["potential_curve"] = [
+        extra["potential_curve"] = [
             [int(r["env_steps"]), _finite(r["success_rate"]), _finite(r["reward/potential_return"])]
+            for r in rows
+        ]
+    if rows and "unassisted_success_rate" in rows[0] and _assisted(config):
+        # Success without the expert's rescues: what "env steps to 80%" reads (`table`).
+        extra["unassisted_curve"] = [
+            [int(r["env_steps"]), _finite(r["unassisted_success_rate"]), _finite(r["true_return"])]
             for r in rows
         ]
     return {
@@ -97,7 +105,7 @@ def summarize(run_dir: str | Path, name: str | None = None) -> dict[str, Any]:
         "final_return": _finite(final.get("true_return")),
         "wall_s": _finite(rows[-1]["wall_s"]) if rows else None,
         "curve": curve,
-        **potential,
+        **extra,
         "config": config,
     }
 
@@ -112,6 +120,11 @@ def write_summary(summary: dict[str, Any], out_dir: str | Path) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(summary, indent=1) + "\n")
     return path
+
+
+def _assisted(config: dict[str, Any]) -> bool:
+    """Whether the run let the scripted expert take over (``interventions.budget`` > 0)."""
+    return int((config.get("interventions") or {}).get("budget", 0) or 0) > 0
 
 
 def steps_to(curve: list[list], success: float = 0.8) -> int | None:
@@ -148,9 +161,14 @@ def table(summaries: list[dict[str, Any]], by: str = "name") -> list[str]:
         "|---|---|---|---|---|",
     ]
     for key, members in groups.items():
-        reached = [steps_to(m["curve"]) for m in members]
+        # With interventions the training success counts the episodes the expert rescued:
+        # the policy's own is the unassisted curve. Summaries from before that curve was
+        # logged are marked, their figure counting the rescues.
+        reached = [steps_to(m.get("unassisted_curve") or m["curve"]) for m in members]
         got = [r for r in reached if r is not None]
         to80 = f"{statistics.mean(got):,.0f} ({len(got)}/{len(members)})" if got else "never"
+        if any(_assisted(m.get("config", {})) and "unassisted_curve" not in m for m in members):
+            to80 += " (rescues counted)"
         rows.append(
             f"| {key} | {len(members)} | {_mean_spread([m['final_success'] for m in members])} "
             f"| {_mean_spread([m['final_return'] for m in members])} | {to80} |"

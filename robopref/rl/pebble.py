@@ -62,7 +62,7 @@ from robopref.rl.config import (
     gold_rate,
 )
 from robopref.rl.env import INFO_PREF, INFO_TOTAL, CompositeReward, StepReward
-from robopref.rl.interventions import INFO_INTERVENTION_PENALTY
+from robopref.rl.interventions import INFO_INTERVENTION, INFO_INTERVENTION_PENALTY
 from robopref.runs import RunPaths
 
 if TYPE_CHECKING:
@@ -81,6 +81,7 @@ METRIC_FIELDS = (
     "rounds",
     "true_return",
     "success_rate",
+    "unassisted_success_rate",
     "reward/task",
     "reward/pref",
     "reward/shaping",
@@ -204,6 +205,8 @@ class PebbleCallback(BaseCallback):
         self.pool: deque[Episode] = deque(maxlen=cfg.pool_episodes)
         self.recent: deque[dict[str, float]] = deque(maxlen=10)
         self._episode_terms = {t: 0.0 for t in ("task", "pref", "shaping", "total")}
+        #: Whether the scripted expert drove a step of the current episode (interventions).
+        self._episode_assisted = False
         self._saved_episodes: set[str] = set(self.episode_store.ids())
         #: SURF's unlabelled pairs (`_add_unlabeled`); not checkpointed: a resumed run
         #: starts collecting them again.
@@ -240,9 +243,12 @@ class PebbleCallback(BaseCallback):
             terms = (info[INFO_TASK], info[INFO_PREF], info[INFO_SHAPING], info[INFO_TOTAL])
             for name, v in zip(("task", "pref", "shaping", "total"), terms):
                 self._episode_terms[name] += v
+            self._episode_assisted |= INFO_INTERVENTION in info
             if self._ended is not None:  # this step ended it: its terms are now summed too
                 self._ended.update({f"reward/{k}": v for k, v in self._episode_terms.items()})
+                self._ended["assisted"] = float(self._episode_assisted)
                 self._episode_terms = dict.fromkeys(self._episode_terms, 0.0)
+                self._episode_assisted = False
                 self._ended = None
             if buffer is not None and hasattr(buffer, "note"):
                 # The buffer's fixed term: shaping, and a correction's penalty (kept through
@@ -276,6 +282,7 @@ class PebbleCallback(BaseCallback):
             "true_return": float(np.nansum(episode.reward)),
             "success": float(episode.is_success),
             "length": float(episode.length),
+            "assisted": 0.0,  # set by `_on_step` once it has seen this last step's info
             **{f"reward/{k}": 0.0 for k in self._episode_terms},
         }
         self.recent.append(self._ended)
@@ -595,6 +602,14 @@ class PebbleCallback(BaseCallback):
             "rounds": self.state.rounds,
             "true_return": mean("true_return"),
             "success_rate": mean("success"),
+            # Solved by the policy alone: an episode the expert took over in counts as a
+            # failure, so corrections cannot make training success look like the policy's
+            # own (with interventions, success_rate counts the rescued episodes).
+            "unassisted_success_rate": (
+                float(np.mean([r["success"] * (1.0 - r["assisted"]) for r in recent]))
+                if recent
+                else float("nan")
+            ),
             **{f"reward/{k}": mean(f"reward/{k}") for k in ("task", "pref", "shaping", "total")},
             "pref_model/accuracy": self.state.last_fit.get("accuracy", float("nan")),
             "pref_model/loss": self.state.last_fit.get("loss", float("nan")),

@@ -287,6 +287,14 @@ def test_a_run_with_interventions_counts_them_and_stores_the_experts_actions(tin
     with open(run.metrics, newline="") as f:
         rows = list(csv.DictReader(f))
     assert int(rows[-1]["intervention_steps"]) == saved["intervention_steps"]
+    # The policy's own success counts a rescued episode as a failure: the reach expert
+    # solves the task when it takes over, so training success runs ahead of it.
+    own = [float(r["unassisted_success_rate"]) for r in rows]
+    helped = [float(r["success_rate"]) for r in rows]
+    assert all(o <= h for o, h in zip(own, helped)) and any(o < h for o, h in zip(own, helped))
+    from robopref.benchmarks.results import summarize
+
+    assert [row[1] for row in summarize(run.root)["unassisted_curve"]] == own
     # A resumed run goes on counting from the checkpoint, within the same budget.
     resumed = train(resume=str(run.root), overrides={"steps": 400})
     assert resumed["env_steps"] == 400

@@ -59,6 +59,22 @@ def test_the_table_gives_mean_spread_seeds_and_steps_to_80_percent():
     assert steps_to([[5, None, 0], [7, 0.85, 0]]) == 7
 
 
+def test_steps_to_80_percent_of_a_run_with_interventions_is_the_policys_own():
+    assisted = {"interventions": {"budget": 6000}}
+    rescued = [[1000, 0.9, 1], [2000, 1.0, 2]]  # training success, rescues included
+    own = {
+        "name": "iv", "seed": 0, "final_success": 0.9, "final_return": 9.0, "curve": rescued,
+        "unassisted_curve": [[1000, 0.3, 1], [2000, 0.8, 2]], "config": assisted,
+    }  # fmt: skip
+    assert table([own])[2].endswith("| 2,000 (1/1) |")
+    # A summary from before the unassisted curve was logged says its figure counts rescues.
+    old = {k: v for k, v in own.items() if k != "unassisted_curve"}
+    assert table([old])[2].endswith("| 1,000 (1/1) (rescues counted) |")
+    # Without interventions there is nothing to mark.
+    plain = {**old, "config": {"interventions": {"budget": 0}}}
+    assert table([plain])[2].endswith("| 1,000 (1/1) |")
+
+
 def test_a_summary_without_its_keys_and_an_empty_directory_are_errors(tmp_path):
     with pytest.raises(ValueError, match="a summary needs"):
         write_summary({"name": "x", "seed": 0}, tmp_path)
