@@ -23,7 +23,8 @@
 # alone);
 # push-progress-x10-iv-g97: discount 0.97; push-iv: the push recipe with 6,000 steps,
 # push-iv-n3: and 3-step returns; push-iv-n3-pen10: and a penalty of 10 on the policy's
-# step into each takeover, interventions.penalty),
+# step into each takeover, interventions.penalty), push-iv-n3-fastexpert (push-iv-n3's flags,
+# measured after the scripted push expert went from half to 0.75 speed: sim/experts.py),
 # reach-task10-mistake, reach-task10-stochastic (teacher noise on the task10 recipe),
 # reach-crowd, reach-crowd-calibrated (issue 18: the simulated crowd, five teachers answering
 # each of 50 queries, 250 labels, 5% gold; annotator model none or calibrated),
@@ -118,6 +119,8 @@ declare -A FLAGS=(
 --set interventions.start=10000 --set learner.n_step=3"
   [push-iv-n3-pen10]="$push --reward sparse+pref+prm --set interventions.budget=6000 \
 --set interventions.start=10000 --set learner.n_step=3 --set interventions.penalty=10"
+  [push-iv-n3-fastexpert]="$push --reward sparse+pref+prm --set interventions.budget=6000 \
+--set interventions.start=10000 --set learner.n_step=3"
 )
 mkdir -p "$OUT"
 for g in ${groups[*]}; do
