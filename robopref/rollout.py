@@ -344,9 +344,12 @@ def record_default_episodes(
     counts: tuple[int, int, int] = (4, 8, 2),
     cameras: tuple[str, ...] | None = None,
     image_size: int = 84,
+    backend: str = "mujoco",
+    randomize: bool = False,
 ) -> list:
     """Expert, perturbed and random episodes of ``task`` (``counts`` of each): progress,
-    regress and failure, what a PRM learns progress from. Returns the episodes of ``out``."""
+    regress and failure, what a PRM learns progress from, in ``backend`` with domain
+    randomization when ``randomize``. Returns the episodes of ``out``."""
     extra: dict[str, Any] = {} if cameras is None else {"cameras": tuple(cameras)}
     for policy, n in zip(("expert", "perturbed", "random"), counts):
         if n:
@@ -359,6 +362,8 @@ def record_default_episodes(
                     seed=seed,
                     video=False,
                     image_size=image_size,
+                    backend=backend,
+                    randomize=randomize,
                     **extra,
                 ),
                 progress_bar=False,

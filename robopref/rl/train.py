@@ -111,6 +111,10 @@ def load_or_train_prm(config: TrainConfig, run: RunPaths, log=print):
             counts=(n // 3, n - 2 * (n // 3), n // 3),
             cameras=config.env.cameras,
             image_size=config.env.image_size,
+            # The frames the PRM will score: a PRM trained on plain MuJoCo renders ranks
+            # randomized ones far worse (README, "Robustness to randomized scenes").
+            backend=config.env.backend,
+            randomize=config.env.randomize,
         )
         prm_config = PRMConfig(
             views=config.env.cameras,

@@ -270,6 +270,28 @@ def test_ppo_and_a_quick_prm(tiny):
     assert load_run_policy(run.root).keys == ("state",)
 
 
+def test_the_quick_prm_learns_from_the_runs_own_randomized_scenes(tiny):
+    from robopref.data import EpisodeStore
+
+    summary = train(
+        tiny(
+            reward="sparse+prm",
+            steps=64,
+            **{
+                "env.cameras": ["front"],
+                "env.randomize": True,
+                "shaping.prm_episodes": 3,
+                "shaping.prm_steps": 2,
+            },
+        )
+    )
+    run = RunPaths.of(summary["run"])
+    recorded = list(EpisodeStore(run.root / "prm_episodes"))
+    assert len(recorded) == 3
+    assert all(ep.metadata["randomize"] is True for ep in recorded)
+    assert all(ep.metadata["backend"] == "mujoco" for ep in recorded)
+
+
 def test_resume_of_something_that_is_not_a_run(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path)]) == 2
     assert "has no config.json" in capsys.readouterr().err
