@@ -2,9 +2,11 @@
 # Process reward model on sim episodes: record training and held-out episodes (expert,
 # perturbed, random), train a PRM per task, print its held-out figures (all views and every
 # view subset), then one-shot adaptation to a variant (bigger blue cube) from one expert demo.
-# Robustness: the same held-out mix recorded with domain randomization (light, camera pose and
-# field of view, colours), scored by the PRM above and by one trained with colour jitter
-# (JITTER, default 0.3), which is also scored on the plain held-out episodes.
+# The PRM (prm.pt) is trained the default way: the training mix recorded plain and again with
+# domain randomization (light, camera pose and field of view, colours; other seeds), with the
+# default augmentation (random shifts and colour jitter). For comparison, prm-plain.pt learns
+# from the plain mix alone with shifts only (the recipe before issue 14). Both are scored on
+# the plain held-out mix and on the same mix recorded with randomization.
 # Usage: bench/prm.sh [task ...]   (default: panda-push panda-lift); OUT=dir, STEPS=n.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,13 +31,19 @@ for task in "${@:-panda-push panda-lift}"; do
       rec "$t" "$d/test-rand" expert 10 1000 --randomize; rec "$t" "$d/test-rand" perturbed 20 1100 --randomize
       rec "$t" "$d/test-rand" random 4 1200 --randomize
     fi
-    "$rp" reward train-prm --task "$t" --episodes "$d/train" --out "$d/prm.pt" --steps "$STEPS" --quiet --threads 1
+    if [ ! -d "$d/train-rand" ]; then
+      rec "$t" "$d/train-rand" expert 20 300 --randomize; rec "$t" "$d/train-rand" perturbed 40 400 --randomize
+      rec "$t" "$d/train-rand" random 6 500 --randomize
+    fi
+    mkdir -p "$d/train-mixed"  # both mixes, linked: the loader reads one directory
+    ln -sf "$(realpath "$d/train")"/*.npz "$(realpath "$d/train-rand")"/*.npz "$d/train-mixed/"
+    "$rp" reward train-prm --task "$t" --episodes "$d/train-mixed" --out "$d/prm.pt" --steps "$STEPS" --quiet --threads 1
     "$rp" reward eval-prm "$d/prm.pt" --episodes "$d/test" --threads 1
     "$rp" reward eval-prm "$d/prm.pt" --episodes "$d/test-rand" --threads 1
-    "$rp" reward train-prm --task "$t" --episodes "$d/train" --out "$d/prm-jitter.pt" --steps "$STEPS" \
-      --color-jitter "${JITTER:-0.3}" --quiet --threads 1
-    "$rp" reward eval-prm "$d/prm-jitter.pt" --episodes "$d/test" --threads 1
-    "$rp" reward eval-prm "$d/prm-jitter.pt" --episodes "$d/test-rand" --threads 1
+    "$rp" reward train-prm --task "$t" --episodes "$d/train" --out "$d/prm-plain.pt" --steps "$STEPS" \
+      --color-jitter 0 --quiet --threads 1
+    "$rp" reward eval-prm "$d/prm-plain.pt" --episodes "$d/test" --threads 1
+    "$rp" reward eval-prm "$d/prm-plain.pt" --episodes "$d/test-rand" --threads 1
     "$rp" reward adapt-prm "$d/prm.pt" --demo "$d/variant-demo" --eval "$d/variant-test" --out "$d/prm-adapted.pt" --threads 1
     "$rp" reward compare sparse progress --task "$t" --episodes "$d/test"
     "$rp" reward compare "$d/prm.pt" progress --task "$t" --episodes "$d/test"

@@ -161,8 +161,10 @@ def _cmd_export(args) -> int:
     if args.policy:
         # A policy blob stands alone: the bridge takes it (--policy-blob) apart from the
         # reward blob it records with (--reward).
-        if args.preference or args.prm:
-            raise ValueError("--policy exports a policy alone: drop --preference and --prm")
+        if args.preference or args.prm or args.prm_task:
+            raise ValueError(
+                "--policy exports a policy alone: drop --preference, --prm and --prm-task"
+            )
         from robopref.rl.export_policy import export_run_policy
 
         path = export_run_policy(args.policy, args.out, checkpoint=args.checkpoint or None)
@@ -173,6 +175,7 @@ def _cmd_export(args) -> int:
             args.out,
             preference_model=args.preference or None,
             prm_model=args.prm or None,
+            prm_task=args.prm_task or None,
             gamma=args.gamma,
             scale=args.scale,
         )
@@ -264,6 +267,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--preference", default="", help="preference reward model file")
     s.add_argument("--prm", default="", help="process reward model file")
+    s.add_argument(
+        "--prm-task",
+        default="",
+        help="a multi-task PRM: the task to export (folded into the exported head)",
+    )
     s.add_argument("--gamma", type=float, default=0.99, help="shaping discount")
     s.add_argument("--scale", type=float, default=1.0, help="shaping scale")
     s.set_defaults(func=_cmd_export)

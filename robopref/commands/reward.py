@@ -2,6 +2,9 @@
 process reward models; compare rewards.
 
 Every subcommand prints one JSON line (the figures the README quotes come from these).
+
+``train-prm --task a,b,...`` trains one multi-task PRM on episodes of those tasks; the
+commands that take a model condition a multi-task one on ``--task``.
 """
 
 from __future__ import annotations
@@ -25,21 +28,64 @@ def _threads(n: int) -> None:
         torch.set_num_threads(n)
 
 
+def _episodes_of_tasks(directory: str, tasks: tuple[str, ...]) -> list:
+    """The episodes of ``directory`` for a multi-task model of ``tasks``: all of them, which
+    must be of those tasks, with some of each.
+
+    Raises:
+        ValueError: episodes of a task not in ``tasks``, or a task without episodes.
+    """
+    episodes = load_episodes(directory)
+    found = sorted({ep.metadata["task"] for ep in episodes})
+    other = [t for t in found if t not in tasks]
+    if other:
+        raise ValueError(
+            f"episodes of task {', '.join(map(repr, other))} in {directory!r}, which is not "
+            f"in --task {list(tasks)}"
+        )
+    missing = [t for t in tasks if t not in found]
+    if missing:
+        raise ValueError(
+            f"no episodes of task {', '.join(map(repr, missing))} in {directory!r} (found {found})"
+        )
+    return episodes
+
+
+def _load_prm(path: str, task: str):
+    """The PRM of ``path``; a multi-task one conditioned on ``task`` when given (a single-task
+    one is unchanged: ``--task`` then only selects episodes)."""
+    from robopref.rewards.prm import ProcessRewardModel
+
+    model = ProcessRewardModel.load(path)
+    if task and model.tasks:
+        model.for_task(task)
+    return model
+
+
 def _cmd_train_prm(args) -> int:
     from robopref.rewards.prm import PRMConfig, ProcessRewardModel
     from robopref.rewards.prm_train import frame_set, train_prm
 
+    tasks = _csv(args.task)
+    if not tasks:
+        raise ValueError(f"--task: a task or a comma-separated list of tasks, got {args.task!r}")
+    multi = len(tasks) > 1
     augment = {k: getattr(args, k) for k in ("shift", "color_jitter")}
     config = PRMConfig(
         views=_csv(args.views),
+        tasks=tasks if multi else (),
         steps=args.steps,
         batch_size=args.batch_size,
         seed=args.seed,
         **{k: v for k, v in augment.items() if v is not None},  # None: PRMConfig's default
     )
     _threads(args.threads)
-    episodes = load_episodes(args.episodes, args.task)
-    model = ProcessRewardModel(config, name=Path(args.out).stem, task=args.task)
+    if multi:  # no task chosen: each frame is conditioned on its episode's task
+        episodes = _episodes_of_tasks(args.episodes, tasks)
+        model = ProcessRewardModel(config, name=Path(args.out).stem)
+    else:
+        episodes = load_episodes(args.episodes, tasks[0])
+        model = ProcessRewardModel(config, name=Path(args.out).stem, task=tasks[0])
     start = time.perf_counter()
     summary = train_prm(
         model, frame_set(model, episodes, labels=args.labels), progress_bar=not args.quiet
@@ -47,35 +93,40 @@ def _cmd_train_prm(args) -> int:
     model.save(args.out)
     print(
         json.dumps(
-            {"out": args.out, "task": args.task, **summary, "seconds": time.perf_counter() - start}
+            {
+                "out": args.out,
+                "task": args.task,
+                **({"tasks": list(tasks)} if multi else {}),
+                **summary,
+                "seconds": time.perf_counter() - start,
+            }
         )
     )
     return 0
 
 
 def _cmd_eval_prm(args) -> int:
-    from robopref.rewards.prm import ProcessRewardModel
     from robopref.rewards.prm_train import evaluate_prm, frame_set
 
     _threads(args.threads)
-    model = ProcessRewardModel.load(args.model)
+    model = _load_prm(args.model, args.task)
     episodes = load_episodes(args.episodes, args.task or None)
-    print(json.dumps(evaluate_prm(model, frame_set(model, episodes))))
+    result = evaluate_prm(model, frame_set(model, episodes))
+    print(json.dumps({"model": args.model, "task": args.task, **result}))
     return 0
 
 
 def _cmd_adapt_prm(args) -> int:
-    from robopref.rewards.prm import ProcessRewardModel
     from robopref.rewards.prm_train import adapt_prm, evaluate_prm, frame_set
 
     _threads(args.threads)
-    model = ProcessRewardModel.load(args.model)
-    demo = load_episodes(args.demo)
+    model = _load_prm(args.model, args.task)
+    demo = load_episodes(args.demo, args.task or None)
     experts = [ep for ep in demo if ep.metadata["source"] == "expert" and ep.is_success]
     if not experts:
         raise ValueError(f"no successful expert episode in {args.demo!r} to adapt from")
     row = {"model": args.model, "out": args.out, "demo": experts[0].episode_id}
-    held_out = frame_set(model, load_episodes(args.eval)) if args.eval else None
+    held_out = frame_set(model, load_episodes(args.eval, args.task or None)) if args.eval else None
     if held_out is not None:
         row["before"] = evaluate_prm(model, held_out, subsets=[model.config.views])
         row["before"].pop("per_views")
@@ -94,14 +145,13 @@ def _finetuned_path(model: str) -> Path:
 
 
 def _cmd_finetune_prm(args) -> int:
-    from robopref.rewards.prm import ProcessRewardModel
     from robopref.rewards.prm_labels import finetune_prm, load_run_pairs, pair_accuracy
     from robopref.rewards.prm_train import evaluate_prm, frame_set
 
     if args.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
     _threads(args.threads)
-    model = ProcessRewardModel.load(args.model)
+    model = _load_prm(args.model, args.task)
     out = Path(args.out) if args.out else _finetuned_path(args.model)
     # Everything is read and checked before training, and the model is written last: a bad
     # input writes nothing.
@@ -112,12 +162,9 @@ def _cmd_finetune_prm(args) -> int:
         skip_missing=args.skip_missing,
         model_path=args.model,
     )
-    data = (
-        frame_set(model, load_episodes(args.episodes, model.task or None))
-        if args.episodes
-        else None
-    )
-    held_out = frame_set(model, load_episodes(args.eval, model.task or None)) if args.eval else None
+    task = args.task or model.task or None
+    data = frame_set(model, load_episodes(args.episodes, task)) if args.episodes else None
+    held_out = frame_set(model, load_episodes(args.eval, task)) if args.eval else None
     row = {"model": args.model, "out": str(out), "run": args.labels, **report}
 
     def evaluate() -> dict:
@@ -205,7 +252,12 @@ def add_commands(sub) -> None:
         s.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's)")
 
     s = rsub.add_parser("train-prm", help="train a multi-view PRM on recorded episodes")
-    s.add_argument("--task", required=True, help="task of the episodes")
+    s.add_argument(
+        "--task",
+        required=True,
+        help="task of the episodes; a comma-separated list trains one multi-task PRM on "
+        "episodes of those tasks (each frame conditioned on its episode's task)",
+    )
     s.add_argument("--episodes", required=True, help="directory of recorded episodes")
     s.add_argument("--out", required=True, help="model file to write")
     s.add_argument("--views", default="front,side,wrist", help="comma-separated cameras")
@@ -218,7 +270,8 @@ def add_commands(sub) -> None:
     s.add_argument(
         "--color-jitter",
         type=float,
-        help="brightness, contrast and colour augmentation in [0, 1) (default: off)",
+        help="brightness, contrast and colour augmentation in [0, 1), 0: off "
+        "(default: the PRM config's, 0.3)",
     )
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -228,7 +281,12 @@ def add_commands(sub) -> None:
     s = rsub.add_parser("eval-prm", help="Spearman and success AUC, per view subset (JSON)")
     s.add_argument("model", help="PRM file")
     s.add_argument("--episodes", required=True, help="directory of held-out episodes")
-    s.add_argument("--task", default="", help="only episodes of this task")
+    s.add_argument(
+        "--task",
+        default="",
+        help="only episodes of this task; a multi-task PRM is conditioned on it (default: "
+        "each episode on its own task)",
+    )
     common(s)
     s.set_defaults(func=_cmd_eval_prm)
 
@@ -239,6 +297,11 @@ def add_commands(sub) -> None:
     s.add_argument("--eval", default="", help="held-out episodes of the variant")
     s.add_argument("--steps", type=int, default=150, help="fine-tuning steps")
     s.add_argument("--labels", default="time", help="time (demo order) or progress")
+    s.add_argument(
+        "--task",
+        default="",
+        help="only episodes of this task; a multi-task PRM is conditioned on it",
+    )
     common(s)
     s.set_defaults(func=_cmd_adapt_prm)
 
@@ -267,6 +330,12 @@ def add_commands(sub) -> None:
         "--skip-missing",
         action="store_true",
         help="train on the labels whose episodes are present with frames; report the rest",
+    )
+    s.add_argument(
+        "--task",
+        default="",
+        help="only episodes of this task (default: the model's); a multi-task PRM is "
+        "conditioned on it",
     )
     common(s)
     s.set_defaults(func=_cmd_finetune_prm)

@@ -56,7 +56,7 @@ def export_blob(
     return path
 
 
-def _prm_head(path: str | os.PathLike[str]) -> dict[str, Any]:
+def _prm_head(path: str | os.PathLike[str], task: str | None = None) -> dict[str, Any]:
     try:
         from robopref.rewards.prm import ProcessRewardModel
     except ImportError as e:
@@ -64,7 +64,13 @@ def _prm_head(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"export_models: cannot export the PRM {path}: robopref.rewards.prm is not "
             f"available ({e})"
         ) from e
-    return ProcessRewardModel.load(path).numpy_head()
+    model = ProcessRewardModel.load(path)
+    try:
+        if task is not None:
+            model.for_task(task)
+        return model.numpy_head()
+    except ValueError as e:
+        raise ValueError(f"export_models: {path}: {e}") from e
 
 
 def export_models(
@@ -73,6 +79,7 @@ def export_models(
     prm_model: str | os.PathLike[str] | None = None,
     gamma: float | None = 0.99,
     scale: float = 1.0,
+    prm_task: str | None = None,
 ) -> Path:
     """Exports saved reward models (and shaping constants) into one ``.rpe`` blob.
 
@@ -82,6 +89,8 @@ def export_models(
         prm_model: a file written by `ProcessRewardModel.save`, or None.
         gamma: the learner's discount for the shaping term (None: no shaping constants).
         scale: the shaping scale.
+        prm_task: a multi-task PRM's task to export (its embedding is folded into the head,
+            so the evaluator needs no task input); None: the task the model was saved with.
 
     Returns:
         The path written.
@@ -89,7 +98,8 @@ def export_models(
     Raises:
         FileNotFoundError: a model file is missing.
         robopref.rewards.ModelFormatError: a model file is not readable (a ValueError).
-        ValueError: nothing to export, or the heads are malformed.
+        ValueError: nothing to export, the heads are malformed, or a multi-task PRM with no
+            task chosen (or one it does not know).
     """
     preference = obs_dim = prm = None
     if preference_model is not None:
@@ -98,5 +108,5 @@ def export_models(
         model = PreferenceRewardModel.load(preference_model)
         preference, obs_dim = model.numpy_head(), model.obs_dim
     if prm_model is not None:
-        prm = _prm_head(prm_model)
+        prm = _prm_head(prm_model, prm_task)
     return export_blob(out_path, preference, prm, gamma=gamma, scale=scale, obs_dim=obs_dim)

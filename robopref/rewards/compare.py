@@ -3,7 +3,8 @@
 A reward is named by a spec: ``sparse`` (the task's own reward, 1 on the step that succeeds),
 ``progress`` (privileged sim progress of the next state used directly as the reward: the
 "semantic trap" that potential shaping avoids), or the path of a saved model: a process
-reward model (its potential of the next state, ``Phi(s')``, as a reward) or a preference
+reward model (its potential of the next state, ``Phi(s')``, as a reward; a multi-task one
+with no task chosen is conditioned on the episodes' task) or a preference
 reward model (its ensemble mean ``r(s, a)``).
 
 The EPIC machinery (`robopref.rewards.diagnostics`) needs rewards of arbitrary
@@ -94,6 +95,15 @@ def reward_fn(spec: str, table: _Table) -> Callable[..., np.ndarray]:
     except ModelFormatError:
         prm = None
     if prm is not None:
+        if prm.tasks and not prm.task:
+            # A multi-task PRM saved with no task chosen: condition it on the episodes' task.
+            found = sorted({str(ep.metadata.get("task")) for ep in table.episodes})
+            if len(found) != 1:
+                raise ValueError(
+                    f"reward {spec!r}: a multi-task PRM with no task chosen, on episodes of "
+                    f"tasks {found}: compare episodes of one of its tasks {list(prm.tasks)}"
+                )
+            prm.for_task(found[0])
         return _next_state_reward(f"prm:{path.name}", prm.potential_batch(table.frames()))
     model = PreferenceRewardModel.load(path)  # raises ModelFormatError naming the file
     obs_rows = table.state

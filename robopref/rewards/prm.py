@@ -38,6 +38,14 @@ the camera model) but the potential reads the progress head only: it is the same
 of the weights whether the heads are trained, untrained, or absent (a file saved before they
 existed loads with them untrained, `trained_heads` empty, and scores as before).
 
+One model can serve several tasks (``PRMConfig.tasks``): a learned embedding of the task is
+added to the fused feature, ``z_t = LayerNorm(...) + task_embed_t``, before every head. The
+model's current task (`ProcessRewardModel.task`, chosen with `ProcessRewardModel.for_task`)
+conditions inference; training conditions each frame on its episode's task. Added after the
+LayerNorm, the embedding is exactly a per-task LayerNorm bias, so exporting one task folds it
+into ``norm_bias`` and the C evaluator runs a multi-task model unchanged. A single-task model
+(``tasks`` empty) has no embedding and computes exactly what it did before.
+
 Images are uint8 ``(H, W, 3)``; frames of another size are resized to ``image_size`` with
 OpenCV's area interpolation (the documented resize), other dtypes or channel counts are
 refused (`robopref.rewards.frames.check_frames`). Privileged sim progress is a training
@@ -76,9 +84,12 @@ __all__ = [
 
 FORMAT_NAME = "robopref.process_reward"
 # Version 2 adds the success and preference heads (and the ``heads`` list of trained ones);
-# version 1 files load with both heads untrained.
-FORMAT_VERSION = 2
-_READS = (1, 2)
+# version 1 files load with both heads untrained. Version 3 is a multi-task model (``tasks``
+# in its config, a task embedding in its weights); a single-task model is still written as
+# version 2, without a ``tasks`` key, so robopref versions before it still read the file.
+FORMAT_VERSION = 3
+_SINGLE_TASK_VERSION = 2
+_READS = (1, 2, 3)
 #: The heads besides progress and hop, by their module names in `_PRMNet`.
 HEADS = ("success", "preference")
 _ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -104,6 +115,9 @@ class PRMConfig:
     """Per-view feature size D."""
     hidden: tuple[int, ...] = (256,)
     """Hidden widths of the progress and hop MLPs."""
+    tasks: tuple[str, ...] = ()
+    """A multi-task model's tasks, in the order of its task embedding's rows (at least two);
+    empty: a single-task model, with no embedding (`ProcessRewardModel.task` is metadata)."""
     activation: Literal["relu", "leaky_relu", "tanh"] = "relu"
     bins: int = 21
     """K progress bins at 0, 1/(K-1), ..., 1; targets are two-hot, so the expectation is
@@ -128,11 +142,14 @@ class PRMConfig:
     """Frames drawn from each segment per step; their mean score estimates the segment's."""
     shift: int = 4
     """Random-shift augmentation in pixels (DrQ, Kostrikov et al. 2021); 0 turns it off."""
-    color_jitter: float = 0.0
+    color_jitter: float = 0.3
     """Photometric augmentation in training (not at inference): each image's brightness and
     contrast are scaled by factors in [1 - j, 1 + j] and each colour channel by one in
     [1 - j/2, 1 + j/2], so the ranking does not hang on the exact light and colours of the
-    training renders (randomized scenes, another renderer, a real camera); 0 turns it off."""
+    training renders (randomized scenes, another renderer, a real camera); 0 turns it off.
+    On by default: on randomized held-out episodes it lifted Spearman from 0.60 to 0.79
+    (lift) and from 0.41 to 0.88 (push) at no loss on plain ones (README, "Robustness to
+    randomized scenes")."""
     lr: float = 1e-3
     weight_decay: float = 1e-4
     batch_size: int = 32
@@ -142,10 +159,19 @@ class PRMConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("views", "channels", "hidden"):
+        for name in ("views", "channels", "hidden", "tasks"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         if not self.views or len(set(self.views)) != len(self.views):
             raise ValueError(f"views must be distinct camera names, got {self.views!r}")
+        if (
+            len(self.tasks) == 1
+            or len(set(self.tasks)) != len(self.tasks)
+            or not all(isinstance(t, str) and t for t in self.tasks)
+        ):
+            raise ValueError(
+                f"tasks must be empty (a single-task model) or two or more distinct task "
+                f"names, got {self.tasks!r}"
+            )
         if len(self.channels) != 3:
             raise ValueError(f"channels must have 3 widths, got {self.channels!r}")
         for name, value, low in (
@@ -246,6 +272,19 @@ class _PRMNet(nn.Module):
         # heads existed, so the potential of a model of a given seed did not change.
         self.success = mlp((d, *cfg.hidden, 1))
         self.preference = mlp((d, *cfg.hidden, 1))
+        # Additive rather than FiLM, as the simplest that works: a shift of the fused feature
+        # already changes which hidden units of each head's MLP fire, so every head can
+        # compute another function per task; and after the LayerNorm it is exactly a per-task
+        # LayerNorm bias, which export folds into the head. (FiLM's scale would fold into
+        # norm_weight too, at twice the parameters.) nn.Embedding's N(0, 1) init is the scale
+        # of the LayerNorm output it is added to, so the tasks start apart; from zeros, Adam
+        # moves them about lr per step and the heads first fit a task-agnostic compromise
+        # (two mirrored synthetic tasks, 300 steps: Spearman over both 0.64 from zeros, 0.99
+        # from N(0, 1)). Made last, like the heads, so the seeded init of every other layer
+        # is that of a single-task model.
+        self.task_embed: nn.Embedding | None = None
+        if cfg.tasks:
+            self.task_embed = nn.Embedding(len(cfg.tasks), d)
         self.register_buffer("centers", torch.linspace(0.0, 1.0, cfg.bins), persistent=False)
 
     def _run(self, layers: nn.ModuleList, x: torch.Tensor) -> torch.Tensor:
@@ -260,13 +299,26 @@ class _PRMNet(nn.Module):
         n, v = images.shape[:2]
         return self.encoder(images.flatten(0, 1)).view(n, v, -1)
 
-    def fuse(self, feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``(N, V, D)`` features and ``(N, V)`` bool mask -> ``(N, D)`` fused feature."""
+    def fuse(
+        self, feats: torch.Tensor, mask: torch.Tensor, task: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``(N, V, D)`` features and ``(N, V)`` bool mask -> ``(N, D)`` fused feature.
+
+        ``task``: int64 ``(N,)`` row of each observation's task in the embedding; required
+        by a multi-task net, refused by a single-task one.
+        """
         h = feats + self.view_embed
         scores = (h @ self.attn_query) / math.sqrt(h.shape[-1])
         scores = scores.masked_fill(~mask, float("-inf"))
         weights = torch.softmax(scores, dim=1)
-        return self.norm((weights.unsqueeze(-1) * h).sum(1))
+        z = self.norm((weights.unsqueeze(-1) * h).sum(1))
+        if self.task_embed is None:
+            if task is not None:
+                raise ValueError("a single-task PRM has no task embedding to condition on")
+            return z
+        if task is None:
+            raise ValueError("a multi-task PRM needs the task of each observation to fuse")
+        return z + self.task_embed(task)
 
     def logits(self, z: torch.Tensor) -> torch.Tensor:
         return self._run(self.progress, z)
@@ -286,15 +338,24 @@ class _PRMNet(nn.Module):
 class ProcessRewardModel:
     """The multi-view PRM: ``potential(obs) -> Phi`` in [0, 1], plus the hop head.
 
+    A multi-task model (``config.tasks``) conditions every output on its current `task`,
+    which must be chosen (`for_task`) before inference or export.
+
     Args:
         config: architecture and training settings (defaults: `PRMConfig()`).
         name: names the model in errors and logs.
-        task: the task it was trained for (metadata; not checked at inference).
+        task: a single-task model: the task it was trained for (metadata; not checked at
+            inference). A multi-task model: its current task, one of ``config.tasks``, or
+            ``""`` for none chosen yet.
+
+    Raises:
+        ValueError: a multi-task model given a task it does not know.
     """
 
     def __init__(self, config: PRMConfig | None = None, name: str = "prm", task: str = ""):
         self.config = config if config is not None else PRMConfig()
-        self.name, self.task = str(name), str(task)
+        self.name = str(name)
+        self.task = task  # checked by the setter against a multi-task model's tasks
         # Seeded init without touching the caller's global torch RNG.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.config.seed)
@@ -303,6 +364,67 @@ class ProcessRewardModel:
         self.last_missing_views: tuple[str, ...] = ()
         self.history: list[dict[str, Any]] = []  # training summaries, saved with the model
         self.trained_heads: set[str] = set()  # which of HEADS were trained; others refuse
+
+    # ------------------------------------------------------------------ tasks
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """A multi-task model's tasks (``config.tasks``); empty for a single-task model."""
+        return self.config.tasks
+
+    @property
+    def task(self) -> str:
+        """The task: a single-task model's (metadata), or a multi-task model's current one."""
+        return self._task
+
+    @task.setter
+    def task(self, name: str) -> None:
+        name = str(name)
+        if self.tasks and name:  # "" is a multi-task model with no task chosen
+            self._check_known(name)
+        self._task = name
+
+    def _check_known(self, name: str) -> None:
+        if name not in self.tasks:
+            raise ValueError(
+                f"model {self.name!r} was not trained on task {name!r}; it knows {list(self.tasks)}"
+            )
+
+    def for_task(self, name: str) -> ProcessRewardModel:
+        """Conditions a multi-task model on task ``name`` from now on; returns the model.
+
+        In place (the weights are shared by every task), and returned so that
+        ``ProcessRewardModel.load(path).for_task(name)`` reads as one step.
+
+        Raises:
+            ValueError: ``name`` is not one of `tasks` (the message lists them), or the model
+                is a single-task one of another task (it has no conditioning to choose).
+        """
+        if not self.tasks:
+            if name != self.task:
+                raise ValueError(
+                    f"model {self.name!r} is a single-task PRM of task {self.task!r}: it has "
+                    f"no conditioning for task {name!r}"
+                )
+            return self
+        self._check_known(name)  # unlike the setter, refuses "" too: choosing is naming one
+        self.task = name
+        return self
+
+    def task_index(self, n: int) -> torch.Tensor | None:
+        """The current task's embedding row for ``n`` observations, int64 ``(n,)``; None for a
+        single-task model (what `_PRMNet.fuse` takes).
+
+        Raises:
+            ValueError: a multi-task model with no task chosen.
+        """
+        if not self.tasks:
+            return None
+        if not self.task:
+            raise ValueError(
+                f"model {self.name!r} is a multi-task PRM of tasks {list(self.tasks)}: choose "
+                "one first (`for_task(name)`; `--task NAME` on the command line)"
+            )
+        return torch.full((n,), self.tasks.index(self.task), dtype=torch.int64)
 
     # ------------------------------------------------------------------ inputs
     def images(self, frames_by_view: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, tuple]:
@@ -370,7 +492,9 @@ class ProcessRewardModel:
 
     def _fused(self, frames_by_view: Mapping[str, Any]) -> torch.Tensor:
         feats, mask = self.features(frames_by_view)
-        return self.net.fuse(torch.from_numpy(feats), torch.from_numpy(mask))
+        return self.net.fuse(
+            torch.from_numpy(feats), torch.from_numpy(mask), self.task_index(len(feats))
+        )
 
     @torch.no_grad()
     def predict(self, frames_by_view: Mapping[str, Any]) -> PRMPrediction:
@@ -402,8 +526,9 @@ class ProcessRewardModel:
         fb, mb = self.features(frames_to)
         if fa.shape != fb.shape:
             raise ValueError(f"hop: {fa.shape[0]} 'from' frames but {fb.shape[0]} 'to' frames")
-        za = self.net.fuse(torch.from_numpy(fa), torch.from_numpy(ma))
-        zb = self.net.fuse(torch.from_numpy(fb), torch.from_numpy(mb))
+        task = self.task_index(len(fa))
+        za = self.net.fuse(torch.from_numpy(fa), torch.from_numpy(ma), task)
+        zb = self.net.fuse(torch.from_numpy(fb), torch.from_numpy(mb), task)
         out = self.net.hop_pred(za, zb)
         self._check_finite("hop", out)
         return out.double().numpy()
@@ -460,14 +585,28 @@ class ProcessRewardModel:
         adds a key of its name: ``{"weights": [...], "biases": [...]}`` (an MLP from D to 1;
         the evaluator's ``success_probability`` applies the sigmoid).
 
+        A multi-task model exports its current task: that task's embedding is added to
+        ``norm_bias`` (the embedding is added right after the LayerNorm), so the head computes
+        the conditioned model with no task input.
+
         Args:
             heads: which of `HEADS` to export; default: the trained ones
                 (`trained_heads`), since an untrained head's outputs mean nothing.
 
         Raises:
-            ValueError: a name not in `HEADS`, or a head asked for that was never trained.
+            ValueError: a name not in `HEADS`, a head asked for that was never trained, or a
+                multi-task model with no task chosen.
         """
         net = self.net
+        norm_bias: torch.Tensor = net.norm.bias
+        if net.task_embed is not None:
+            if not self.task:
+                raise ValueError(
+                    f"numpy_head: model {self.name!r} is a multi-task PRM of tasks "
+                    f"{list(self.tasks)}: choose the task to export (`for_task(name)`; "
+                    "`robopref export --prm-task NAME`)"
+                )
+            norm_bias = norm_bias + net.task_embed.weight[self.tasks.index(self.task)]
 
         def arr(t: torch.Tensor) -> np.ndarray:
             return t.detach().float().numpy().copy()
@@ -488,7 +627,7 @@ class ProcessRewardModel:
             "view_embed": arr(net.view_embed),
             "attn_query": arr(net.attn_query),
             "norm_weight": arr(net.norm.weight),
-            "norm_bias": arr(net.norm.bias),
+            "norm_bias": arr(norm_bias),
             "norm_eps": float(net.norm.eps),
             **mlp(net.progress),
             "activation": self.config.activation,
@@ -497,14 +636,19 @@ class ProcessRewardModel:
         }
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Writes the model atomically; it loads with ``torch.load(weights_only=True)``."""
+        """Writes the model atomically; it loads with ``torch.load(weights_only=True)``.
+
+        A multi-task model keeps its tasks and its current task.
+        """
         cfg = {
             k: list(v) if isinstance(v, tuple) else v
             for k, v in dataclasses.asdict(self.config).items()
         }
+        if not self.tasks:
+            del cfg["tasks"]  # the version-2 file of before (see FORMAT_VERSION)
         payload = {
             "format": FORMAT_NAME,
-            "version": FORMAT_VERSION,
+            "version": FORMAT_VERSION if self.tasks else _SINGLE_TASK_VERSION,
             "name": self.name,
             "task": self.task,
             "config": cfg,
@@ -518,8 +662,9 @@ class ProcessRewardModel:
     def load(cls, path: str | os.PathLike[str]) -> ProcessRewardModel:
         """Reads a model written by `save`, or by a robopref before the heads (version 1).
 
-        A version-1 file has no success or preference head: they are left at their seeded
-        initialization and untrained (`trained_heads` empty); the potential is the saved one.
+        A multi-task model (version 3) comes back with its tasks and current task. A version-1
+        file has no success or preference head: they are left at their seeded initialization
+        and untrained (`trained_heads` empty); the potential is the saved one.
 
         Raises:
             FileNotFoundError: no such file.
@@ -546,6 +691,8 @@ class ProcessRewardModel:
     def __repr__(self) -> str:
         c = self.config
         return (
-            f"ProcessRewardModel(name={self.name!r}, task={self.task!r}, views={list(c.views)}, "
-            f"image_size={c.image_size}, bins={c.bins}, heads={sorted(self.trained_heads)})"
+            f"ProcessRewardModel(name={self.name!r}, task={self.task!r}, "
+            + (f"tasks={list(c.tasks)}, " if c.tasks else "")
+            + f"views={list(c.views)}, image_size={c.image_size}, bins={c.bins}, "
+            f"heads={sorted(self.trained_heads)})"
         )

@@ -252,7 +252,9 @@ def reference_bins(model: ProcessRewardModel, pairs: SegmentPairs) -> np.ndarray
     out = []
     for i in range(0, len(pairs.images), _CHUNK):
         x = model.to_tensor(pairs.images[i : i + _CHUNK])
-        z = net.fuse(net.encode(x), torch.from_numpy(pairs.mask[i : i + _CHUNK]))
+        z = net.fuse(
+            net.encode(x), torch.from_numpy(pairs.mask[i : i + _CHUNK]), model.task_index(len(x))
+        )
         out.append(torch.softmax(net.logits(z), -1))
     return torch.cat(out).numpy()
 
@@ -265,7 +267,9 @@ def pair_accuracy(model: ProcessRewardModel, pairs: SegmentPairs) -> float | Non
     scores = []
     for i in range(0, len(pairs.images), _CHUNK):
         x = model.to_tensor(pairs.images[i : i + _CHUNK])
-        z = net.fuse(net.encode(x), torch.from_numpy(pairs.mask[i : i + _CHUNK]))
+        z = net.fuse(
+            net.encode(x), torch.from_numpy(pairs.mask[i : i + _CHUNK]), model.task_index(len(x))
+        )
         scores.append(net.preference_score(z))
     frame = torch.cat(scores).double().numpy()
     diff = frame[pairs.rows_a].mean(1) - frame[pairs.rows_b].mean(1)
@@ -286,6 +290,9 @@ def finetune_prm(
     seed: int | None = None,
 ) -> dict[str, Any]:
     """Fine-tunes ``model`` on labelled pairs (`train_prm` with ``pairs``); returns its summary.
+
+    A multi-task model needs its task chosen (`ProcessRewardModel.for_task`): the pairs, of
+    one run, are conditioned on it.
 
     Args:
         pairs: from `pairs_from_labels` or `load_run_pairs`.

@@ -15,6 +15,10 @@ that led to it; the first observation is not a success). The preference head lea
 `SegmentPairs`: labelled pairs of segments (`robopref.rewards.prm_labels` builds them from a
 run's label store), with a Bradley-Terry loss on the difference of the segments' mean
 per-frame scores. One `train_prm` call can fit both kinds of data at once.
+
+A multi-task model (``PRMConfig.tasks``) is conditioned, frame by frame, on its current task
+when one is chosen (`ProcessRewardModel.for_task`: adaptation, evaluation of one task), else
+on each episode's own ``metadata["task"]`` (training on episodes of several tasks).
 """
 
 from __future__ import annotations
@@ -79,6 +83,8 @@ class FrameSet:
         offsets: int64 ``(E + 1,)``: episode ``e`` is rows ``offsets[e]:offsets[e + 1]``.
         success: bool ``(E,)`` whether each episode succeeded.
         frame_success: bool ``(N,)`` task success in each observation (`frame_success`).
+        task: int64 ``(N,)`` each observation's row in a multi-task model's task embedding,
+            or None for a single-task model.
     """
 
     images: np.ndarray
@@ -88,6 +94,7 @@ class FrameSet:
     offsets: np.ndarray
     success: np.ndarray
     frame_success: np.ndarray
+    task: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.label)
@@ -131,16 +138,36 @@ def frame_success(ep: Episode) -> np.ndarray:
     return np.concatenate([[False], ep.success]).astype(bool)
 
 
+def _episode_task_row(model: ProcessRewardModel, ep: Episode) -> int:
+    """The row of a multi-task ``model``'s embedding that conditions ``ep``'s frames: its
+    current task's if one is chosen, else the episode's own ``metadata["task"]``.
+
+    Raises:
+        ValueError: no task chosen and the episode is of a task the model does not know.
+    """
+    if model.task:
+        return model.tasks.index(model.task)
+    task = ep.metadata.get("task")
+    if task not in model.tasks:
+        raise ValueError(
+            f"episode {ep.episode_id} is of task {task!r}, which the multi-task PRM "
+            f"{model.name!r} was not trained on; it knows {list(model.tasks)}"
+        )
+    return model.tasks.index(task)
+
+
 def frame_set(
     model: ProcessRewardModel, episodes: Sequence[Episode], labels: str = "progress"
 ) -> FrameSet:
     """Stacks the frames and labels of ``episodes`` for ``model``.
 
     Raises:
-        ValueError: no episodes, or an episode with none of the model's views.
+        ValueError: no episodes, an episode with none of the model's views, or (a multi-task
+            model with no task chosen) an episode of a task the model does not know.
     """
     if not episodes:
         raise ValueError("no episodes to train or evaluate the PRM on")
+    tasks = [_episode_task_row(model, ep) for ep in episodes] if model.tasks else None
     parts, masks, labs, eps, lengths, wins = [], [], [], [], [], []
     for e, ep in enumerate(episodes):
         if not any(v in ep.frames for v in model.config.views):
@@ -163,6 +190,7 @@ def frame_set(
         offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
         success=np.array([ep.is_success for ep in episodes]),
         frame_success=np.concatenate(wins),
+        task=None if tasks is None else np.repeat(np.asarray(tasks, np.int64), lengths),
     )
 
 
@@ -237,8 +265,10 @@ def _fused_batch(
     mask: np.ndarray,
     rng: np.random.Generator,
     gen: torch.Generator,
+    task: torch.Tensor | None,
 ) -> torch.Tensor:
-    """Fused features of a training batch: views dropped, frames augmented, then encoded."""
+    """Fused features of a training batch: views dropped, frames augmented, then encoded
+    (and, for a multi-task model, conditioned on each row's ``task``)."""
     cfg, net = model.config, model.net
     kept = torch.from_numpy(_drop_views(mask, cfg.view_dropout, rng))
     x = model.to_tensor(images)
@@ -246,7 +276,7 @@ def _fused_batch(
         x = _random_shift(x.flatten(0, 1), cfg.shift, gen).view(x.shape)
     if cfg.color_jitter:
         x = _color_jitter(x.flatten(0, 1), cfg.color_jitter, gen).view(x.shape)
-    return net.fuse(net.encode(x), kept)
+    return net.fuse(net.encode(x), kept, task)
 
 
 def _pairs_loss(
@@ -265,7 +295,10 @@ def _pairs_loss(
     rows = np.concatenate(
         [pairs.rows_a[p[:, None], cols[0]].ravel(), pairs.rows_b[p[:, None], cols[1]].ravel()]
     )
-    z = _fused_batch(model, pairs.images[rows], pairs.mask[rows], rng, gen)
+    # Labelled pairs come from one run, of one task: the model's current one.
+    z = _fused_batch(
+        model, pairs.images[rows], pairs.mask[rows], rng, gen, model.task_index(len(rows))
+    )
     # A segment's score is the mean of its frames' (here: of F frames drawn from it).
     score = net.preference_score(z).view(2, n, f).mean(-1)
     target = torch.from_numpy(pairs.target[p]).float()
@@ -389,7 +422,8 @@ def _frames_loss(
     cfg, net = model.config, model.net
     a, b = _sample_pairs(data, cfg.batch_size, rng, cfg.final_fraction)
     idx = np.concatenate([a, b])
-    z = _fused_batch(model, data.images[idx], data.mask[idx], rng, gen)
+    task = None if data.task is None else torch.from_numpy(data.task[idx])
+    z = _fused_batch(model, data.images[idx], data.mask[idx], rng, gen, task)
     y = torch.from_numpy(data.label[idx])
     loss_bins = -(_two_hot(y, cfg.bins) * F.log_softmax(net.logits(z), -1)).sum(-1).mean()
     loss = loss_bins
@@ -445,13 +479,14 @@ def evaluate_prm(
     ]
     feats = torch.cat(chunks)
     finals = data.offsets[1:] - 1
+    task = None if data.task is None else torch.from_numpy(data.task)
 
     def scores(view_set: Sequence[str]) -> tuple[dict[str, Any], torch.Tensor]:
         keep = torch.tensor([v in view_set for v in views])
         mask = torch.from_numpy(data.mask) & keep
         usable = mask.any(1)
         mask[~usable] = torch.from_numpy(data.mask)[~usable]  # rows without any: all they have
-        z = net.fuse(feats, mask)
+        z = net.fuse(feats, mask, task)
         phi = (torch.softmax(net.logits(z), -1) @ net.centers).double().numpy()
         if not np.isfinite(phi).all():
             raise NonFiniteRewardError(f"model {model.name!r} produced NaN or inf potentials")
@@ -489,6 +524,9 @@ def adapt_prm(
     seed: int | None = None,
 ) -> dict[str, Any]:
     """One-shot adaptation: fine-tunes ``model`` on a single expert episode of a new variant.
+
+    A multi-task model adapts the task it is conditioned on (`ProcessRewardModel.for_task`),
+    or, with none chosen, the demo's own task.
 
     Args:
         episode: one expert demonstration of the unseen variant.

@@ -84,6 +84,8 @@ def policy_prm_report(
     if not prm_path.is_file():
         raise FileNotFoundError(f"--prm {prm_path}: no such file")
     model = ProcessRewardModel.load(prm_path)
+    if model.tasks:  # a multi-task PRM scores the run's task (an error if it lacks it)
+        model.for_task(config.task)
     rows: list[dict[str, Any]] = []
 
     def score(ep_seed: int, ep: Episode) -> None:

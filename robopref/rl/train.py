@@ -91,6 +91,8 @@ def load_or_train_prm(config: TrainConfig, run: RunPaths, log=print):
     own = run.reward / "prm.pt"
     if config.shaping.prm:
         model = ProcessRewardModel.load(config.shaping.prm)
+        if model.tasks:  # a multi-task PRM scores this run's task (an error if it lacks it)
+            model.for_task(config.task)
     elif own.exists():
         model = ProcessRewardModel.load(own)
     else:

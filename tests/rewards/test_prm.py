@@ -188,9 +188,12 @@ def test_augmentation_runs_in_training_only(monkeypatch, held_out):
     evaluate_prm(model, frame_set(model, held_out[:2]), subsets=[VIEWS])
     model.potential_batch({v: held_out[0].frames[v] for v in VIEWS})
     assert calls == {"jitter": 3, "shift": 3}  # inference sees the frames as they are
-    off = ProcessRewardModel(PRMConfig(**TINY, steps=2), task="synthetic")
+    on = ProcessRewardModel(PRMConfig(**TINY, steps=2), task="synthetic")
+    train_prm(on, frame_set(on, held_out[:2]))
+    assert calls["jitter"] == 5  # on by default (0.3)
+    off = ProcessRewardModel(PRMConfig(**TINY, steps=2, color_jitter=0.0), task="synthetic")
     train_prm(off, frame_set(off, held_out[:2]))
-    assert calls["jitter"] == 3  # off by default
+    assert calls["jitter"] == 5  # 0 turns it off
 
 
 def test_hop_target_by_hand():

@@ -270,6 +270,30 @@ def test_ppo_and_a_quick_prm(tiny):
     assert load_run_policy(run.root).keys == ("state",)
 
 
+def test_a_multi_task_prm_scores_the_runs_task(tiny, tmp_path):
+    from robopref.rewards.prm import PRMConfig, ProcessRewardModel
+
+    def multi(tasks, name):
+        cfg = PRMConfig(views=("front",), tasks=tasks, channels=(8, 8, 8), feature_dim=8)
+        path = tmp_path / name
+        ProcessRewardModel(cfg, name=name).save(path)
+        return str(path)
+
+    overrides = {"env.cameras": ["front"], "learner.learning_starts": 32}
+    prm = multi(("panda-push", "panda-reach"), "both.pt")
+    summary = train(tiny(reward="sparse+prm", steps=64, **overrides, **{"shaping.prm": prm}))
+    run = RunPaths.of(summary["run"])
+    assert ProcessRewardModel.load(run.reward / "prm.pt").task == "panda-reach"
+    assert any(float(r["reward/shaping"]) != 0 for r in _metrics(run))
+    other = multi(("panda-push", "panda-lift"), "other.pt")
+    with pytest.raises(ValueError, match=r"not trained on task 'panda-reach'.*panda-lift"):
+        train(
+            tiny(reward="sparse+prm", steps=64, run_dir=str(tmp_path / "other"),
+                 **overrides, **{"shaping.prm": other})
+        )  # fmt: skip
+    assert not (tmp_path / "other" / "reward" / "prm.pt").exists()
+
+
 def test_the_quick_prm_learns_from_the_runs_own_randomized_scenes(tiny):
     from robopref.data import EpisodeStore
 
