@@ -25,6 +25,7 @@
 # push-iv-n3: and 3-step returns; push-iv-n3-pen10: and a penalty of 10 on the policy's
 # step into each takeover, interventions.penalty), push-iv-n3-fastexpert (push-iv-n3's flags,
 # measured after the scripted push expert went from half to 0.75 speed: sim/experts.py),
+# push-iv-n3-pen10-fastexpert (push-iv-n3-pen10's flags with that expert),
 # reach-task10-mistake, reach-task10-stochastic (teacher noise on the task10 recipe),
 # reach-crowd, reach-crowd-calibrated (issue 18: the simulated crowd, five teachers answering
 # each of 50 queries, 250 labels, 5% gold; annotator model none or calibrated),
@@ -121,6 +122,8 @@ declare -A FLAGS=(
 --set interventions.start=10000 --set learner.n_step=3 --set interventions.penalty=10"
   [push-iv-n3-fastexpert]="$push --reward sparse+pref+prm --set interventions.budget=6000 \
 --set interventions.start=10000 --set learner.n_step=3"
+  [push-iv-n3-pen10-fastexpert]="$push --reward sparse+pref+prm --set interventions.budget=6000 \
+--set interventions.start=10000 --set learner.n_step=3 --set interventions.penalty=10"
 )
 mkdir -p "$OUT"
 for g in ${groups[*]}; do
