@@ -7,7 +7,10 @@
 # reach-task5, reach-task10, reach-task10-n3 (3-step returns), reach-no-prm (recipe
 # variants), reach-sac, reach-mistake, reach-stochastic (teacher noise), lift, lift-sparse,
 # lift-prm (shaping ablation), lift-rand (domain randomization, then evaluated in
-# PyBullet), push, push-sparse, push-prm, push-task10,
+# PyBullet; lift-rand-sparse, lift-rand-no-prm, lift-rand-prm: randomized with the sparse
+# reward alone, without the PRM, without preferences; lift-rand-task10: the success term
+# weighted 10), lift-sparse-nodemo, lift-prm-nodemo (the shaping ablation without
+# demonstrations), push, push-sparse, push-prm, push-task10,
 # push-utd2, push-prm-utd2 (2 updates per env step), push-prm30 (a PRM from 30 scripted
 # episodes, 1,000 steps), push-prm30-x10 (and its shaping scaled 10), push-prm30-x10-bc,
 # push-bc (behaviour cloning on the demonstrations, weight 0.1), push-her, push-prm-her
@@ -25,7 +28,8 @@
 # push-iv-n3: and 3-step returns; push-iv-n3-pen10: and a penalty of 10 on the policy's
 # step into each takeover, interventions.penalty), push-iv-n3-fastexpert (push-iv-n3's flags,
 # measured after the scripted push expert went from half to 0.75 speed: sim/experts.py),
-# push-iv-n3-pen10-fastexpert (push-iv-n3-pen10's flags with that expert),
+# push-iv-n3-pen10-fastexpert (push-iv-n3-pen10's flags with that expert), push-iv-n3-utd2
+# (push-iv-n3 with 2 updates per env step),
 # reach-task10-mistake, reach-task10-stochastic (teacher noise on the task10 recipe),
 # reach-crowd, reach-crowd-calibrated (issue 18: the simulated crowd, five teachers answering
 # each of 50 queries, 250 labels, 5% gold; annotator model none or calibrated),
@@ -69,6 +73,12 @@ declare -A FLAGS=(
   [lift-sparse]="$lift --reward sparse"
   [lift-prm]="$lift --reward sparse+prm"
   [lift-rand]="$lift --reward sparse+pref+prm --set env.randomize=true"
+  [lift-rand-sparse]="$lift --reward sparse --set env.randomize=true"
+  [lift-rand-no-prm]="$lift --reward sparse+pref --set env.randomize=true"
+  [lift-rand-prm]="$lift --reward sparse+prm --set env.randomize=true"
+  [lift-rand-task10]="$lift --reward sparse+pref+prm --set env.randomize=true --set task_weight=10"
+  [lift-sparse-nodemo]="${lift/--demos 10/--demos 0} --reward sparse"
+  [lift-prm-nodemo]="${lift/--demos 10/--demos 0} --reward sparse+prm"
   [pick-place]="--task panda-pick-place --reward sparse+pref+prm --labels 200 \
 --steps ${STEPS:-100000} --algo rlpd --demos 10 --query-every 2500 --segment-length 25 \
 --set learner.learning_starts=1000"
@@ -122,6 +132,8 @@ declare -A FLAGS=(
 --set interventions.start=10000 --set learner.n_step=3 --set interventions.penalty=10"
   [push-iv-n3-fastexpert]="$push --reward sparse+pref+prm --set interventions.budget=6000 \
 --set interventions.start=10000 --set learner.n_step=3"
+  [push-iv-n3-utd2]="$push --reward sparse+pref+prm --set interventions.budget=6000 \
+--set interventions.start=10000 --set learner.n_step=3 --set learner.gradient_steps=2"
   [push-iv-n3-pen10-fastexpert]="$push --reward sparse+pref+prm --set interventions.budget=6000 \
 --set interventions.start=10000 --set learner.n_step=3 --set interventions.penalty=10"
 )
@@ -130,12 +142,14 @@ for g in ${groups[*]}; do
   for s in $SEEDS; do
     dir=$OUT/$g-s$s
     rm -rf "$dir"
-    post=""
-    case $g in  # a randomized MuJoCo run is also judged in the PyBullet twin
-      *-rand) post="&& $BIN/robopref eval $dir --backend bullet --episodes 20 --no-video > $dir-bullet.json";;
+    bullet=""
+    # A randomized MuJoCo run is also judged in the PyBullet twin (its eval-bullet.json goes
+    # into the summary's cross_eval, so it is evaluated before it is summarized).
+    case $g in
+      *-rand|*-rand-*) bullet="&& $BIN/robopref eval $dir --backend bullet --episodes 20 --no-video > $dir-bullet.json";;
     esac
     echo "$BIN/robopref train $common ${FLAGS[$g]} --seed $s --run-dir $dir > $dir.json 2> $dir.log \
-&& $BIN/python -m robopref.benchmarks.results summarize $dir --name $g --out bench/results/$g $post"
+$bullet && $BIN/python -m robopref.benchmarks.results summarize $dir --name $g --out bench/results/$g"
   done
 done | xargs -P "$JOBS" -I{} bash -c {}
 for g in ${groups[*]}; do

@@ -6,7 +6,10 @@ small JSON file that stays: ``task``, ``reward``, ``teacher``, ``labels``, ``dem
 success, return]`` rows, from ``metrics.csv``) and ``config`` (the resolved tree); a run with
 a PRM/VLM potential adds ``potential_curve`` (``[env_steps, success, potential return]``), a
 run with interventions ``unassisted_curve`` (``[env_steps, success without the expert's
-takeovers, return]``), which the table's "env steps to 80%" reads.
+takeovers, return]``), which the table's "env steps to 80%" reads. A run evaluated in the
+other simulator (``robopref eval RUN --backend bullet``, which writes ``eval-bullet.json``)
+adds ``cross_eval`` (``{backend: {episodes, success_rate, true_return}}``), and the table a
+column per such backend.
 
     python -m robopref.benchmarks.results summarize runs/a runs/b --out bench/results/reach
     python -m robopref.benchmarks.results table bench/results/reach
@@ -91,6 +94,9 @@ def summarize(run_dir: str | Path, name: str | None = None) -> dict[str, Any]:
             [int(r["env_steps"]), _finite(r["unassisted_success_rate"]), _finite(r["true_return"])]
             for r in rows
         ]
+    cross = _cross_evaluations(run, config["env"]["backend"])
+    if cross:
+        extra["cross_eval"] = cross
     return {
         "name": name or run.root.name,
         "task": config["task"],
@@ -108,6 +114,25 @@ def summarize(run_dir: str | Path, name: str | None = None) -> dict[str, Any]:
         **extra,
         "config": config,
     }
+
+
+def _cross_evaluations(run: RunPaths, own_backend: str) -> dict[str, dict[str, Any]]:
+    """The run's evaluations in another simulator (``eval-<backend>.json``), by backend."""
+    out = {}
+    for path in sorted(run.root.glob("eval-*.json")):
+        backend = path.stem[len("eval-") :]
+        if backend == own_backend:
+            continue
+        try:
+            result = json.loads(path.read_text())
+            out[backend] = {
+                "episodes": int(result["episodes"]),
+                "success_rate": _finite(result["success_rate"]),
+                "true_return": _finite(result["true_return"]),
+            }
+        except (ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"{path}: not a `robopref eval` result ({e})") from e
+    return out
 
 
 def write_summary(summary: dict[str, Any], out_dir: str | Path) -> Path:
@@ -156,9 +181,12 @@ def table(summaries: list[dict[str, Any]], by: str = "name") -> list[str]:
     groups: dict[str, list[dict]] = defaultdict(list)
     for s in sorted(summaries, key=lambda s: s.get("rank", 0)):
         groups[str(s[by])].append(s)
+    # Cross-simulator success (a MuJoCo-trained policy in PyBullet), where any run has it.
+    backends = sorted({b for s in summaries for b in s.get("cross_eval", {})})
     rows = [
-        "| run | seeds | final success | final return | env steps to 80% success |",
-        "|---|---|---|---|---|",
+        "| run | seeds | final success | final return | env steps to 80% success |"
+        + "".join(f" {b} success |" for b in backends),
+        "|---|---|---|---|---|" + "---|" * len(backends),
     ]
     for key, members in groups.items():
         # With interventions the training success counts the episodes the expert rescued:
@@ -172,8 +200,18 @@ def table(summaries: list[dict[str, Any]], by: str = "name") -> list[str]:
         rows.append(
             f"| {key} | {len(members)} | {_mean_spread([m['final_success'] for m in members])} "
             f"| {_mean_spread([m['final_return'] for m in members])} | {to80} |"
+            + "".join(f" {_cross_success(members, b)} |" for b in backends)
         )
     return rows
+
+
+def _cross_success(members: list[dict[str, Any]], backend: str) -> str:
+    """Mean ± spread of the group's success in ``backend``, and how many runs have it."""
+    values = [m["cross_eval"][backend]["success_rate"] for m in members
+              if backend in m.get("cross_eval", {})]  # fmt: skip
+    if not values:
+        return "n/a"
+    return _mean_spread(values) + (f" ({len(values)}/{len(members)})" if len(values) < len(members) else "")
 
 
 def _best_and_last(curve: list[list]) -> tuple[float | None, float | None]:

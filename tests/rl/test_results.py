@@ -35,6 +35,21 @@ def test_a_finished_run_is_summarized_with_its_curve_and_config(tiny, tmp_path, 
     assert json.loads(path.read_text()) == json.loads(json.dumps(summary))
     assert main(["table", str(tmp_path / "out")]) == 0
     assert "| reach-sparse | 1 |" in capsys.readouterr().out
+    assert "cross_eval" not in summary
+    # Evaluated in the PyBullet twin (what `robopref eval RUN --backend bullet` writes):
+    # the summary keeps that figure; a file that is not an eval result is named.
+    bullet = {"run": result["run"], "backend": "bullet", "episodes": 20, "success_rate": 0.85,
+              "true_return": 3.5, "true_return_std": 0.1, "videos": {}}  # fmt: skip
+    (tmp_path / "eval-bullet.json").write_text("{}")  # not in the run: ignored
+    eval_file = result["run"] + "/eval-bullet.json"
+    with open(eval_file, "w") as f:
+        json.dump(bullet, f)
+    cross = summarize(result["run"], name="reach-sparse")["cross_eval"]
+    assert cross == {"bullet": {"episodes": 20, "success_rate": 0.85, "true_return": 3.5}}
+    with open(eval_file, "w") as f:
+        f.write('{"backend": "bullet"}')
+    with pytest.raises(ValueError, match="eval-bullet.json: not a `robopref eval` result"):
+        summarize(result["run"])
 
 
 def test_the_table_gives_mean_spread_seeds_and_steps_to_80_percent():
@@ -57,6 +72,24 @@ def test_the_table_gives_mean_spread_seeds_and_steps_to_80_percent():
     assert rows[2] == "| a | 2 | 0.90 ± 0.14 | 9.00 ± 1.41 | 1,500 (2/2) |"
     assert rows[3] == "| b | 1 | 0.00 ± 0.00 | 0.00 ± 0.00 | never |"
     assert steps_to([[5, None, 0], [7, 0.85, 0]]) == 7
+    # Success in the other simulator gets its column once any run has it, with how many
+    # runs of a group had it where not all did.
+    bullet = {"bullet": {"episodes": 20, "success_rate": 1.0, "true_return": 50.0}}
+    half = {"bullet": {"episodes": 20, "success_rate": 0.5, "true_return": 20.0}}
+    rows = table(
+        [
+            {**s("a", 0, 1.0, [[1000, 0.9, 1]]), "cross_eval": bullet},
+            {**s("a", 1, 1.0, [[1000, 0.9, 1]]), "cross_eval": half},
+            {**s("b", 0, 1.0, [[1000, 0.9, 1]]), "cross_eval": bullet},
+            s("b", 1, 1.0, [[1000, 0.9, 1]]),
+            s("c", 0, 1.0, [[1000, 0.9, 1]]),
+        ]
+    )
+    assert rows[0].endswith("| env steps to 80% success | bullet success |")
+    assert rows[1] == "|---|---|---|---|---|---|"
+    assert rows[2].endswith("| 1,000 (2/2) | 0.75 ± 0.35 |")
+    assert rows[3].endswith("| 1,000 (2/2) | 1.00 ± 0.00 (1/2) |")
+    assert rows[4] == "| c | 1 | 1.00 ± 0.00 | 10.00 ± 0.00 | 1,000 (1/1) | n/a |"
 
 
 def test_steps_to_80_percent_of_a_run_with_interventions_is_the_policys_own():
