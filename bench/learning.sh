@@ -9,7 +9,8 @@
 # lift-prm (shaping ablation), lift-rand (domain randomization, then evaluated in
 # PyBullet; lift-rand-sparse, lift-rand-no-prm, lift-rand-prm: randomized with the sparse
 # reward alone, without the PRM, without preferences; lift-rand-task10: the success term
-# weighted 10), lift-sparse-nodemo, lift-prm-nodemo (the shaping ablation without
+# weighted 10; lift-rand-level: the teacher judging by progress level, not gain:
+# teacher.signal), lift-sparse-nodemo, lift-prm-nodemo (the shaping ablation without
 # demonstrations), push, push-sparse, push-prm, push-task10,
 # push-utd2, push-prm-utd2 (2 updates per env step), push-prm30 (a PRM from 30 scripted
 # episodes, 1,000 steps), push-prm30-x10 (and its shaping scaled 10), push-prm30-x10-bc,
@@ -76,6 +77,8 @@ declare -A FLAGS=(
   [lift-rand-sparse]="$lift --reward sparse --set env.randomize=true"
   [lift-rand-no-prm]="$lift --reward sparse+pref --set env.randomize=true"
   [lift-rand-prm]="$lift --reward sparse+prm --set env.randomize=true"
+  [lift-rand-level]="$lift --reward sparse+pref+prm --set env.randomize=true \
+--set teacher.signal=progress-level"
   [lift-rand-task10]="$lift --reward sparse+pref+prm --set env.randomize=true --set task_weight=10"
   [lift-sparse-nodemo]="${lift/--demos 10/--demos 0} --reward sparse"
   [lift-prm-nodemo]="${lift/--demos 10/--demos 0} --reward sparse+prm"

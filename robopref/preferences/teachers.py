@@ -250,7 +250,7 @@ def register_teacher(name: str, overwrite: bool = False, **params: float) -> Non
     _PRESETS[name] = dict(params)
 
 
-SIGNALS = ("reward", "progress")
+SIGNALS = ("reward", "progress", "progress-level")
 
 
 def segment_rewards(
@@ -261,9 +261,12 @@ def segment_rewards(
     Args:
         episode: the (root) episode the segment comes from.
         start, length: the segment, as in `Episode.segment`.
-        signal: ``"reward"``, the task reward; or ``"progress"``, the per-step gain of the
+        signal: ``"reward"``, the task reward; ``"progress"``, the per-step gain of the
             privileged sim progress (``progress[t+1] - progress[t]``; a segment's return is
-            then the progress it made).
+            then the progress it made); or ``"progress-level"``, the progress reached after
+            each step (``progress[t+1]``: progress as a dense reward, so a segment that
+            holds the task done outranks one that stands still short of it, where their
+            gains are both 0).
 
     Returns:
         float64 ``(length,)``.
@@ -275,10 +278,11 @@ def segment_rewards(
     if signal not in SIGNALS:
         raise ValueError(f"unknown signal {signal!r}; valid: {SIGNALS}")
     seg = episode.segment(start, length)
-    if signal == "progress":
+    if signal in ("progress", "progress-level"):
         if seg.progress is None:
             raise ValueError(f"episode {episode.episode_id} has no progress (not from sim)")
-        return np.diff(seg.progress.astype(np.float64))
+        progress = seg.progress.astype(np.float64)
+        return np.diff(progress) if signal == "progress" else progress[1:]
     if np.isnan(seg.reward).any():
         raise ValueError(f"episode {episode.episode_id} has unknown (NaN) task rewards")
     return seg.reward.astype(np.float64)

@@ -239,9 +239,11 @@ class TeacherConfig:
     annotator (needs ``pebble.labels_per_query=5``), for reliability-aware reward learning
     (``pebble.reward_annotator_model``) in sim."""
     signal: str = "auto"
-    """``reward``, ``progress`` or ``auto``: progress on the Panda tasks (a potential: how
-    much of the task is done), the dense task reward on dm_control
-    (`robopref.rl.pebble.teacher_signal`)."""
+    """``reward``, ``progress``, ``progress-level`` or ``auto``: progress on the Panda tasks
+    (the gain of a potential, how much of the task is done: a segment's return is the
+    progress it made), the dense task reward on dm_control
+    (`robopref.rl.pebble.teacher_signal`); ``progress-level`` judges a segment by the
+    progress reached at each step, as a dense reward (`segment_rewards`)."""
     beta: float | None = None
     """Overrides of the preset's B-Pref parameters; None: keep the preset's."""
     gamma: float | None = None

@@ -3,6 +3,7 @@ rules as B-Pref's get_label applies them, the registry, and labelling a store's 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -272,6 +273,12 @@ def test_segment_rewards_by_signal():
     np.testing.assert_allclose(segment_rewards(ep, 5, 4), ep.reward[5:9])
     prog = segment_rewards(ep, 5, 4, signal="progress")
     np.testing.assert_allclose(prog, np.diff(ep.progress[5:10]), rtol=1e-6)
+    level = segment_rewards(ep, 5, 4, signal="progress-level")
+    np.testing.assert_allclose(level, ep.progress[6:10], rtol=1e-6)
+    # Holding still at a level: no gain, but the level still counts (and more, higher up).
+    held = dataclasses.replace(make_episode("e3", np.zeros(20)), progress=np.full(21, 0.9))
+    assert segment_rewards(held, 5, 4, signal="progress").sum() == 0.0
+    assert segment_rewards(held, 5, 4, signal="progress-level").sum() == pytest.approx(3.6)
     with pytest.raises(ValueError, match="unknown signal"):
         segment_rewards(ep, 0, 4, signal="vibes")
     with pytest.raises(ValueError, match="out of range"):
@@ -281,6 +288,8 @@ def test_segment_rewards_by_signal():
         segment_rewards(real, 0, 4)
     with pytest.raises(ValueError, match="no progress"):
         segment_rewards(real, 0, 4, signal="progress")
+    with pytest.raises(ValueError, match="no progress"):
+        segment_rewards(real, 0, 4, signal="progress-level")
 
 
 def test_answer_queries_labels_every_open_query(tmp_path):
