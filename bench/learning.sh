@@ -30,7 +30,8 @@
 # step into each takeover, interventions.penalty), push-iv-n3-fastexpert (push-iv-n3's flags,
 # measured after the scripted push expert went from half to 0.75 speed: sim/experts.py),
 # push-iv-n3-pen10-fastexpert (push-iv-n3-pen10's flags with that expert), push-iv-n3-utd2
-# (push-iv-n3 with 2 updates per env step),
+# (push-iv-n3 with 2 updates per env step), push-iv-n3-level, reach-task10-level (the
+# teacher judging by progress level: teacher.signal=progress-level),
 # reach-task10-mistake, reach-task10-stochastic (teacher noise on the task10 recipe),
 # reach-crowd, reach-crowd-calibrated (issue 18: the simulated crowd, five teachers answering
 # each of 50 queries, 250 labels, 5% gold; annotator model none or calibrated),
@@ -56,6 +57,8 @@ declare -A FLAGS=(
   [reach-critics10]="$reach --algo rlpd --set learner.gradient_steps=2 --set learner.critics=10"
   [reach-task5]="$reach --algo rlpd --set learner.gradient_steps=2 --set task_weight=5"
   [reach-task10]="$reach --algo rlpd --set learner.gradient_steps=2 --set task_weight=10"
+  [reach-task10-level]="$reach --algo rlpd --set learner.gradient_steps=2 --set task_weight=10 \
+--set teacher.signal=progress-level"
   [reach-task10-n3]="$reach --algo rlpd --set learner.gradient_steps=2 --set task_weight=10 \
 --set learner.n_step=3"
   [reach-no-prm]="${reach/sparse+pref+prm/sparse+pref} --algo rlpd --set learner.gradient_steps=2"
@@ -137,6 +140,8 @@ declare -A FLAGS=(
 --set interventions.start=10000 --set learner.n_step=3"
   [push-iv-n3-utd2]="$push --reward sparse+pref+prm --set interventions.budget=6000 \
 --set interventions.start=10000 --set learner.n_step=3 --set learner.gradient_steps=2"
+  [push-iv-n3-level]="$push --reward sparse+pref+prm --set interventions.budget=6000 \
+--set interventions.start=10000 --set learner.n_step=3 --set teacher.signal=progress-level"
   [push-iv-n3-pen10-fastexpert]="$push --reward sparse+pref+prm --set interventions.budget=6000 \
 --set interventions.start=10000 --set learner.n_step=3 --set interventions.penalty=10"
 )

@@ -211,7 +211,8 @@ def _cross_success(members: list[dict[str, Any]], backend: str) -> str:
               if backend in m.get("cross_eval", {})]  # fmt: skip
     if not values:
         return "n/a"
-    return _mean_spread(values) + (f" ({len(values)}/{len(members)})" if len(values) < len(members) else "")
+    partial = f" ({len(values)}/{len(members)})" if len(values) < len(members) else ""
+    return _mean_spread(values) + partial
 
 
 def _best_and_last(curve: list[list]) -> tuple[float | None, float | None]:

@@ -94,8 +94,16 @@ def _gaps(run: RunPaths, labels, signal: str) -> dict[int, float]:
     return gaps
 
 
-def calibrate_run(run_dir: str, min_labels: int = 20, gaps: str = "auto") -> list[dict]:
-    """The JSON lines of ``robopref labels calibrate`` (`calibrate`)."""
+def calibrate_run(
+    run_dir: str, min_labels: int = 20, gaps: str = "auto", truth: bool = False
+) -> list[dict]:
+    """The JSON lines of ``robopref labels calibrate`` (`calibrate`).
+
+    With ``truth`` each annotator's row adds ``error_vs_truth``: the share of their decisive
+    answers against the sign of the query's privileged return gap (sim only; None where no
+    answered query has one), the error the fit tries to estimate. With ``gaps="off"`` the
+    fit itself sees no gap, as in training (`robopref.rl.pebble`), so the two can be compared.
+    """
     from robopref.preferences.calibration import calibrate
 
     if gaps not in ("auto", "off"):
@@ -106,8 +114,20 @@ def calibrate_run(run_dir: str, min_labels: int = 20, gaps: str = "auto") -> lis
     signal = "auto"
     if run.config.is_file():
         signal = json.loads(run.config.read_text()).get("teacher", {}).get("signal", "auto")
-    deltas = _gaps(run, labels, signal) if gaps == "auto" else None
-    return calibrate(labels, gold, deltas, min_labels=min_labels).lines()
+    known = _gaps(run, labels, signal) if gaps == "auto" or truth else {}
+    fit = calibrate(labels, gold, known if gaps == "auto" else None, min_labels=min_labels)
+    lines = fit.lines()
+    if truth:
+        for row in lines:
+            if "annotator" in row:
+                wrong = [
+                    (lab.label == "a") != (known[lab.query_id] > 0)
+                    for lab in labels
+                    if lab.annotator == row["annotator"] and lab.label in ("a", "b")
+                    and known.get(lab.query_id, 0.0) != 0.0
+                ]  # fmt: skip
+                row["error_vs_truth"] = round(sum(wrong) / len(wrong), 4) if wrong else None
+    return lines
 
 
 def cmd_gold(args) -> int:
@@ -117,7 +137,7 @@ def cmd_gold(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    for line in calibrate_run(args.run, args.min_labels, args.gaps):
+    for line in calibrate_run(args.run, args.min_labels, args.gaps, args.truth):
         print(json.dumps(line), flush=True)
     return 0
 
@@ -136,5 +156,9 @@ def add_commands(lsub) -> None:
     s.add_argument(
         "--gaps", default="auto", choices=["auto", "off"],
         help="auto: use privileged return gaps where the episodes have them (sim)",
+    )  # fmt: skip
+    s.add_argument(
+        "--truth", action="store_true",
+        help="add each annotator's error against the privileged gaps (sim): error_vs_truth",
     )  # fmt: skip
     s.set_defaults(func=cmd_calibrate)

@@ -136,6 +136,54 @@ def test_labels_calibrate_prints_a_row_per_annotator_and_alpha(tmp_path, capsys)
     assert "insufficient" not in bob and bob["eps_mistake"] is not None
 
 
+def _save_episodes_with_progress(run: RunPaths) -> None:
+    """Sim episodes behind `_make_run`'s queries: ep{i}'s first 10 steps gain more progress
+    than its last 10 exactly where the truth is "a"."""
+    from robopref.data import Episode, EpisodeStore
+
+    store = EpisodeStore(run.episodes)
+    for i in range(N_QUERIES):
+        first, second = (0.6, 0.2) if _truth(i) == "a" else (0.2, 0.6)
+        progress = np.r_[0.0, np.full(10, first / 10), np.full(10, second / 10)].cumsum()
+        store.save(
+            Episode(
+                state=np.zeros((21, 2), np.float32), action=np.zeros((20, 1), np.float32),
+                reward=np.zeros(20, np.float32), success=np.zeros(20, bool),
+                timestamp=np.arange(21) * 0.1, progress=progress.astype(np.float32),
+                metadata=dict(task="panda-reach", source="random", backend="mujoco", seed=i,
+                              robot="panda", control_hz=10),
+                episode_id=f"ep{i}",
+            )
+        )  # fmt: skip
+
+
+def test_calibrate_truth_adds_each_annotators_error_against_the_privileged_gaps(tmp_path, capsys):
+    run = _make_run(tmp_path, eps_alice=0.3)
+    _save_episodes_with_progress(run)
+    with LabelStore(run.labels) as store:
+        alice = [lab for lab in store.labels() if lab.annotator == "alice" and lab.label != "skip"]
+    flips = sum(lab.label != _truth(lab.query_id - 1) for lab in alice) / len(alice)
+    assert 0.15 < flips < 0.45
+    # The training-time fit (no gaps, no gold here: agreement only) beside the truth.
+    argv = ["labels", "calibrate", str(run.root), "--gaps", "off", "--truth"]
+    assert main(argv) == 0
+    rows = {r["annotator"]: r for r in _lines(capsys.readouterr().out) if "annotator" in r}
+    assert rows["alice"]["error_vs_truth"] == pytest.approx(flips, abs=1e-4)
+    assert rows["carol"]["error_vs_truth"] == 0.0 and rows["expert"]["error_vs_truth"] == 0.0
+    assert rows["alice"]["beta"] is None  # the fit saw no gap
+    assert abs(rows["alice"]["eps_mistake"] - flips) < 0.05
+    # With the gaps the fit has beta's scale; without --truth there is no such field.
+    assert main(["labels", "calibrate", str(run.root)]) == 0
+    rows = {r["annotator"]: r for r in _lines(capsys.readouterr().out) if "annotator" in r}
+    assert "error_vs_truth" not in rows["alice"] and rows["carol"]["beta"] is not None
+    # A store whose episodes are gone (a real robot's, or deleted): no truth, not an error.
+    for f in run.episodes.iterdir():
+        f.unlink()
+    assert main(["labels", "calibrate", str(run.root), "--gaps", "off", "--truth"]) == 0
+    rows = {r["annotator"]: r for r in _lines(capsys.readouterr().out) if "annotator" in r}
+    assert rows["alice"]["error_vs_truth"] is None
+
+
 def test_contradicting_expert_answers_are_an_error_naming_the_pair(tmp_path, capsys):
     run = _make_run(tmp_path)
     # The expert answers the pair of query 1 again, shown the other way round, with the
