@@ -104,7 +104,7 @@ def calibrate_run(
     answered query has one), the error the fit tries to estimate. With ``gaps="off"`` the
     fit itself sees no gap, as in training (`robopref.rl.pebble`), so the two can be compared.
     """
-    from robopref.preferences.calibration import calibrate
+    from robopref.preferences.calibration import calibrate, one_coin_log_likelihood
 
     if gaps not in ("auto", "off"):
         raise ValueError(f"--gaps must be 'auto' or 'off', got {gaps!r}")
@@ -118,6 +118,7 @@ def calibrate_run(
     fit = calibrate(labels, gold, known if gaps == "auto" else None, min_labels=min_labels)
     lines = fit.lines()
     if truth:
+        realized: dict[str, float] = {}
         for row in lines:
             if "annotator" in row:
                 wrong = [
@@ -127,6 +128,15 @@ def calibrate_run(
                     and known.get(lab.query_id, 0.0) != 0.0
                 ]  # fmt: skip
                 row["error_vs_truth"] = round(sum(wrong) / len(wrong), 4) if wrong else None
+                if wrong and row["eps_mistake"] is not None:
+                    realized[row["annotator"]] = sum(wrong) / len(wrong)
+        if realized and gaps == "off":
+            # Is the fit a local optimum of the EM, or do the data prefer it to the truth?
+            fitted = {n: float(fit.annotators[n].eps_mistake or 0.0) for n in realized}
+            lines[-1]["log_likelihood"] = {
+                "fit": round(one_coin_log_likelihood(labels, gold, fitted), 3),
+                "truth": round(one_coin_log_likelihood(labels, gold, realized), 3),
+            }
     return lines
 
 

@@ -54,6 +54,7 @@ __all__ = [
     "krippendorff_alpha",
     "label_noise",
     "label_temperature",
+    "one_coin_log_likelihood",
 ]
 
 #: Fewest decisive labels an annotator needs before their parameters are reported; below it
@@ -387,6 +388,40 @@ def calibrate(
         )
     alpha, n_alpha = krippendorff_alpha(labels)
     return Calibration(fits, alpha, n_alpha, min_labels, scale if known.size else None)
+
+
+def one_coin_log_likelihood(
+    labels: Sequence[Label], gold: Sequence[GoldAnswer], eps: Mapping[str, float]
+) -> float:
+    """Marginal log-likelihood of the decisive answers under one error rate per annotator.
+
+    Each query's true answer is ``a`` or ``b`` with probability 1/2 (gold fixes it), and an
+    annotator in ``eps`` answers it wrongly with probability ``eps[name]`` (kept in
+    ``[1e-4, 1 - 1e-4]``, as in the fit). Only the evidence the fit uses counts: queries
+    with gold or with answers from two or more of these annotators. Comparing the fitted
+    rates with the realized ones (`robopref labels calibrate --truth`) tells a local optimum
+    of the EM (the realized rates likelier) from data that prefer the wrong reading.
+    """
+    gold_by_q = {g.query_id: g.answer for g in gold if g.answer != "equal"}
+    by_query: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for lab in labels:
+        if lab.label in ("a", "b") and lab.annotator in eps:
+            by_query[lab.query_id].append((lab.annotator, lab.label))
+    total = 0.0
+    for q, answers in by_query.items():
+        if len(answers) < 2 and q not in gold_by_q:
+            continue
+        terms = []
+        for truth in ("a", "b"):
+            if gold_by_q.get(q, truth) != truth:
+                continue
+            log_p = math.log(0.5) if q not in gold_by_q else 0.0
+            for name, answer in answers:
+                e = min(max(eps[name], _E_MIN), 1.0 - _E_MIN)
+                log_p += math.log1p(-e) if answer == truth else math.log(e)
+            terms.append(log_p)
+        total += float(np.logaddexp.reduce(terms))
+    return total
 
 
 def krippendorff_alpha(labels: Sequence[Label]) -> tuple[float | None, int]:

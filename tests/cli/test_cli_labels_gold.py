@@ -167,15 +167,21 @@ def test_calibrate_truth_adds_each_annotators_error_against_the_privileged_gaps(
     # The training-time fit (no gaps, no gold here: agreement only) beside the truth.
     argv = ["labels", "calibrate", str(run.root), "--gaps", "off", "--truth"]
     assert main(argv) == 0
-    rows = {r["annotator"]: r for r in _lines(capsys.readouterr().out) if "annotator" in r}
+    out = capsys.readouterr().out
+    rows = {r["annotator"]: r for r in _lines(out) if "annotator" in r}
     assert rows["alice"]["error_vs_truth"] == pytest.approx(flips, abs=1e-4)
     assert rows["carol"]["error_vs_truth"] == 0.0 and rows["expert"]["error_vs_truth"] == 0.0
     assert rows["alice"]["beta"] is None  # the fit saw no gap
     assert abs(rows["alice"]["eps_mistake"] - flips) < 0.05
+    # The fit is the likelier reading of these answers (EM maximizes this likelihood).
+    ll = _lines(out)[-1]["log_likelihood"]
+    assert ll["fit"] >= ll["truth"] - 1e-6 and ll["truth"] < 0
     # With the gaps the fit has beta's scale; without --truth there is no such field.
     assert main(["labels", "calibrate", str(run.root)]) == 0
-    rows = {r["annotator"]: r for r in _lines(capsys.readouterr().out) if "annotator" in r}
+    lines = _lines(capsys.readouterr().out)
+    rows = {r["annotator"]: r for r in lines if "annotator" in r}
     assert "error_vs_truth" not in rows["alice"] and rows["carol"]["beta"] is not None
+    assert "log_likelihood" not in lines[-1]
     # A store whose episodes are gone (a real robot's, or deleted): no truth, not an error.
     for f in run.episodes.iterdir():
         f.unlink()

@@ -24,6 +24,7 @@ from robopref.preferences.calibration import (
     krippendorff_alpha,
     label_noise,
     label_temperature,
+    one_coin_log_likelihood,
 )
 
 SEG_A, SEG_B = ("ep0", 0, 5), ("ep1", 3, 5)
@@ -194,6 +195,21 @@ def test_contradicting_gold_in_calibration_names_the_pair():
     gold = [_gold(1, "a"), _gold(1, "b", source="annotator:x")._replace(query_id=2)]
     with pytest.raises(GoldConflictError, match=r"\('e', 1, 1\) vs \('f', 1, 1\)"):
         calibrate([_label(1, 1, "a", "x")], gold)
+
+
+def test_one_coin_log_likelihood_matches_a_hand_computed_example():
+    # Query 1: x says a, y says a (no gold): 0.5 (0.9 * 0.8) + 0.5 (0.1 * 0.2) = 0.37.
+    # Query 2: gold b; x says b, y says a: 0.9 * 0.2 = 0.18 (no prior: gold fixes it).
+    # Query 3: only x answered, no gold: no evidence, left out; z is not in eps: ignored.
+    labels = [
+        _label(1, 1, "a", "x"), _label(2, 1, "a", "y"), _label(3, 2, "b", "x"),
+        _label(4, 2, "a", "y"), _label(5, 3, "a", "x"), _label(6, 1, "b", "z"),
+        _label(7, 1, "skip", "y"),
+    ]  # fmt: skip
+    ll = one_coin_log_likelihood(labels, [_gold(2, "b")], {"x": 0.1, "y": 0.2})
+    assert ll == pytest.approx(np.log(0.37) + np.log(0.18))
+    # A perfect record is kept finite, as in the fit.
+    assert np.isfinite(one_coin_log_likelihood(labels, [_gold(2, "b")], {"x": 0.0, "y": 1.0}))
 
 
 def test_krippendorff_alpha_matches_a_hand_computed_example():
