@@ -134,14 +134,11 @@ def _realized_eps(labels, deltas, name: str) -> float | None:
     100 answers of a teacher flipping with probability 0.4 flip 0.4 +- 0.049 of the time, so
     no estimator is within 0.05 of 0.4 in every crowd; this is what the fit can recover.
     """
+    from robopref.preferences.calibration import realized_error
+
     if not math.isinf(TRUE[name][0]):
         return None
-    wrong = [
-        (lab.label == "a") != (deltas[lab.query_id] > 0)
-        for lab in labels
-        if lab.annotator == name and lab.label in ("a", "b") and deltas[lab.query_id] != 0
-    ]
-    return float(np.mean(wrong)) if wrong else None
+    return realized_error(labels, deltas, name)
 
 
 def _recovery(fit, name: str, realized: float | None = None) -> dict[str, Any]:

@@ -104,7 +104,11 @@ def calibrate_run(
     answered query has one), the error the fit tries to estimate. With ``gaps="off"`` the
     fit itself sees no gap, as in training (`robopref.rl.pebble`), so the two can be compared.
     """
-    from robopref.preferences.calibration import calibrate, one_coin_log_likelihood
+    from robopref.preferences.calibration import (
+        calibrate,
+        one_coin_log_likelihood,
+        realized_error,
+    )
 
     if gaps not in ("auto", "off"):
         raise ValueError(f"--gaps must be 'auto' or 'off', got {gaps!r}")
@@ -121,15 +125,10 @@ def calibrate_run(
         realized: dict[str, float] = {}
         for row in lines:
             if "annotator" in row:
-                wrong = [
-                    (lab.label == "a") != (known[lab.query_id] > 0)
-                    for lab in labels
-                    if lab.annotator == row["annotator"] and lab.label in ("a", "b")
-                    and known.get(lab.query_id, 0.0) != 0.0
-                ]  # fmt: skip
-                row["error_vs_truth"] = round(sum(wrong) / len(wrong), 4) if wrong else None
-                if wrong and row["eps_mistake"] is not None:
-                    realized[row["annotator"]] = sum(wrong) / len(wrong)
+                error = realized_error(labels, known, row["annotator"])
+                row["error_vs_truth"] = None if error is None else round(error, 4)
+                if error is not None and row["eps_mistake"] is not None:
+                    realized[row["annotator"]] = error
         if realized and gaps == "off":
             # Is the fit a local optimum of the EM, or do the data prefer it to the truth?
             fitted = {n: float(fit.annotators[n].eps_mistake or 0.0) for n in realized}

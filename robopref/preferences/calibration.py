@@ -55,6 +55,7 @@ __all__ = [
     "label_noise",
     "label_temperature",
     "one_coin_log_likelihood",
+    "realized_error",
 ]
 
 #: Fewest decisive labels an annotator needs before their parameters are reported; below it
@@ -388,6 +389,22 @@ def calibrate(
         )
     alpha, n_alpha = krippendorff_alpha(labels)
     return Calibration(fits, alpha, n_alpha, min_labels, scale if known.size else None)
+
+
+def realized_error(
+    labels: Sequence[Label], deltas: Mapping[int, float], annotator: str
+) -> float | None:
+    """The share of ``annotator``'s decisive answers against the sign of the query's known
+    return gap ``R_A - R_B`` (sim): the error rate the fit estimates, as the annotator
+    actually erred. Queries without a gap, or with a gap of 0, do not count; None when none
+    is left."""
+    wrong = [
+        (lab.label == "a") != (deltas[lab.query_id] > 0)
+        for lab in labels
+        if lab.annotator == annotator and lab.label in ("a", "b")
+        and deltas.get(lab.query_id, 0.0) != 0.0
+    ]  # fmt: skip
+    return sum(wrong) / len(wrong) if wrong else None
 
 
 def one_coin_log_likelihood(

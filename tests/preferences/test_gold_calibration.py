@@ -25,6 +25,7 @@ from robopref.preferences.calibration import (
     label_noise,
     label_temperature,
     one_coin_log_likelihood,
+    realized_error,
 )
 
 SEG_A, SEG_B = ("ep0", 0, 5), ("ep1", 3, 5)
@@ -210,6 +211,22 @@ def test_one_coin_log_likelihood_matches_a_hand_computed_example():
     assert ll == pytest.approx(np.log(0.37) + np.log(0.18))
     # A perfect record is kept finite, as in the fit.
     assert np.isfinite(one_coin_log_likelihood(labels, [_gold(2, "b")], {"x": 0.0, "y": 1.0}))
+
+
+def test_realized_error_counts_decisive_answers_against_the_gaps_sign():
+    labels = [
+        _label(1, 1, "a", "x"),  # gap +2: right
+        _label(2, 2, "a", "x"),  # gap -1: wrong
+        _label(3, 3, "b", "x"),  # gap -0.5: right
+        _label(4, 4, "a", "x"),  # gap 0: a tie, not counted
+        _label(5, 5, "b", "x"),  # no gap known: not counted
+        _label(6, 1, "skip", "x"),  # not decisive
+        _label(7, 2, "b", "y"),  # someone else
+    ]
+    deltas = {1: 2.0, 2: -1.0, 3: -0.5, 4: 0.0}
+    assert realized_error(labels, deltas, "x") == pytest.approx(1 / 3)
+    assert realized_error(labels, deltas, "y") == 0.0
+    assert realized_error(labels, {}, "x") is None and realized_error(labels, deltas, "z") is None
 
 
 def test_krippendorff_alpha_matches_a_hand_computed_example():
