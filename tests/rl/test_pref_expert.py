@@ -10,6 +10,7 @@ import pytest
 from robopref.benchmarks.pref_expert import check, episode_row, main
 from robopref.rewards.preference import PreferenceRewardModel
 from robopref.rl.train import train
+from robopref.runs import RunPaths
 
 
 @pytest.mark.slow
@@ -35,7 +36,6 @@ def test_a_runs_preference_reward_is_scored_along_the_experts_episodes(tiny, cap
     # The row is the model's own reward along the episode: recomputed here.
     from robopref.rl.config import from_dict
     from robopref.rl.demos import record_expert_demos
-    from robopref.runs import RunPaths
 
     run = RunPaths.of(result["run"])
     model = PreferenceRewardModel.load(run.reward / "pref.pt")
@@ -61,3 +61,10 @@ def test_a_run_without_a_preference_reward_is_a_clear_error(tiny, capsys):
     assert "pref.pt: the run has no preference reward model" in capsys.readouterr().err
     with pytest.raises(ValueError, match="episodes >= 1"):
         check(result["run"], episodes=0)
+    # A task without a scripted expert (dm_control) is named, before any model is loaded.
+    run = RunPaths.of(result["run"])
+    config = json.loads(run.config.read_text())
+    run.config.write_text(json.dumps({**config, "task": "dmc:walker-walk"}))
+    (run.reward / "pref.pt").write_bytes(b"")
+    with pytest.raises(ValueError, match="dmc:walker-walk has no scripted expert"):
+        check(result["run"])
