@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Why a task's PRM ranks its privileged progress below a Spearman of 1: what a frame-only
+# model can rank at all (python -m robopref.benchmarks.progress_ceiling: a regressor from the
+# positions a frame shows, against one given also the episode's reset positions), on
+# bench/prm.sh's plain training and held-out episodes (recorded here if missing, the same
+# seeds and directories). With SCALE=n (n > 1) it also records n - 1 more copies of the
+# default training mix (plain and randomized, other seeds), trains the default PRM on the
+# n-fold mix and scores it on the plain and randomized held-out episodes, beside the default
+# PRM on the 1-fold mix (bench/prm.sh's prm.pt, trained here if missing).
+# Usage: [SCALE=3] bench/prm_ceiling.sh [task ...]   (default: panda-reach panda-push); OUT=dir
+set -euo pipefail
+cd "$(dirname "$0")/.."
+make -s setup
+export MUJOCO_GL=${MUJOCO_GL:-egl}
+OUT=${OUT:-runs/bench-prm}
+SCALE=${SCALE:-1}
+rp=.venv/bin/robopref
+rec() {  # task dir policy episodes seed [flags]
+  [ -d "$2" ] && [ "$(ls "$2" | grep -c "^$3-")" -ge "$4" ] && return 0
+  "$rp" rollout --task "$1" --out "$2" --policy "$3" --episodes "$4" --seed "$5" --no-video "${@:6}" >/dev/null 2>&1
+}
+mix() {  # task dir scale seed0 [flags]: the training mix (20 expert, 40 perturbed, 6 random) x scale
+  rec "$1" "$2" expert $((20 * $3)) "$4" "${@:5}"; rec "$1" "$2" perturbed $((40 * $3)) $(($4 + 100)) "${@:5}"
+  rec "$1" "$2" random $((6 * $3)) $(($4 + 200)) "${@:5}"
+}
+for t in ${@:-panda-reach panda-push}; do
+  d="$OUT/$t"
+  mix "$t" "$d/train" 1 0
+  rec "$t" "$d/test" expert 10 1000; rec "$t" "$d/test" perturbed 20 1100; rec "$t" "$d/test" random 4 1200
+  .venv/bin/python -m robopref.benchmarks.progress_ceiling --train "$d/train" --test "$d/test"
+  if [ "$SCALE" -gt 1 ]; then
+    mix "$t" "$d/train-rand" 1 300 --randomize
+    rec "$t" "$d/test-rand" expert 10 1000 --randomize; rec "$t" "$d/test-rand" perturbed 20 1100 --randomize
+    rec "$t" "$d/test-rand" random 4 1200 --randomize
+    mix "$t" "$d/train-more" $((SCALE - 1)) 3000; mix "$t" "$d/train-more-rand" $((SCALE - 1)) 3300 --randomize
+    for n in 1 "$SCALE"; do
+      m="$d/train-x$n"; mkdir -p "$m"
+      ln -sf "$(realpath "$d/train")"/*.npz "$(realpath "$d/train-rand")"/*.npz "$m/"
+      [ "$n" -gt 1 ] && ln -sf "$(realpath "$d/train-more")"/*.npz "$(realpath "$d/train-more-rand")"/*.npz "$m/"
+      [ -f "$d/prm-x$n.pt" ] || "$rp" reward train-prm --task "$t" --episodes "$m" --out "$d/prm-x$n.pt" --quiet --threads 1
+      "$rp" reward eval-prm "$d/prm-x$n.pt" --episodes "$d/test" --threads 1
+      "$rp" reward eval-prm "$d/prm-x$n.pt" --episodes "$d/test-rand" --threads 1
+    done
+  fi
+done
