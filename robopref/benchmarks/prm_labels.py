@@ -1,7 +1,7 @@
 """Issue 14's labels experiment: a PRM trained on few privileged-progress episodes, with and
 without people's preference labels.
 
-On panda-lift, per seed:
+On panda-lift (``--task`` another Panda task), per seed:
 
 1. record (and cache) three sets of episodes with the three cameras: ``small``, the few
    episodes whose privileged progress trains the PRM (expert, perturbed, random; default
@@ -37,7 +37,9 @@ from typing import Any
 
 import numpy as np
 
+#: The task by default (``--task`` picks another Panda task).
 TASK = "panda-lift"
+TASKS = ("panda-reach", "panda-push", "panda-lift", "panda-pick-place")
 
 
 def _counts(text: str) -> tuple[int, int, int]:
@@ -47,18 +49,22 @@ def _counts(text: str) -> tuple[int, int, int]:
     return values
 
 
-def record(cache: Path, name: str, seed: int, counts: tuple[int, int, int]) -> list:
-    """Episodes of `TASK` with every camera, recorded once into ``cache/name-E-P-R``."""
+def record(
+    cache: Path, name: str, seed: int, counts: tuple[int, int, int], task: str = TASK
+) -> list:
+    """Episodes of ``task`` with every camera, recorded once into ``cache/name-E-P-R``."""
     from robopref.data import EpisodeStore
     from robopref.rollout import record_default_episodes
 
     d = cache / f"{name}-{'-'.join(map(str, counts))}"
     if not d.is_dir():
-        record_default_episodes(TASK, str(d), seed=seed, counts=counts)
+        record_default_episodes(task, str(d), seed=seed, counts=counts)
     return list(EpisodeStore(d))
 
 
-def oracle_run(run_dir: Path, pool: list, n: int, segment: int, seed: int) -> list:
+def oracle_run(
+    run_dir: Path, pool: list, n: int, segment: int, seed: int, task: str = TASK
+) -> list:
     """A run directory whose label store holds ``n`` oracle labels on uniform pairs of
     ``pool`` windows (made once); returns its labels in commit order."""
     from robopref.data import EpisodeStore
@@ -74,7 +80,7 @@ def oracle_run(run_dir: Path, pool: list, n: int, segment: int, seed: int) -> li
     run = RunPaths.of(run_dir)
     if not run.labels.is_file():
         run.create()
-        run.config.write_text(json.dumps({"task": TASK}))
+        run.config.write_text(json.dumps({"task": task}))
         store = EpisodeStore(run.episodes)
         for ep in pool:
             store.save(ep)
@@ -117,16 +123,17 @@ def run_seed(args: argparse.Namespace, seed: int, emit) -> None:
     from robopref.rewards.prm_labels import pair_accuracy, pairs_from_labels
     from robopref.rewards.prm_train import evaluate_prm, frame_set, train_prm
 
-    cache = Path(args.cache)
-    small = record(cache, f"small-s{seed}", 10_000 * seed, args.small)
-    pool = record(cache, f"pool-s{seed}", 10_000 * seed + 3000, args.pool)
-    test = record(cache, "test", 1000, args.test)  # one held-out set for every seed
+    task = args.task
+    cache = Path(args.cache) if task == TASK else Path(args.cache) / task  # lift's as before
+    small = record(cache, f"small-s{seed}", 10_000 * seed, args.small, task)
+    pool = record(cache, f"pool-s{seed}", 10_000 * seed + 3000, args.pool, task)
+    test = record(cache, "test", 1000, args.test, task)  # one held-out set for every seed
     label_run = cache / f"labels-s{seed}-{'-'.join(map(str, args.pool))}-seg{args.segment}"
-    labels = oracle_run(label_run, pool, max(args.labels), args.segment, seed)
+    labels = oracle_run(label_run, pool, max(args.labels), args.segment, seed, task)
     run_episodes = EpisodeStore(label_run / "episodes")
 
     config = PRMConfig(steps=args.steps, seed=seed)
-    base = ProcessRewardModel(config, name="prm-labels", task=TASK)
+    base = ProcessRewardModel(config, name="prm-labels", task=task)
     start = time.perf_counter()
     small_frames = frame_set(base, small)
     train_prm(base, small_frames)
@@ -152,7 +159,7 @@ def run_seed(args: argparse.Namespace, seed: int, emit) -> None:
         scores = evaluate_prm(model, test_frames, subsets=[model.config.views])
         emit(
             {
-                "task": TASK,
+                "task": task,
                 "seed": seed,
                 "labels": n,
                 "labels_decisive": 0 if pairs is None else len(pairs),
@@ -176,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m robopref.benchmarks.prm_labels", description=__doc__
     )
+    p.add_argument("--task", default=TASK, choices=TASKS, help=f"default {TASK}")
     p.add_argument("--seeds", type=int, default=1, help="seeds (default 1)")
     p.add_argument("--labels", default="0,50,200", help="label counts N (default 0,50,200)")
     p.add_argument("--steps", type=int, default=1000, help="base PRM training steps")
@@ -212,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
 
     for seed in range(args.seeds):
         run_seed(args, seed, emit)
-    (out / f"{TASK}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (out / f"{args.task}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return 0
 
 
