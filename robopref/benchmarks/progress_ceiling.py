@@ -120,21 +120,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     args = p.parse_args(argv)
+    if min(args.steps, args.seeds, args.threads) < 1:
+        p.error("--steps, --seeds and --threads must be >= 1")
     import torch
 
     from robopref.rollout import load_episodes
 
-    torch.set_num_threads(max(1, args.threads))
+    torch.set_num_threads(args.threads)
     try:
         train = load_episodes(args.train, args.task)
         test = load_episodes(args.test, args.task)
         tasks = sorted({ep.metadata["task"] for ep in [*train, *test]})
         if len(tasks) != 1:
             raise ValueError(f"episodes of several tasks {tasks}: pass --task")
-        row: dict[str, Any] = {"task": tasks[0]}
+        row: dict[str, Any] = {
+            "task": tasks[0],
+            "train_frames": sum(ep.length + 1 for ep in train),
+            "test_frames": sum(ep.length + 1 for ep in test),
+        }
         for key, with_reset in (("frame_state", False), ("with_reset", True)):
             tr, te = features(train, with_reset), features(test, with_reset)
-            row["train_frames"], row["test_frames"] = len(tr[1]), len(te[1])
             row[key] = held_out_spearman(tr, te, steps=args.steps, seeds=args.seeds)
     except ValueError as e:
         print(f"progress_ceiling: {e}", file=sys.stderr)

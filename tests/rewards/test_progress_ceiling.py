@@ -101,6 +101,18 @@ def test_episodes_it_cannot_use_are_named(tmp_path, capsys):
     assert main(["--train", str(tmp_path / "nowhere"), "--test", str(tmp_path / "test")]) == 2
     assert "does not exist" in capsys.readouterr().err
     argv = ["--train", str(tmp_path / "train"), "--test", str(tmp_path / "test"), "--steps", "50"]
+    with pytest.raises(SystemExit) as e:
+        main([*argv, "--threads", "0"])
+    assert e.value.code == 2 and "--threads must be >= 1" in capsys.readouterr().err
+    # Episodes of two tasks need --task; with it, only that task's are used.
+    reach = push_like(30)
+    reach.metadata["task"] = "panda-reach"
+    save_episode(reach, tmp_path / "test")
+    assert main(argv) == 2
+    assert "several tasks ['panda-push', 'panda-reach']: pass --task" in capsys.readouterr().err
+    assert main([*argv, "--task", "panda-reach"]) == 2  # the training episodes are push's
+    assert "no episodes of task 'panda-reach'" in capsys.readouterr().err
+    (tmp_path / "test" / f"{reach.episode_id}.episode.npz").unlink()
     assert main([*argv, "--seeds", "2"]) == 0
     row = json.loads(capsys.readouterr().out)
     assert row["task"] == "panda-push" and row["train_frames"] == 6 * 31
