@@ -3,7 +3,7 @@
 # model can rank at all (python -m robopref.benchmarks.progress_ceiling: a regressor from the
 # positions a frame shows, against one given also the episode's reset positions), on
 # bench/prm.sh's plain training and held-out episodes (recorded here if missing, the same
-# seeds and directories). With SCALE=n (n > 1) it also records n - 1 more copies of the
+# seeds and directories). With SCALE=n (2 or 3) it also records n - 1 more copies of the
 # default training mix (plain and randomized, other seeds), trains the default PRM on the
 # n-fold mix and scores it on the plain and randomized held-out episodes, beside the default
 # PRM on the 1-fold mix (bench/prm.sh's prm.pt, trained here if missing).
@@ -14,6 +14,9 @@ make -s setup
 export MUJOCO_GL=${MUJOCO_GL:-egl}
 OUT=${OUT:-runs/bench-prm}
 SCALE=${SCALE:-1}
+# Each mix's expert, perturbed and random episodes start at seeds 100 apart: beyond 3 copies
+# the added mixes would reuse one another's scenes.
+[[ $SCALE =~ ^[1-3]$ ]] || { echo "bench/prm_ceiling.sh: SCALE must be 1, 2 or 3, got '$SCALE'" >&2; exit 2; }
 rp=.venv/bin/robopref
 rec() {  # task dir policy episodes seed [flags]
   [ -d "$2" ] && [ "$(ls "$2" | grep -c "^$3-")" -ge "$4" ] && return 0
