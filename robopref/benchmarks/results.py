@@ -226,7 +226,7 @@ def feedback_table(summaries: list[dict[str, Any]], reference: str = "sac-true")
     ``of reference``: the group's mean final evaluation return over the mean of the
     ``reference`` group of the same task (SAC on the true reward). ``end / best``: the last
     logged training return over the best logged one, the collapse check (a policy that
-    exploits its learned reward rises, then falls).
+    exploits its learned reward rises, then falls): the mean over seeds and the lowest.
     """
     by_task: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for s in sorted(summaries, key=lambda s: (s["task"], s.get("rank", 0), s["name"])):
@@ -246,7 +246,14 @@ def feedback_table(summaries: list[dict[str, Any]], reference: str = "sac-true")
                 best, last = _best_and_last(m["curve"])
                 if best:
                     kept.append(cast(float, last) / best)  # a best implies a last
-            end_best = f"{statistics.mean(kept):.2f}" if kept else "n/a"
+            # The goal is per run: a mean alone would hide one seed's collapse.
+            end_best = (
+                "n/a"
+                if not kept
+                else f"{kept[0]:.2f}"
+                if len(kept) == 1
+                else f"{statistics.mean(kept):.2f} (min {min(kept):.2f})"
+            )
             labels = statistics.mean(m["labels"] for m in members)
             rows.append(
                 f"| {task} | {name} | {len(members)} | {labels:.0f} "

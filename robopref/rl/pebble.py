@@ -59,6 +59,7 @@ from robopref.rl.config import (
     TEACHERS_CROWD,
     TEACHERS_HUMAN,
     TrainConfig,
+    conservative_k,
     gold_rate,
 )
 from robopref.rl.env import INFO_PREF, INFO_TOTAL, CompositeReward, StepReward
@@ -448,7 +449,7 @@ class PebbleCallback(BaseCallback):
                     f"env step {self.num_timesteps}: the learned return rose while the true "
                     f"return fell for {cfg.exploit_rounds} rounds in a row (learned "
                     f"{now['learned_return']:.1f}, true {now['true_return']:.1f}): the policy "
-                    "may exploit the learned reward (more labels, pebble.conservative_k)"
+                    "may exploit the learned reward (more labels, a larger pebble.conservative_k)"
                 )
                 self.state.warnings.append(msg)
                 print(f"robopref train: warning: {msg}", file=sys.stderr, flush=True)
@@ -568,7 +569,7 @@ class PebbleCallback(BaseCallback):
         if buffer is None or not hasattr(buffer, "relabel"):
             return 0
 
-        k = self.config.pebble.conservative_k
+        k = conservative_k(self.config)
 
         def pref(states, actions):
             mean, spread = self.pref_model.reward(states, actions)

@@ -25,7 +25,7 @@ from robopref.data import EpisodeStore
 from robopref.data.storage import atomic_path
 from robopref.preferences import LabelStore
 from robopref.rl.checkpoint import resumable_checkpoint, write_checkpoint
-from robopref.rl.config import TrainConfig, from_dict, merge
+from robopref.rl.config import TrainConfig, conservative_k, from_dict, merge
 from robopref.rl.env import NonFiniteTermError, StepReward, make_train_env
 from robopref.rl.interventions import ScriptedIntervention
 from robopref.rl.pebble import LoopState, PebbleCallback, trim_metrics
@@ -373,7 +373,7 @@ def train(
     try:
         demos = read_demos(config) if ckpt is None else []  # a resumed buffer has them
         potential = build_potential(config, run, log)
-        step_reward = StepReward(config.pebble.conservative_k)
+        step_reward = StepReward(conservative_k(config))
         env, composite = make_train_env(config, step_reward, potential, None, seed=config.seed)
         state_dim = _state_dim(env)
         act_dim = int(env.action_space.shape[0])
@@ -468,6 +468,8 @@ def train(
         {
             **summary,
             "learn_steps_per_s": rate,
+            # pebble.conservative_k resolved (its None default depends on the reward terms).
+            "conservative_k": conservative_k(config),
             # How many answers could teach the reward: a teacher that skips everything
             # leaves training on the other terms, and this says so.
             "queries": callback.state.queries,

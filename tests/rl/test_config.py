@@ -8,7 +8,7 @@ import re
 import pytest
 
 from robopref.cli import main
-from robopref.rl.config import ConfigError, TrainConfig, from_dict, load_config
+from robopref.rl.config import ConfigError, TrainConfig, conservative_k, from_dict, load_config
 
 
 def test_defaults_files_and_overrides_stack(tmp_path):
@@ -426,3 +426,24 @@ def test_a_crowd_that_cannot_work_is_refused_naming_the_key(overrides, message):
         load_config(overrides=overrides)
     ok = load_config(overrides={"teacher.name": "crowd", "pebble.labels_per_query": 5})
     assert ok.teacher.name == "crowd"
+
+
+@pytest.mark.parametrize(
+    "reward, k, resolved",
+    [
+        ("pref", None, 1.0),  # PEBBLE: the learned reward is the whole objective
+        ("pref+prm", None, 1.0),  # a shaping potential does not change what is optimal
+        ("pref+progress", None, 1.0),
+        ("sparse+pref", None, 0.0),  # the task reward beside it decides (Panda recipes)
+        ("sparse+pref+prm", None, 0.0),
+        ("sparse+prm", None, 0.0),  # no preference term: nothing to be conservative about
+        ("pref", 0.0, 0.0),  # a set value is kept
+        ("sparse+pref", 2.5, 2.5),
+    ],
+)
+def test_the_conservative_k_default_follows_the_reward_terms(reward, k, resolved):
+    overrides = {"reward": reward, **({} if k is None else {"pebble.conservative_k": k})}
+    config = load_config(overrides=overrides)
+    assert config.pebble.conservative_k == k  # the tree keeps what was asked (None: auto)
+    assert conservative_k(config) == resolved
+    assert from_dict(json.loads(json.dumps(config.to_dict()))) == config

@@ -151,14 +151,20 @@ def test_the_feedback_table_is_relative_to_sac_and_flags_collapse(tmp_path, caps
         _dmc("sac-true", "dmc:walker-walk", 0, 400.0, [10, 200, 400]),
         _dmc("sac-true", "dmc:walker-walk", 1, 600.0, [10, 300, 600]),
         _dmc("pebble-100", "dmc:walker-walk", 0, 250.0, [10, 300, 150], labels=100),
+        _dmc("pebble-500", "dmc:walker-walk", 0, 500.0, [10, 400, 400], labels=500),
+        _dmc("pebble-500", "dmc:walker-walk", 1, 300.0, [10, 400, 240], labels=500),
         _dmc("sac-true", "dmc:cheetah-run", 0, 200.0, [5, 100, 200]),
         _dmc("pebble-100", "dmc:cheetah-run", 0, 180.0, [5, 90, 180], labels=100),
     ]
     rows = feedback_table(summaries)
     walker = [r for r in rows if "walker" in r]
-    assert "| dmc:walker-walk | sac-true | 2 | 0 | 500.00 ± 141.42 | 1.00 | 1.00 |" in walker
+    sac = "| dmc:walker-walk | sac-true | 2 | 0 | 500.00 ± 141.42 | 1.00 | 1.00 (min 1.00) |"
+    assert sac in walker
     # 250 of SAC's mean 500; its training return fell from 300 to 150: half of its best.
     assert "| dmc:walker-walk | pebble-100 | 1 | 100 | 250.00 ± 0.00 | 0.50 | 0.50 |" in walker
+    # A seed that fell to 0.6 of its best shows beside the mean (0.8), which would hide it.
+    (pebble_500,) = [r for r in walker if "| pebble-500 |" in r]
+    assert pebble_500.endswith("| 2 | 500 | 400.00 ± 141.42 | 0.80 | 0.80 (min 0.60) |")
     assert "| dmc:cheetah-run | pebble-100 | 1 | 100 | 180.00 ± 0.00 | 0.90 | 1.00 |" in rows
     for s in summaries:
         (tmp_path / s["task"][4:]).mkdir(exist_ok=True)
@@ -166,5 +172,5 @@ def test_the_feedback_table_is_relative_to_sac_and_flags_collapse(tmp_path, caps
     png = tmp_path / "curves.png"
     assert main(["feedback", str(tmp_path), "--plot", str(png)]) == 0
     out = capsys.readouterr().out
-    assert out.count("| dmc:") == 4 and png.stat().st_size > 5000
+    assert out.count("| dmc:") == 5 and png.stat().st_size > 5000
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -73,15 +73,17 @@ def test_a_run_writes_its_directory_and_relabels_the_buffer(tiny):
     assert ep.metadata["task_description"] == run.task_description()
 
     # Every stored reward is the current model's: transitions stored before the last refit
-    # were relabelled, later ones were rewarded by the C evaluator with the same head.
+    # were relabelled, later ones were rewarded by the C evaluator with the same head. The
+    # reward is "pref" alone, so the default conservative k resolves to 1: mean - spread.
     from robopref.rewards.preference import PreferenceRewardModel
 
     ckpt = run.latest_checkpoint()
     buf = _load_buffer(ckpt)
     model = PreferenceRewardModel.load(ckpt / "reward" / "pref.pt")
     n = buf.size()
-    want = model.reward(buf.pref_state[:n, 0], buf.actions[:n, 0])[0]
-    np.testing.assert_allclose(buf.rewards[:n, 0], want, atol=1e-4)
+    mean, spread = model.reward(buf.pref_state[:n, 0], buf.actions[:n, 0])
+    assert np.all(spread > 0)
+    np.testing.assert_allclose(buf.rewards[:n, 0], mean - spread, atol=1e-4)
     assert np.ptp(buf.rewards[:n, 0]) > 0
 
     # The trained policy loads from the run, for eval and the bridge.
@@ -334,6 +336,14 @@ def test_every_round_logs_the_exploitation_diagnostic_and_the_summary_counts_ans
     assert sum(full["labels_by_answer"].values()) == full["queries"] >= summary["labels_used"]
     assert set(full["diagnostic"]) == {"true_corr", "spread", "learned_return", "true_return"}
     assert full["warnings"] == []
+    assert full["conservative_k"] == 0.5  # the value the run trained with
+
+
+def test_the_summary_records_the_resolved_conservative_k(tiny):
+    # The tiny runs' reward is "pref" alone, where the None default resolves to 1.
+    assert tiny().pebble.conservative_k is None
+    full = json.loads(RunPaths.of(train(tiny(steps=120))["run"]).summary.read_text())
+    assert full["conservative_k"] == 1.0
 
 
 @pytest.mark.parametrize("answer", ["skip", "equal"])
