@@ -52,9 +52,20 @@ def _last_json(text: str) -> dict:
 def local_ray():
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
+    # Ray starts its workers at nice 15: on a machine with other work (a shared CI host, a
+    # benchmark beside the suite) they starve, and the kill-and-retry test below timed out
+    # so. At 0 they share the cores as the test process does (as bench/sweep.sh runs them).
+    before = os.environ.get("RAY_worker_niceness")
+    os.environ["RAY_worker_niceness"] = "0"
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        yield
+        ray.shutdown()
+    finally:
+        if before is None:
+            os.environ.pop("RAY_worker_niceness", None)
+        else:
+            os.environ["RAY_worker_niceness"] = before
 
 
 # ------------------------------------------------------------------ sweep-file errors

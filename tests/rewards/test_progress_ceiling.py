@@ -25,7 +25,9 @@ def push_like(seed: int, T: int = 30, relative: bool = True, full: bool = True) 
     share = np.linspace(0.0, rng.uniform(0.2, 1.0), T + 1)[:, None]
     cube = start + share * (goal - start)
     d, d0 = np.linalg.norm(cube - goal, axis=1), np.linalg.norm(start - goal)
-    progress = 1 - d / d0 if relative else np.clip(1 - d / 0.45, 0, 1)
+    # Clipped as the tasks' `frac` clips: at the start 1 - d / d0 is 0 up to rounding, and a
+    # norm's rounding can differ by machine (SIMD paths), giving -6e-8, which Episode refuses.
+    progress = np.clip(1 - d / d0 if relative else 1 - d / 0.45, 0, 1)
     state = np.zeros((T + 1, state_dim("full")), np.float32)
     state[:, F["object_pos"]] = cube
     state[:, F["goal"]] = goal
