@@ -7,19 +7,27 @@
 # default augmentation (random shifts and colour jitter). For comparison, prm-plain.pt learns
 # from the plain mix alone with shifts only (the recipe before issue 14). Both are scored on
 # the plain held-out mix and on the same mix recorded with randomization.
-# Usage: bench/prm.sh [task ...]   (default: panda-push panda-lift); OUT=dir, STEPS=n.
+# SIZE=128 records every episode at 128x128 instead of 84x84 (into OUT/TASK-128px) and trains
+# and scores the default PRM only, at that input size, its random shift scaled to the same
+# share of the image (issue 14: is resolution what limits a task's Spearman?).
+# Usage: bench/prm.sh [task ...]   (default: panda-push panda-lift); OUT=dir, STEPS=n, SIZE=px.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 make -s setup
 OUT=${OUT:-runs/bench-prm}
 STEPS=${STEPS:-1000}
+SIZE=${SIZE:-84}
+[[ $SIZE =~ ^[0-9]+$ ]] && [ "$SIZE" -ge 36 ] || { echo "bench/prm.sh: SIZE must be >= 36 pixels, got '$SIZE'" >&2; exit 2; }
 rp=.venv/bin/robopref
 rec() {  # task dir policy episodes seed [variant flags]
-  "$rp" rollout --task "$1" --out "$2" --policy "$3" --episodes "$4" --seed "$5" --no-video "${@:6}" >/dev/null 2>&1
+  "$rp" rollout --task "$1" --out "$2" --policy "$3" --episodes "$4" --seed "$5" --no-video \
+    --image-size "$SIZE" "${@:6}" >/dev/null 2>&1
 }
+size=(--image-size "$SIZE" --shift $(((4 * SIZE + 42) / 84)))  # DrQ's 4 px at 84, scaled
 for task in "${@:-panda-push panda-lift}"; do
   for t in $task; do
     d="$OUT/$t"
+    [ "$SIZE" = 84 ] || d="$OUT/$t-${SIZE}px"
     if [ ! -d "$d/train" ]; then
       rec "$t" "$d/train" expert 20 0; rec "$t" "$d/train" perturbed 40 100; rec "$t" "$d/train" random 6 200
       rec "$t" "$d/test" expert 10 1000; rec "$t" "$d/test" perturbed 20 1100; rec "$t" "$d/test" random 4 1200
@@ -37,9 +45,11 @@ for task in "${@:-panda-push panda-lift}"; do
     fi
     mkdir -p "$d/train-mixed"  # both mixes, linked: the loader reads one directory
     ln -sf "$(realpath "$d/train")"/*.npz "$(realpath "$d/train-rand")"/*.npz "$d/train-mixed/"
-    "$rp" reward train-prm --task "$t" --episodes "$d/train-mixed" --out "$d/prm.pt" --steps "$STEPS" --quiet --threads 1
+    "$rp" reward train-prm --task "$t" --episodes "$d/train-mixed" --out "$d/prm.pt" --steps "$STEPS" \
+      "${size[@]}" --quiet --threads 1
     "$rp" reward eval-prm "$d/prm.pt" --episodes "$d/test" --threads 1
     "$rp" reward eval-prm "$d/prm.pt" --episodes "$d/test-rand" --threads 1
+    [ "$SIZE" = 84 ] || continue  # the size study scores the default PRM only
     "$rp" reward train-prm --task "$t" --episodes "$d/train" --out "$d/prm-plain.pt" --steps "$STEPS" \
       --color-jitter 0 --quiet --threads 1
     "$rp" reward eval-prm "$d/prm-plain.pt" --episodes "$d/test" --threads 1

@@ -7,7 +7,13 @@
 # default training mix (plain and randomized, other seeds), trains the default PRM on the
 # n-fold mix and scores it on the plain and randomized held-out episodes, beside the default
 # PRM on the 1-fold mix (bench/prm.sh's prm.pt, trained here if missing).
-# Usage: [SCALE=3] bench/prm_ceiling.sh [task ...]   (default: panda-reach panda-push); OUT=dir
+# With EXTRA_RANDOM=n it records n more random-policy episodes plain and n randomized (other
+# seeds), trains the default PRM on bench/prm.sh's mixed training set plus them (PRM seeds 0
+# and 1), and breaks each PRM's held-out Spearman down (progress_ceiling --prm: per recording
+# policy, and with the frames at progress 0 ranked last), bench/prm.sh's prm.pt too; run
+# bench/prm.sh TASK first.
+# Usage: [SCALE=3] [EXTRA_RANDOM=18] bench/prm_ceiling.sh [task ...]   (default: panda-reach
+# panda-push); OUT=dir
 set -euo pipefail
 cd "$(dirname "$0")/.."
 make -s setup
@@ -17,6 +23,8 @@ SCALE=${SCALE:-1}
 # Each mix's expert, perturbed and random episodes start at seeds 100 apart: beyond 3 copies
 # the added mixes would reuse one another's scenes.
 [[ $SCALE =~ ^[1-3]$ ]] || { echo "bench/prm_ceiling.sh: SCALE must be 1, 2 or 3, got '$SCALE'" >&2; exit 2; }
+EXTRA_RANDOM=${EXTRA_RANDOM:-0}
+[[ $EXTRA_RANDOM =~ ^[0-9]+$ ]] || { echo "bench/prm_ceiling.sh: EXTRA_RANDOM must be a count, got '$EXTRA_RANDOM'" >&2; exit 2; }
 rp=.venv/bin/robopref
 rec() {  # task dir policy episodes seed [flags]
   [ -d "$2" ] && [ "$(ls "$2" | grep -c "^$3-")" -ge "$4" ] && return 0
@@ -43,6 +51,28 @@ for t in ${@:-panda-reach panda-push}; do
       [ -f "$d/prm-x$n.pt" ] || "$rp" reward train-prm --task "$t" --episodes "$m" --out "$d/prm-x$n.pt" --quiet --threads 1
       "$rp" reward eval-prm "$d/prm-x$n.pt" --episodes "$d/test" --threads 1
       "$rp" reward eval-prm "$d/prm-x$n.pt" --episodes "$d/test-rand" --threads 1
+    done
+  fi
+  if [ "$EXTRA_RANDOM" -gt 0 ]; then
+    for need in train-mixed/. test-rand/. prm.pt; do
+      [ -e "$d/$need" ] || { echo "bench/prm_ceiling.sh: $d/$need missing: run bench/prm.sh $t first" >&2; exit 2; }
+    done
+    rec "$t" "$d/train-random" random "$EXTRA_RANDOM" 600
+    rec "$t" "$d/train-random-rand" random "$EXTRA_RANDOM" 700 --randomize
+    m="$d/train-mixed-random$EXTRA_RANDOM"; mkdir -p "$m"
+    ln -sf "$(realpath "$d/train-mixed")"/*.npz "$(realpath "$d/train-random")"/*.npz \
+      "$(realpath "$d/train-random-rand")"/*.npz "$m/"
+    models=("$d/prm.pt")
+    for s in 0 1; do
+      out="$d/prm-random$EXTRA_RANDOM-s$s.pt"
+      [ -f "$out" ] || "$rp" reward train-prm --task "$t" --episodes "$m" --out "$out" --seed "$s" --quiet --threads 1
+      models+=("$out")
+    done
+    for prm in "${models[@]}"; do
+      for test in test test-rand; do
+        .venv/bin/python -m robopref.benchmarks.progress_ceiling --train "$d/train" --test "$d/$test" \
+          --prm "$prm" --seeds 1 | sed "s|^{|{\"test\": \"$test\", |"
+      done
     done
   fi
 done

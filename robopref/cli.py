@@ -120,7 +120,7 @@ def _cmd_bench(args) -> int:
     if args.what == "reward":
         from robopref.benchmarks.reward import bench_reward
 
-        for row in bench_reward(calls=args.calls):
+        for row in bench_reward(calls=args.calls, image_size=args.image_size):
             print(json.dumps(row), flush=True)
         return 0
     if args.what == "ui":
@@ -291,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seeds", type=int, default=100, help="seeds per task (experts)")
     s.add_argument("--calls", type=int, default=300, help="timed calls (reward, evaluator)")
     s.add_argument("--heads", default="preference,prm", help="evaluator heads to time")
+    s.add_argument(
+        "--image-size", type=int, default=None, help="PRM input size in pixels (reward; default 84)"
+    )
     s.add_argument("--transports", default="inproc,dds", help="bridge transports to time")
     s.add_argument("--seconds", type=float, default=60.0, help="seconds per bridge run")
     s.set_defaults(func=_cmd_bench)

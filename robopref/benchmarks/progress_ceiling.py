@@ -15,11 +15,18 @@ frames show, so ``frame_state`` is an estimate of what a frame-only model could 
 much data, and the gap to ``with_reset`` is what the invisible start costs (README,
 "Robustness to randomized scenes").
 
-    python -m robopref.benchmarks.progress_ceiling --train eps/train --test eps/test
+With ``--prm PRM`` it also says where that PRM's own Spearman on the held-out frames is lost
+(`prm_breakdown`): over the frames of each recording policy (expert, perturbed, random),
+without the random episodes, and with the frames labelled exactly 0 (the clipped progress
+of a state further from the goal than the start, so all tied) ranked below every other
+frame, which isolates what the ranking of those ties costs.
+
+    python -m robopref.benchmarks.progress_ceiling --train eps/train --test eps/test [--prm prm.pt]
 
 prints one JSON line: ``{"task", "train_frames", "test_frames", "frame_state":
-{"spearman", "per_seed"}, "with_reset": {...}}``. Episodes must carry progress and the
-``"full"`` state (what `robopref rollout` records for the Panda tasks).
+{"spearman", "per_seed"}, "with_reset": {...}}`` (and ``"prm": {...}``). Episodes must
+carry progress and the ``"full"`` state (what `robopref rollout` records for the Panda
+tasks); with ``--prm``, the test episodes their camera frames too.
 """
 
 from __future__ import annotations
@@ -109,6 +116,64 @@ def held_out_spearman(
     return {"spearman": round(float(np.mean(valid)), 4) if valid else None, "per_seed": per_seed}
 
 
+def prm_breakdown(potential: np.ndarray, label: np.ndarray, source: np.ndarray) -> dict[str, Any]:
+    """Where a PRM's pooled Spearman is lost: ``{"spearman", "by_source": {policy: rho},
+    "without_random", "zero_label_share", "zeros_ranked_last"}``, each rho over the frames it
+    names (None where undefined), ``zeros_ranked_last`` with the frames labelled exactly 0
+    given the lowest score.
+
+    Raises:
+        ValueError: arrays of different lengths, or none.
+    """
+    from scipy.stats import spearmanr
+
+    potential, label, source = (np.asarray(a) for a in (potential, label, source))
+    if not len(label) or not len(potential) == len(label) == len(source):
+        raise ValueError(
+            f"potential, label and source must be non-empty and as long as each other, got "
+            f"{len(potential)}, {len(label)}, {len(source)}"
+        )
+
+    def rho(x: np.ndarray, keep: np.ndarray | slice = slice(None)) -> float | None:
+        x, y = x[keep], label[keep]
+        if len(y) < 2 or np.ptp(y) == 0 or np.ptp(x) == 0:  # a constant side: rho undefined
+            return None
+        r = spearmanr(x, y).statistic
+        return None if np.isnan(r) else round(float(r), 4)
+
+    zero = label == 0
+    ranked = np.where(zero, potential.min() - 1.0, potential)
+    return {
+        "spearman": rho(potential),
+        "by_source": {str(s): rho(potential, source == s) for s in sorted(set(source.tolist()))},
+        "without_random": rho(potential, source != "random")
+        if (source != "random").any()
+        else None,
+        "zero_label_share": round(float(zero.mean()), 4),
+        "zeros_ranked_last": rho(ranked),
+    }
+
+
+def _prm_potentials(
+    path: str, episodes: list, task: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A PRM file's potential (conditioned on ``task`` if it is a multi-task model), the
+    progress label and the recording policy of every frame of ``episodes``."""
+    from robopref.rewards.prm import ProcessRewardModel
+
+    model = ProcessRewardModel.load(path)
+    if model.tasks:
+        model = model.for_task(task)
+    phi, label, source = [], [], []
+    for ep in episodes:
+        if ep.progress is None:
+            raise ValueError(f"episode {ep.episode_id!r} has no progress (a sim recording has)")
+        phi.append(model.potential_batch(ep.frames))
+        label.append(ep.progress)
+        source.append(np.full(len(ep.progress), ep.metadata.get("source", "unknown")))
+    return np.concatenate(phi), np.concatenate(label), np.concatenate(source)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m robopref.benchmarks.progress_ceiling", description=__doc__.split("\n")[0]
@@ -119,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=3000, help="regressor gradient steps")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--prm", default=None, help="also break down this PRM's held-out Spearman")
     args = p.parse_args(argv)
     if min(args.steps, args.seeds, args.threads) < 1:
         p.error("--steps, --seeds and --threads must be >= 1")
@@ -141,6 +207,11 @@ def main(argv: list[str] | None = None) -> int:
         for key, with_reset in (("frame_state", False), ("with_reset", True)):
             tr, te = features(train, with_reset), features(test, with_reset)
             row[key] = held_out_spearman(tr, te, steps=args.steps, seeds=args.seeds)
+        if args.prm is not None:
+            row["prm"] = {
+                "model": args.prm,
+                **prm_breakdown(*_prm_potentials(args.prm, test, tasks[0])),
+            }
     except ValueError as e:
         print(f"progress_ceiling: {e}", file=sys.stderr)
         return 2

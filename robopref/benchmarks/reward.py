@@ -2,8 +2,9 @@
 
 JSON lines:
 - ``{"bench": "prm_latency", "prm_latency_ms_p50", "prm_latency_ms_p95", ...}``: one
-  observation of three 84x84 views through `ProcessRewardModel.potential` (preprocessing,
-  encoder, fusion and bins), what the learner pays per environment step;
+  observation of three 84x84 views (``--image-size``: another square size, frames and PRM
+  input alike) through `ProcessRewardModel.potential` (preprocessing, encoder, fusion and
+  bins), what the learner pays per environment step;
 - ``{"bench": "prm_batch", "prm_batch_frames_per_s", ...}``: `potential_batch` over a
   buffer of observations, what relabelling a replay buffer pays;
 - ``{"bench": "pref_latency", "pref_latency_us_p50", ...}``: the default preference
@@ -36,16 +37,21 @@ def _frames(n: int, size: int, views, rng) -> dict[str, np.ndarray]:
     return {v: rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8) for v in views}
 
 
-def bench_reward(calls: int = 300, batch_frames: int = 2048, seed: int = 0) -> list[dict]:
-    """Measure the PRM and preference-ensemble latencies and the PRM batch throughput."""
+def bench_reward(
+    calls: int = 300, batch_frames: int = 2048, seed: int = 0, image_size: int | None = None
+) -> list[dict]:
+    """Measure the PRM and preference-ensemble latencies and the PRM batch throughput, the
+    PRM at ``image_size`` pixels (default: `PRMConfig`'s)."""
     import torch
 
     from robopref.rewards.preference import PreferenceRewardModel
-    from robopref.rewards.prm import ProcessRewardModel
+    from robopref.rewards.prm import PRMConfig, ProcessRewardModel
 
     torch.set_num_threads(1)
     rng = np.random.default_rng(seed)
-    prm = ProcessRewardModel()
+    prm = ProcessRewardModel(
+        PRMConfig() if image_size is None else PRMConfig(image_size=image_size)
+    )
     cfg = prm.config
     one = {v: f[0] for v, f in _frames(1, cfg.image_size, cfg.views, rng).items()}
     p50, p95 = _percentiles(lambda: prm.potential(one), calls)
@@ -69,6 +75,7 @@ def bench_reward(calls: int = 300, batch_frames: int = 2048, seed: int = 0) -> l
             "prm_batch_frames_per_s": batch_frames / (time.perf_counter() - t0),
             "frames": batch_frames,
             "views": len(cfg.views),
+            "image_size": cfg.image_size,
         }
     )
     import sim  # the state size of the tasks' full observation

@@ -70,14 +70,14 @@ def _cmd_train_prm(args) -> int:
     if not tasks:
         raise ValueError(f"--task: a task or a comma-separated list of tasks, got {args.task!r}")
     multi = len(tasks) > 1
-    augment = {k: getattr(args, k) for k in ("shift", "color_jitter")}
+    given = {k: getattr(args, k) for k in ("shift", "color_jitter", "image_size")}
     config = PRMConfig(
         views=_csv(args.views),
         tasks=tasks if multi else (),
         steps=args.steps,
         batch_size=args.batch_size,
         seed=args.seed,
-        **{k: v for k, v in augment.items() if v is not None},  # None: PRMConfig's default
+        **{k: v for k, v in given.items() if v is not None},  # None: PRMConfig's default
     )
     _threads(args.threads)
     if multi:  # no task chosen: each frame is conditioned on its episode's task
@@ -272,6 +272,12 @@ def add_commands(sub) -> None:
         type=float,
         help="brightness, contrast and colour augmentation in [0, 1), 0: off "
         "(default: the PRM config's, 0.3)",
+    )
+    s.add_argument(
+        "--image-size",
+        type=int,
+        help="square input size in pixels (default: the PRM config's, 84); record the episodes "
+        "at this size (rollout --image-size), since frames of another size are resized to it",
     )
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--quiet", action="store_true", help="no progress bar")

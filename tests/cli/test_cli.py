@@ -222,6 +222,12 @@ def test_bench_reward_rows(capsys):
     )
     assert rows["prm_batch"]["prm_batch_frames_per_s"] > 0 and rows["prm_batch"]["frames"] == 32
     assert rows["pref_latency"]["pref_latency_us_p50"] > 0 and rows["pref_latency"]["obs_dim"] == 40
+    assert rows["prm_latency"]["image_size"] == rows["prm_batch"]["image_size"] == 84
+    # Another input size (the resolution study): the PRM and the frames are that size.
+    big = {r["bench"]: r for r in bench_reward(calls=3, batch_frames=8, image_size=128)}
+    assert big["prm_latency"]["image_size"] == big["prm_batch"]["image_size"] == 128
+    with pytest.raises(ValueError, match="image_size"):
+        bench_reward(calls=3, batch_frames=8, image_size=20)
 
 
 def test_rollout_variant_and_perturbed_flags(tmp_path, capsys):

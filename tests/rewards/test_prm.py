@@ -367,6 +367,14 @@ def test_cli_train_eval_adapt_and_errors(tmp_path, capsys):
     assert main([*argv, "--out", str(out), "--steps", "3", "--quiet", "--batch-size", "4"]) == 0
     row = json.loads(capsys.readouterr().out)
     assert row["steps"] == 3 and row["frames"] > 100 and out.is_file()
+    assert ProcessRewardModel.load(out).config.image_size == 84
+    # --image-size sets the input size (the frames are resized to it); a bad one is refused.
+    sized = tmp_path / "s.prm"
+    assert main([*argv, "--out", str(sized), "--steps", "1", "--quiet", "--image-size", "48"]) == 0
+    capsys.readouterr()
+    assert ProcessRewardModel.load(sized).config.image_size == 48
+    assert main([*argv, "--out", str(tmp_path / "x.prm"), "--steps", "1", "--image-size", "8"]) == 2
+    assert "image_size" in capsys.readouterr().err and not (tmp_path / "x.prm").exists()
     assert main(["reward", "eval-prm", str(out), "--episodes", str(tmp_path / "eps")]) == 0
     row = json.loads(capsys.readouterr().out)
     assert {"spearman", "success_auc", "per_views"} <= set(row) and len(row["per_views"]) == 7

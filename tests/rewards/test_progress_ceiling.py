@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from robopref.benchmarks.progress_ceiling import features, held_out_spearman, main
+from robopref.benchmarks.progress_ceiling import features, held_out_spearman, main, prm_breakdown
 from robopref.data import Episode
 from robopref.data.storage import save_episode
 from sim.state import field_slices, state_dim
@@ -119,3 +119,55 @@ def test_episodes_it_cannot_use_are_named(tmp_path, capsys):
     row = json.loads(capsys.readouterr().out)
     assert row["task"] == "panda-push" and row["train_frames"] == 6 * 31
     assert row["test_frames"] == 3 * 31 and len(row["with_reset"]["per_seed"]) == 2
+
+
+def test_prm_breakdown_isolates_the_tied_zero_frames():
+    rng = np.random.default_rng(0)
+    label = np.r_[np.zeros(30), np.linspace(0.05, 1.0, 70)]
+    source = np.array(["random"] * 30 + ["expert"] * 70)
+    # A model that ranks the positive frames exactly but scatters the tied zeros among them.
+    potential = np.r_[rng.uniform(0.0, 0.5, 30), label[30:]]
+    row = prm_breakdown(potential, label, source)
+    assert row["spearman"] < 0.95
+    assert row["zeros_ranked_last"] == 1.0  # all that was lost was the zeros' place
+    assert row["by_source"]["expert"] == 1.0 and row["by_source"]["random"] is None  # all 0
+    assert row["without_random"] == 1.0 and row["zero_label_share"] == 0.3
+    # A model that ranks everything right loses nothing anywhere.
+    assert prm_breakdown(label, label, source)["spearman"] == 1.0
+    with pytest.raises(ValueError, match="as long as each other, got 3, 100, 100"):
+        prm_breakdown(potential[:3], label, source)
+
+
+def test_the_cli_breaks_down_a_prm_on_the_held_out_frames(tmp_path, capsys):
+    from test_prm import TINY
+
+    from robopref.rewards.prm import PRMConfig, ProcessRewardModel
+
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    prm = ProcessRewardModel(PRMConfig(**TINY), task="panda-push")
+    prm.save(tmp_path / "prm.pt")
+    size = TINY["image_size"]
+    for d, seeds in (("train", range(4)), ("test", range(10, 13))):
+        (tmp_path / d).mkdir()
+        for s in seeds:
+            ep = push_like(s, T=8)
+            rng = np.random.default_rng(s)
+            ep.frames = {
+                v: rng.integers(0, 255, (9, size, size, 3), np.uint8) for v in prm.config.views
+            }
+            if s == 12:
+                ep.metadata["source"] = "random"
+            save_episode(ep, tmp_path / d)
+    zeros = sum(int((push_like(s, T=8).progress == 0).sum()) for s in range(10, 13))
+    argv = ["--train", str(tmp_path / "train"), "--test", str(tmp_path / "test"), "--steps", "20"]
+    assert main([*argv, "--seeds", "1", "--prm", str(tmp_path / "prm.pt")]) == 0
+    out = json.loads(capsys.readouterr().out)["prm"]
+    assert out["model"] == str(tmp_path / "prm.pt")
+    assert set(out["by_source"]) == {"expert", "random"}
+    assert zeros >= 1 and out["zero_label_share"] == pytest.approx(zeros / 27, abs=1e-4)
+    assert -1.0 <= out["spearman"] <= 1.0 and -1.0 <= out["zeros_ranked_last"] <= 1.0
+    # A PRM file that is not one: exit 2 naming it, as for the episodes.
+    (tmp_path / "bad.pt").write_bytes(b"not a model")
+    assert main([*argv, "--seeds", "1", "--prm", str(tmp_path / "bad.pt")]) == 2
+    assert "bad.pt" in capsys.readouterr().err
