@@ -10,8 +10,8 @@
 # With EXTRA_RANDOM=n it records n more random-policy episodes plain and n randomized (other
 # seeds), trains the default PRM on bench/prm.sh's mixed training set plus them (PRM seeds 0
 # and 1), and breaks each PRM's held-out Spearman down (progress_ceiling --prm: per recording
-# policy, and with the frames at progress 0 ranked last), bench/prm.sh's prm.pt too; run
-# bench/prm.sh TASK first.
+# policy, and with the frames at progress 0 ranked last), bench/prm.sh's prm.pt too (the same
+# STEPS, default 1000); run bench/prm.sh TASK first.
 # Usage: [SCALE=3] [EXTRA_RANDOM=18] bench/prm_ceiling.sh [task ...]   (default: panda-reach
 # panda-push); OUT=dir
 set -euo pipefail
@@ -65,13 +65,14 @@ for t in ${@:-panda-reach panda-push}; do
     models=("$d/prm.pt")
     for s in 0 1; do
       out="$d/prm-random$EXTRA_RANDOM-s$s.pt"
-      [ -f "$out" ] || "$rp" reward train-prm --task "$t" --episodes "$m" --out "$out" --seed "$s" --quiet --threads 1
+      [ -f "$out" ] || "$rp" reward train-prm --task "$t" --episodes "$m" --out "$out" --seed "$s" \
+        --steps "${STEPS:-1000}" --quiet --threads 1
       models+=("$out")
     done
     for prm in "${models[@]}"; do
       for test in test test-rand; do
         .venv/bin/python -m robopref.benchmarks.progress_ceiling --train "$d/train" --test "$d/$test" \
-          --prm "$prm" --seeds 1 | sed "s|^{|{\"test\": \"$test\", |"
+          --prm "$prm" --seeds 0 | sed "s|^{|{\"test\": \"$test\", |"
       done
     done
   fi

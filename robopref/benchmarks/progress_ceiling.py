@@ -19,7 +19,10 @@ With ``--prm PRM`` it also says where that PRM's own Spearman on the held-out fr
 (`prm_breakdown`): over the frames of each recording policy (expert, perturbed, random),
 without the random episodes, and with the frames labelled exactly 0 (the clipped progress
 of a state further from the goal than the start, so all tied) ranked below every other
-frame, which isolates what the ranking of those ties costs.
+frame, which isolates what the ranking of those ties costs; and the Spearman of
+Robo-Dopamine's forward-anchored estimate instead of the potential (the hop head from each
+episode's first frame, which the first frame's potential anchors), a model that sees where
+the episode started.
 
     python -m robopref.benchmarks.progress_ceiling --train eps/train --test eps/test [--prm prm.pt]
 
@@ -116,11 +119,18 @@ def held_out_spearman(
     return {"spearman": round(float(np.mean(valid)), 4) if valid else None, "per_seed": per_seed}
 
 
-def prm_breakdown(potential: np.ndarray, label: np.ndarray, source: np.ndarray) -> dict[str, Any]:
+def prm_breakdown(
+    potential: np.ndarray,
+    label: np.ndarray,
+    source: np.ndarray,
+    anchored: np.ndarray | None = None,
+) -> dict[str, Any]:
     """Where a PRM's pooled Spearman is lost: ``{"spearman", "by_source": {policy: rho},
     "without_random", "zero_label_share", "zeros_ranked_last"}``, each rho over the frames it
     names (None where undefined), ``zeros_ranked_last`` with the frames labelled exactly 0
-    given the lowest score.
+    given the lowest score; with ``anchored`` (a second estimate of each frame's progress,
+    such as the forward-anchored one from the episode's first frame) also
+    ``"forward_anchored"``, its rho.
 
     Raises:
         ValueError: arrays of different lengths, or none.
@@ -128,10 +138,14 @@ def prm_breakdown(potential: np.ndarray, label: np.ndarray, source: np.ndarray) 
     from scipy.stats import spearmanr
 
     potential, label, source = (np.asarray(a) for a in (potential, label, source))
-    if not len(label) or not len(potential) == len(label) == len(source):
+    lengths = [len(potential), len(label), len(source)]
+    if anchored is not None:
+        anchored = np.asarray(anchored)
+        lengths.append(len(anchored))
+    if not len(label) or len(set(lengths)) != 1:
         raise ValueError(
-            f"potential, label and source must be non-empty and as long as each other, got "
-            f"{len(potential)}, {len(label)}, {len(source)}"
+            "potential, label, source (and anchored) must be non-empty and as long as each "
+            f"other, got {', '.join(map(str, lengths))}"
         )
 
     def rho(x: np.ndarray, keep: np.ndarray | slice = slice(None)) -> float | None:
@@ -151,27 +165,32 @@ def prm_breakdown(potential: np.ndarray, label: np.ndarray, source: np.ndarray) 
         else None,
         "zero_label_share": round(float(zero.mean()), 4),
         "zeros_ranked_last": rho(ranked),
+        **({} if anchored is None else {"forward_anchored": rho(anchored)}),
     }
 
 
 def _prm_potentials(
     path: str, episodes: list, task: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A PRM file's potential (conditioned on ``task`` if it is a multi-task model), the
-    progress label and the recording policy of every frame of ``episodes``."""
-    from robopref.rewards.prm import ProcessRewardModel
+    progress label, the recording policy and the forward-anchored progress (the hop head
+    from the episode's first frame, `progress_after_hop`) of every frame of ``episodes``."""
+    from robopref.rewards.prm import ProcessRewardModel, progress_after_hop
 
     model = ProcessRewardModel.load(path)
     if model.tasks:
         model = model.for_task(task)
-    phi, label, source = [], [], []
+    phi, label, source, anchored = [], [], [], []
     for ep in episodes:
         if ep.progress is None:
             raise ValueError(f"episode {ep.episode_id!r} has no progress (a sim recording has)")
-        phi.append(model.potential_batch(ep.frames))
+        p = model.potential_batch(ep.frames)
+        first = {v: np.repeat(f[:1], len(f), axis=0) for v, f in ep.frames.items()}
+        anchored.append(progress_after_hop(p[0], model.hop(first, ep.frames)))
+        phi.append(p)
         label.append(ep.progress)
         source.append(np.full(len(ep.progress), ep.metadata.get("source", "unknown")))
-    return np.concatenate(phi), np.concatenate(label), np.concatenate(source)
+    return tuple(np.concatenate(a) for a in (phi, label, source, anchored))  # type: ignore[return-value]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,12 +201,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--test", required=True, help="directory of held-out episodes")
     p.add_argument("--task", default=None, help="only this task's episodes")
     p.add_argument("--steps", type=int, default=3000, help="regressor gradient steps")
-    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument(
+        "--seeds", type=int, default=3, help="regressor seeds; 0 with --prm: the PRM breakdown only"
+    )
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--prm", default=None, help="also break down this PRM's held-out Spearman")
     args = p.parse_args(argv)
-    if min(args.steps, args.seeds, args.threads) < 1:
-        p.error("--steps, --seeds and --threads must be >= 1")
+    if min(args.steps, args.threads) < 1 or args.seeds < (0 if args.prm else 1):
+        p.error("--steps, --seeds and --threads must be >= 1 (--seeds 0 only with --prm)")
     import torch
 
     from robopref.rollout import load_episodes
@@ -205,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
             "test_frames": sum(ep.length + 1 for ep in test),
         }
         for key, with_reset in (("frame_state", False), ("with_reset", True)):
+            if not args.seeds:
+                break
             tr, te = features(train, with_reset), features(test, with_reset)
             row[key] = held_out_spearman(tr, te, steps=args.steps, seeds=args.seeds)
         if args.prm is not None:

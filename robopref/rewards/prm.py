@@ -80,6 +80,7 @@ __all__ = [
     "PRMPrediction",
     "ProcessRewardModel",
     "hop_target",
+    "progress_after_hop",
 ]
 
 FORMAT_NAME = "robopref.process_reward"
@@ -232,6 +233,17 @@ def hop_target(p_from: np.ndarray, p_to: np.ndarray, eps: float = 1e-3) -> np.nd
     d = p_to - p_from
     denom = np.where(d >= 0, 1.0 - p_from, p_from)
     return np.clip(d / np.maximum(denom, eps), -1.0, 1.0)
+
+
+def progress_after_hop(p_from: np.ndarray, hop: np.ndarray) -> np.ndarray:
+    """The inverse of `hop_target`: the progress a hop of ``hop`` from ``p_from`` reaches.
+
+    With ``p_from`` the potential of an episode's first frame and ``hop`` the hop head from
+    that frame, this is Robo-Dopamine's forward-anchored progress estimate.
+    """
+    p_from = np.asarray(p_from, np.float64)
+    hop = np.clip(np.asarray(hop, np.float64), -1.0, 1.0)
+    return np.where(hop >= 0, p_from + hop * (1.0 - p_from), p_from + hop * p_from)
 
 
 class _PRMNet(nn.Module):

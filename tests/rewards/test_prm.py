@@ -18,7 +18,7 @@ from robopref.data import Episode, EpisodeStore
 from robopref.rewards import prm_train
 from robopref.rewards.model_file import ModelFormatError, NonFiniteRewardError
 from robopref.rewards.preference import PreferenceRewardModel
-from robopref.rewards.prm import PRMConfig, ProcessRewardModel, hop_target
+from robopref.rewards.prm import PRMConfig, ProcessRewardModel, hop_target, progress_after_hop
 from robopref.rewards.prm_train import (
     _color_jitter,
     _two_hot,
@@ -201,6 +201,18 @@ def test_hop_target_by_hand():
         hop_target([0.2, 0.6, 0.5, 0.0], [0.6, 0.3, 0.5, 1.0]), [0.4 / 0.8, -0.3 / 0.6, 0.0, 1.0]
     )
     assert hop_target(1.0, 1.0) == 0.0 and hop_target(0.0, 0.0) == 0.0
+
+
+def test_progress_after_hop_inverts_the_hop_target():
+    rng = np.random.default_rng(0)
+    p_from, p_to = rng.uniform(0.05, 0.95, 200), rng.uniform(0.0, 1.0, 200)
+    np.testing.assert_allclose(
+        progress_after_hop(p_from, hop_target(p_from, p_to)), p_to, atol=1e-12
+    )
+    # From the start (progress 0) a hop is the progress itself; a full hop reaches the goal,
+    # a full regress the start, and a hop beyond [-1, 1] (an untrained head) is clipped.
+    np.testing.assert_allclose(progress_after_hop(0.0, [0.3, -0.5, 1.0]), [0.3, 0.0, 1.0])
+    np.testing.assert_allclose(progress_after_hop(0.4, [1.0, -1.0, 2.0, -3.0]), [1, 0, 1, 0])
 
 
 def test_two_hot_targets_have_the_label_as_expectation():

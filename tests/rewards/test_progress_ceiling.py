@@ -136,6 +136,11 @@ def test_prm_breakdown_isolates_the_tied_zero_frames():
     assert prm_breakdown(label, label, source)["spearman"] == 1.0
     with pytest.raises(ValueError, match="as long as each other, got 3, 100, 100"):
         prm_breakdown(potential[:3], label, source)
+    # A second estimate is scored as the potential is; of another length it is refused.
+    assert prm_breakdown(potential, label, source, anchored=label)["forward_anchored"] == 1.0
+    assert "forward_anchored" not in row
+    with pytest.raises(ValueError, match="got 100, 100, 100, 99"):
+        prm_breakdown(potential, label, source, anchored=label[:99])
 
 
 def test_the_cli_breaks_down_a_prm_on_the_held_out_frames(tmp_path, capsys):
@@ -167,6 +172,14 @@ def test_the_cli_breaks_down_a_prm_on_the_held_out_frames(tmp_path, capsys):
     assert set(out["by_source"]) == {"expert", "random"}
     assert zeros >= 1 and out["zero_label_share"] == pytest.approx(zeros / 27, abs=1e-4)
     assert -1.0 <= out["spearman"] <= 1.0 and -1.0 <= out["zeros_ranked_last"] <= 1.0
+    assert -1.0 <= out["forward_anchored"] <= 1.0
+    # --seeds 0: the breakdown alone, no regressor; without --prm it is refused.
+    assert main([*argv, "--seeds", "0", "--prm", str(tmp_path / "prm.pt")]) == 0
+    alone = json.loads(capsys.readouterr().out)
+    assert "frame_state" not in alone and alone["prm"] == out
+    with pytest.raises(SystemExit) as e:
+        main([*argv, "--seeds", "0"])
+    assert e.value.code == 2 and "--seeds 0 only with --prm" in capsys.readouterr().err
     # A PRM file that is not one: exit 2 naming it, as for the episodes.
     (tmp_path / "bad.pt").write_bytes(b"not a model")
     assert main([*argv, "--seeds", "1", "--prm", str(tmp_path / "bad.pt")]) == 2
