@@ -11,10 +11,10 @@
 # reward alone, without the PRM, without preferences; lift-rand-task10: the success term
 # weighted 10; lift-rand-level: the teacher judging by progress level, not gain:
 # teacher.signal), lift-sparse-nodemo, lift-prm-nodemo (the shaping ablation without
-# demonstrations), push, push-sparse, push-prm, push-task10,
-# push-utd2, push-prm-utd2 (2 updates per env step), push-prm30 (a PRM from 30 scripted
-# episodes, 1,000 steps), push-prm30-x10 (and its shaping scaled 10), push-prm30-x10-bc,
-# push-bc (behaviour cloning on the demonstrations, weight 0.1), push-her, push-prm-her
+# demonstrations), lift-sparse-demo1, lift-prm-demo1 (and with one), push, push-sparse,
+# push-prm, push-task10, push-utd2, push-prm-utd2 (2 updates per env step), push-prm30 (a
+# PRM from 30 scripted episodes, 1,000 steps), push-prm30-x10 (and its shaping scaled 10),
+# push-prm30-x10-bc, push-bc (behaviour cloning on the demonstrations, weight 0.1), push-her, push-prm-her
 # (hindsight relabelling, 4 copies), push-progress, push-progress-x10 (shaping by the
 # simulator's privileged progress: a perfect PRM, the upper bound of PRM shaping) and on it
 # push-progress-x10-utd3 (3 updates per env step; push-utd3: the push recipe so),
@@ -29,7 +29,8 @@
 # push-iv-n3: and 3-step returns; push-iv-n3-pen10: and a penalty of 10 on the policy's
 # step into each takeover, interventions.penalty), push-iv-n3-fastexpert (push-iv-n3's flags,
 # measured after the scripted push expert went from half to 0.75 speed: sim/experts.py),
-# push-iv-n3-pen10-fastexpert (push-iv-n3-pen10's flags with that expert), push-iv-n3-utd2
+# push-iv-n3-pen10-fastexpert (push-iv-n3-pen10's flags with that expert), push-iv-n3-g995
+# (push-iv-n3 with discount 0.995: the long pushes' success is far off), push-iv-n3-utd2
 # (push-iv-n3 with 2 updates per env step), push-iv-n3-level, reach-task10-level (the
 # teacher judging by progress level: teacher.signal=progress-level),
 # reach-task10-mistake, reach-task10-stochastic (teacher noise on the task10 recipe),
@@ -85,6 +86,8 @@ declare -A FLAGS=(
   [lift-rand-task10]="$lift --reward sparse+pref+prm --set env.randomize=true --set task_weight=10"
   [lift-sparse-nodemo]="${lift/--demos 10/--demos 0} --reward sparse"
   [lift-prm-nodemo]="${lift/--demos 10/--demos 0} --reward sparse+prm"
+  [lift-sparse-demo1]="${lift/--demos 10/--demos 1} --reward sparse"
+  [lift-prm-demo1]="${lift/--demos 10/--demos 1} --reward sparse+prm"
   [pick-place]="--task panda-pick-place --reward sparse+pref+prm --labels 200 \
 --steps ${STEPS:-100000} --algo rlpd --demos 10 --query-every 2500 --segment-length 25 \
 --set learner.learning_starts=1000"
@@ -138,6 +141,8 @@ declare -A FLAGS=(
 --set interventions.start=10000 --set learner.n_step=3 --set interventions.penalty=10"
   [push-iv-n3-fastexpert]="$push --reward sparse+pref+prm --set interventions.budget=6000 \
 --set interventions.start=10000 --set learner.n_step=3"
+  [push-iv-n3-g995]="$push --reward sparse+pref+prm --set interventions.budget=6000 \
+--set interventions.start=10000 --set learner.n_step=3 --set learner.gamma=0.995"
   [push-iv-n3-utd2]="$push --reward sparse+pref+prm --set interventions.budget=6000 \
 --set interventions.start=10000 --set learner.n_step=3 --set learner.gradient_steps=2"
   [push-iv-n3-level]="$push --reward sparse+pref+prm --set interventions.budget=6000 \
