@@ -184,6 +184,11 @@ def _prm_potentials(
     for ep in episodes:
         if ep.progress is None:
             raise ValueError(f"episode {ep.episode_id!r} has no progress (a sim recording has)")
+        if not any(v in ep.frames for v in model.config.views):
+            raise ValueError(
+                f"episode {ep.episode_id!r} has no frames of the PRM's views "
+                f"{list(model.config.views)} (it has {sorted(ep.frames)}); record with cameras"
+            )
         p = model.potential_batch(ep.frames)
         first = {v: np.repeat(f[:1], len(f), axis=0) for v, f in ep.frames.items()}
         anchored.append(progress_after_hop(p[0], model.hop(first, ep.frames)))

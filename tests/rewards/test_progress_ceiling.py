@@ -180,6 +180,13 @@ def test_the_cli_breaks_down_a_prm_on_the_held_out_frames(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main([*argv, "--seeds", "0"])
     assert e.value.code == 2 and "--seeds 0 only with --prm" in capsys.readouterr().err
+    # Held-out episodes without camera frames cannot be scored by a PRM: exit 2 naming one.
+    blind = tmp_path / "blind"
+    blind.mkdir()
+    save_episode(push_like(40, T=8), blind)
+    blind_argv = ["--train", str(tmp_path / "train"), "--test", str(blind), "--seeds", "0"]
+    assert main([*blind_argv, "--prm", str(tmp_path / "prm.pt")]) == 2
+    assert "has no frames of the PRM's views" in capsys.readouterr().err
     # A PRM file that is not one: exit 2 naming it, as for the episodes.
     (tmp_path / "bad.pt").write_bytes(b"not a model")
     assert main([*argv, "--seeds", "1", "--prm", str(tmp_path / "bad.pt")]) == 2
