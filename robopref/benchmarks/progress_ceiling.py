@@ -173,27 +173,23 @@ def _prm_potentials(
     path: str, episodes: list, task: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A PRM file's potential (conditioned on ``task`` if it is a multi-task model), the
-    progress label, the recording policy and the forward-anchored progress (the hop head
-    from the episode's first frame, `progress_after_hop`) of every frame of ``episodes``."""
+    progress label (as `evaluate_prm` takes it), the recording policy and the forward-anchored
+    progress (the hop head from the episode's first frame, `progress_after_hop`) of every
+    frame of ``episodes``."""
     from robopref.rewards.prm import ProcessRewardModel, progress_after_hop
+    from robopref.rewards.prm_train import check_has_views, progress_labels
 
     model = ProcessRewardModel.load(path)
     if model.tasks:
         model = model.for_task(task)
     phi, label, source, anchored = [], [], [], []
     for ep in episodes:
-        if ep.progress is None:
-            raise ValueError(f"episode {ep.episode_id!r} has no progress (a sim recording has)")
-        if not any(v in ep.frames for v in model.config.views):
-            raise ValueError(
-                f"episode {ep.episode_id!r} has no frames of the PRM's views "
-                f"{list(model.config.views)} (it has {sorted(ep.frames)}); record with cameras"
-            )
+        label.append(progress_labels(ep))  # the label eval-prm scores against
+        check_has_views(model, ep)
         p = model.potential_batch(ep.frames)
         first = {v: np.repeat(f[:1], len(f), axis=0) for v, f in ep.frames.items()}
         anchored.append(progress_after_hop(p[0], model.hop(first, ep.frames)))
         phi.append(p)
-        label.append(ep.progress)
         source.append(np.full(len(ep.progress), ep.metadata.get("source", "unknown")))
     return tuple(np.concatenate(a) for a in (phi, label, source, anchored))  # type: ignore[return-value]
 

@@ -156,6 +156,15 @@ def _episode_task_row(model: ProcessRewardModel, ep: Episode) -> int:
     return model.tasks.index(task)
 
 
+def check_has_views(model: ProcessRewardModel, ep: Episode) -> None:
+    """Raises ValueError naming ``ep`` if it has frames of none of ``model``'s views."""
+    if not any(v in ep.frames for v in model.config.views):
+        raise ValueError(
+            f"episode {ep.episode_id} has no frames of views {list(model.config.views)} "
+            f"(it has {list(ep.frames)}); record episodes with cameras"
+        )
+
+
 def frame_set(
     model: ProcessRewardModel, episodes: Sequence[Episode], labels: str = "progress"
 ) -> FrameSet:
@@ -170,11 +179,7 @@ def frame_set(
     tasks = [_episode_task_row(model, ep) for ep in episodes] if model.tasks else None
     parts, masks, labs, eps, lengths, wins = [], [], [], [], [], []
     for e, ep in enumerate(episodes):
-        if not any(v in ep.frames for v in model.config.views):
-            raise ValueError(
-                f"episode {ep.episode_id} has no frames of views {list(model.config.views)} "
-                f"(it has {list(ep.frames)}); record episodes with cameras"
-            )
+        check_has_views(model, ep)
         images, mask, _ = model.images(ep.frames)
         parts.append(images)
         masks.append(mask)
