@@ -19,30 +19,21 @@ STEPS=${STEPS:-1000}
 SIZE=${SIZE:-84}
 [[ $SIZE =~ ^[0-9]+$ ]] && [ "$SIZE" -ge 36 ] || { echo "bench/prm.sh: SIZE must be >= 36 pixels, got '$SIZE'" >&2; exit 2; }
 rp=.venv/bin/robopref
-rec() {  # task dir policy episodes seed [variant flags]
-  "$rp" rollout --task "$1" --out "$2" --policy "$3" --episodes "$4" --seed "$5" --no-video \
-    --image-size "$SIZE" "${@:6}" >/dev/null 2>&1
-}
+source bench/prm_record.sh
+px=(--image-size "$SIZE")
 size=(--image-size "$SIZE" --shift $(((4 * SIZE + 42) / 84)))  # DrQ's 4 px at 84, scaled
 for task in "${@:-panda-push panda-lift}"; do
   for t in $task; do
     d="$OUT/$t"
     [ "$SIZE" = 84 ] || d="$OUT/$t-${SIZE}px"
-    if [ ! -d "$d/train" ]; then
-      rec "$t" "$d/train" expert 20 0; rec "$t" "$d/train" perturbed 40 100; rec "$t" "$d/train" random 6 200
-      rec "$t" "$d/test" expert 10 1000; rec "$t" "$d/test" perturbed 20 1100; rec "$t" "$d/test" random 4 1200
-      variant=(--object-size 0.028 --object-color 0.15,0.3,0.9,1)
-      rec "$t" "$d/variant-demo" expert 1 2000 "${variant[@]}"
-      rec "$t" "$d/variant-test" expert 6 2100 "${variant[@]}"; rec "$t" "$d/variant-test" perturbed 12 2200 "${variant[@]}"
-    fi
-    if [ ! -d "$d/test-rand" ]; then
-      rec "$t" "$d/test-rand" expert 10 1000 --randomize; rec "$t" "$d/test-rand" perturbed 20 1100 --randomize
-      rec "$t" "$d/test-rand" random 4 1200 --randomize
-    fi
-    if [ ! -d "$d/train-rand" ]; then
-      rec "$t" "$d/train-rand" expert 20 300 --randomize; rec "$t" "$d/train-rand" perturbed 40 400 --randomize
-      rec "$t" "$d/train-rand" random 6 500 --randomize
-    fi
+    train_mix "$t" "$d/train" 1 0 "${px[@]}"
+    held_out "$t" "$d/test" "${px[@]}"
+    variant=(--object-size 0.028 --object-color 0.15,0.3,0.9,1)
+    rec "$t" "$d/variant-demo" expert 1 2000 "${px[@]}" "${variant[@]}"
+    rec "$t" "$d/variant-test" expert 6 2100 "${px[@]}" "${variant[@]}"
+    rec "$t" "$d/variant-test" perturbed 12 2200 "${px[@]}" "${variant[@]}"
+    held_out "$t" "$d/test-rand" "${px[@]}" --randomize
+    train_mix "$t" "$d/train-rand" 1 300 "${px[@]}" --randomize
     mkdir -p "$d/train-mixed"  # both mixes, linked: the loader reads one directory
     ln -sf "$(realpath "$d/train")"/*.npz "$(realpath "$d/train-rand")"/*.npz "$d/train-mixed/"
     "$rp" reward train-prm --task "$t" --episodes "$d/train-mixed" --out "$d/prm.pt" --steps "$STEPS" \

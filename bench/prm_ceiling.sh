@@ -26,24 +26,17 @@ SCALE=${SCALE:-1}
 EXTRA_RANDOM=${EXTRA_RANDOM:-0}
 [[ $EXTRA_RANDOM =~ ^[0-9]+$ ]] || { echo "bench/prm_ceiling.sh: EXTRA_RANDOM must be a count, got '$EXTRA_RANDOM'" >&2; exit 2; }
 rp=.venv/bin/robopref
-rec() {  # task dir policy episodes seed [flags]
-  [ -d "$2" ] && [ "$(ls "$2" | grep -c "^$3-")" -ge "$4" ] && return 0
-  "$rp" rollout --task "$1" --out "$2" --policy "$3" --episodes "$4" --seed "$5" --no-video "${@:6}" >/dev/null 2>&1
-}
-mix() {  # task dir scale seed0 [flags]: the training mix (20 expert, 40 perturbed, 6 random) x scale
-  rec "$1" "$2" expert $((20 * $3)) "$4" "${@:5}"; rec "$1" "$2" perturbed $((40 * $3)) $(($4 + 100)) "${@:5}"
-  rec "$1" "$2" random $((6 * $3)) $(($4 + 200)) "${@:5}"
-}
+source bench/prm_record.sh
 for t in ${@:-panda-reach panda-push}; do
   d="$OUT/$t"
-  mix "$t" "$d/train" 1 0
-  rec "$t" "$d/test" expert 10 1000; rec "$t" "$d/test" perturbed 20 1100; rec "$t" "$d/test" random 4 1200
+  train_mix "$t" "$d/train" 1 0
+  held_out "$t" "$d/test"
   .venv/bin/python -m robopref.benchmarks.progress_ceiling --train "$d/train" --test "$d/test"
   if [ "$SCALE" -gt 1 ]; then
-    mix "$t" "$d/train-rand" 1 300 --randomize
-    rec "$t" "$d/test-rand" expert 10 1000 --randomize; rec "$t" "$d/test-rand" perturbed 20 1100 --randomize
-    rec "$t" "$d/test-rand" random 4 1200 --randomize
-    mix "$t" "$d/train-more" $((SCALE - 1)) 3000; mix "$t" "$d/train-more-rand" $((SCALE - 1)) 3300 --randomize
+    train_mix "$t" "$d/train-rand" 1 300 --randomize
+    held_out "$t" "$d/test-rand" --randomize
+    train_mix "$t" "$d/train-more" $((SCALE - 1)) 3000
+    train_mix "$t" "$d/train-more-rand" $((SCALE - 1)) 3300 --randomize
     for n in 1 "$SCALE"; do
       m="$d/train-x$n"; mkdir -p "$m"
       ln -sf "$(realpath "$d/train")"/*.npz "$(realpath "$d/train-rand")"/*.npz "$m/"

@@ -26,21 +26,15 @@ read -r n_expert n_perturbed n_random <<<"${TRAIN:-20 40 6}"
 read -r t_expert t_perturbed t_random <<<"${TEST:-10 20 4}"
 TASKS=(panda-reach panda-push panda-lift panda-pick-place)
 rp=.venv/bin/robopref
-rec() {  # task dir policy episodes seed
-  "$rp" rollout --task "$1" --out "$2" --policy "$3" --episodes "$4" --seed "$5" --no-video >/dev/null 2>&1
-}
+source bench/prm_record.sh
 mkdir -p "$(dirname "$RESULTS")" "$OUT/multitask/train"
 {
   for t in "${TASKS[@]}"; do
     d="$OUT/$t"
-    if [ ! -d "$d/train" ]; then
-      rec "$t" "$d/train" expert "$n_expert" 0; rec "$t" "$d/train" perturbed "$n_perturbed" 100
-      rec "$t" "$d/train" random "$n_random" 200
-    fi
-    if [ ! -d "$d/test" ]; then
-      rec "$t" "$d/test" expert "$t_expert" 1000; rec "$t" "$d/test" perturbed "$t_perturbed" 1100
-      rec "$t" "$d/test" random "$t_random" 1200
-    fi
+    rec "$t" "$d/train" expert "$n_expert" 0; rec "$t" "$d/train" perturbed "$n_perturbed" 100
+    rec "$t" "$d/train" random "$n_random" 200
+    rec "$t" "$d/test" expert "$t_expert" 1000; rec "$t" "$d/test" perturbed "$t_perturbed" 1100
+    rec "$t" "$d/test" random "$t_random" 1200
     if [ ! -f "$d/prm-single.pt" ]; then  # the same data and defaults as the multi-task one
       "$rp" reward train-prm --task "$t" --episodes "$d/train" --out "$d/prm-single.pt" --steps "$STEPS" --quiet --threads 1
     fi
