@@ -136,10 +136,13 @@ def _cmd_eval(args) -> int:
         # Cross-simulator evaluation: the same robot, controller and observation in the
         # other simulator (a MuJoCo-trained policy in the PyBullet twin).
         config = config.replace(**{"env.backend": args.backend})
-    policy = load_run_policy(run.root)
+    deterministic = not args.stochastic
+    policy = load_run_policy(run.root, deterministic=deterministic)
     videos = None if args.no_video else run.videos
     if videos is not None and args.backend:
         videos = videos / config.env.backend
+    if videos is not None and not deterministic:
+        videos = videos / "stochastic"
     if args.workers > 1:  # the same episodes and figures as a serial run, on Ray workers
         from robopref.sweep.parallel import parallel_evaluate
 
@@ -151,13 +154,23 @@ def _cmd_eval(args) -> int:
             seed=args.seed,
             video_dir=videos,
             codec=args.codec,
+            deterministic=deterministic,
         )
     else:
         result = evaluate_policy(
             config, policy, args.episodes, seed=args.seed, video_dir=videos, codec=args.codec
         )
-    result = {"run": str(run.root), "backend": config.env.backend, **result}
-    out = run.eval if not args.backend else run.eval.with_name(f"eval-{config.env.backend}.json")
+    result = {
+        "run": str(run.root),
+        "backend": config.env.backend,
+        "deterministic": deterministic,
+        **result,
+    }
+    # Each kind of evaluation keeps its own file: eval.json is the deterministic policy in
+    # the run's simulator, as training's final evaluation; eval-bullet.json,
+    # eval-stochastic.json and eval-bullet-stochastic.json the others.
+    name = "eval" + (f"-{config.env.backend}" if args.backend else "")
+    out = run.eval.with_name(name + ("" if deterministic else "-stochastic") + ".json")
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result), flush=True)
     return 0
@@ -195,4 +208,10 @@ def add_commands(sub) -> None:
         "--backend", help="simulator to evaluate in: mujoco, bullet (default: the run's)"
     )
     s.add_argument("--workers", type=int, default=1, help="Ray workers (default 1: no Ray)")
+    s.add_argument(
+        "--stochastic",
+        action="store_true",
+        help="sample actions from SAC's stochastic policy (noise seeded per episode) instead "
+        "of its deterministic mean; writes eval-stochastic.json",
+    )
     s.set_defaults(func=_cmd_eval)

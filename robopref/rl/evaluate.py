@@ -1,7 +1,8 @@
 """``robopref eval RUN``: success rate and true return of a run's policy over N seeds.
 
-Evaluation runs the deterministic policy on fresh seeds (apart from training seeds) on the
-task reward alone: learned rewards train the policy, the task judges it. With videos, the
+Evaluation runs the deterministic policy (``robopref eval --stochastic``: SAC's stochastic
+one, its noise seeded per episode) on fresh seeds (apart from training seeds) on the task
+reward alone: learned rewards train the policy, the task judges it. With videos, the
 first episode is recorded with every camera and one clip per camera is written.
 """
 
@@ -32,8 +33,9 @@ def evaluate_episodes(
 ) -> tuple[list[tuple[float, bool]], dict[str, str]]:
     """Rolls ``policy`` out once per seed; ``(true return, success)`` per seed, and clips.
 
-    The policy is deterministic and every episode starts from ``env.reset(seed=seed)``, so
-    an episode depends on its seed alone: ``robopref eval --workers N`` splits the seeds over
+    Every episode starts from ``env.reset(seed=seed)`` and a stochastic policy's noise is
+    reseeded with it (``policy.reseed(seed)``, where the policy has one), so an episode
+    depends on its seed alone: ``robopref eval --workers N`` splits the seeds over
     Ray workers and gets the figures of a serial run. Clips are written for the episode of
     ``video_seed`` (when ``video_dir`` is given and that seed is among ``seeds``).
     ``cameras`` are rendered besides those the policy and the clips need (a reward model's
@@ -48,8 +50,11 @@ def evaluate_episodes(
     env = make_task_env(config, cameras=cameras, seed=seeds[0] if seeds else 0)
     meta = episode_metadata(config, env)
     results, videos = [], {}
+    reseed = getattr(policy, "reseed", None)
     try:
         for seed in seeds:
+            if reseed is not None:
+                reseed(seed)
             ep = record_episode(
                 env,
                 lambda obs, info: policy(obs),

@@ -30,28 +30,63 @@ def _algo_class(name: str):
 
 
 class RunPolicy:
-    """The deterministic policy of a saved SB3 model.
+    """A saved SB3 model's policy: its deterministic action (the mean of SAC's squashed
+    Gaussian, what training evaluates and the bridge runs), or with ``deterministic=False``
+    a sample of the stochastic policy SAC optimizes.
+
+    A stochastic policy's noise is seeded per episode (`reseed`, called by
+    `robopref.rl.evaluate.evaluate_episodes` before each one), so an episode still depends
+    on its seed alone and Ray workers give a serial run's figures.
 
     Args:
         model: A loaded SB3 model whose observation space is a ``Dict``.
+        deterministic: False: sample actions.
     """
 
-    def __init__(self, model) -> None:
+    def __init__(self, model, deterministic: bool = True) -> None:
         self.model = model
         self.keys = tuple(model.observation_space.spaces)
+        self.deterministic = bool(deterministic)
+
+    def reseed(self, seed: int) -> None:
+        """Seeds a stochastic policy's action noise for the episode of ``seed`` (nothing to do
+        for a deterministic one)."""
+        if self.deterministic:
+            return
+        policy = self.model.policy
+        if getattr(policy, "numpy_actor", False):  # rlpd: the NumPy actor with its generator
+            from robopref.rl.rlpd import actor_arrays
+
+            if policy.acting_layers is None:
+                policy.acting_layers = actor_arrays(policy.actor_state)
+            policy.acting_rng = np.random.default_rng(seed)
+        elif hasattr(policy, "noise_key"):  # another SBX actor: JAX's key
+            import jax
+
+            policy.key = jax.random.PRNGKey(seed)
+        else:  # SB3 (torch) samples from torch's global generator
+            import torch
+
+            torch.manual_seed(seed)
 
     def __call__(self, obs: dict) -> np.ndarray:
         missing = [k for k in self.keys if k not in obs]
         if missing:
             raise KeyError(f"observation lacks {missing}; the policy needs {list(self.keys)}")
-        action, _ = self.model.predict({k: obs[k] for k in self.keys}, deterministic=True)
+        action, _ = self.model.predict(
+            {k: obs[k] for k in self.keys}, deterministic=self.deterministic
+        )
         return np.asarray(action, dtype=np.float32)
 
 
 def load_run_policy(
-    run_dir: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None = None
+    run_dir: str | os.PathLike[str],
+    checkpoint: str | os.PathLike[str] | None = None,
+    *,
+    deterministic: bool = True,
 ) -> RunPolicy:
-    """The policy of a run's latest checkpoint (or of ``checkpoint``), on the CPU.
+    """The policy of a run's latest checkpoint (or of ``checkpoint``), on the CPU
+    (``deterministic=False``: sampling actions, `RunPolicy`).
 
     Raises:
         RunDirError: when the run has no config or no checkpoint with a model.
@@ -63,4 +98,4 @@ def load_run_policy(
     if ckpt is None or not (ckpt / "model.zip").is_file():
         raise RunDirError(f"run {run.root} has no checkpoint with a model.zip yet")
     model = _algo_class(algo).load(ckpt / "model.zip", device="cpu")
-    return RunPolicy(model)
+    return RunPolicy(model, deterministic=deterministic)

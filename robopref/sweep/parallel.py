@@ -53,11 +53,12 @@ def _eval_slice(
     video_dir: str | None,
     video_seed: int,
     codec: str,
+    deterministic: bool = True,
 ) -> tuple[list[tuple[float, bool]], dict[str, str]]:
     from robopref.rl.evaluate import evaluate_episodes
     from robopref.rl.policy import load_run_policy
 
-    policy = load_run_policy(run_dir)
+    policy = load_run_policy(run_dir, deterministic=deterministic)
     return evaluate_episodes(
         from_dict(config_data),
         policy,
@@ -78,9 +79,11 @@ def parallel_evaluate(
     video_dir: str | os.PathLike[str] | None = None,
     codec: str = "h264",
     address: str | None = None,
+    deterministic: bool = True,
 ) -> dict:
     """`robopref.rl.evaluate.evaluate_policy` of a run's policy on ``workers`` Ray workers
-    (each loads the policy from ``run_dir``); the same figures."""
+    (each loads the policy from ``run_dir``; ``deterministic=False``: its stochastic
+    policy); the same figures."""
     import ray
 
     from robopref.rl.evaluate import evaluate_policy, evaluation_figures
@@ -93,12 +96,20 @@ def parallel_evaluate(
     with ray_session(address):
         task = ray.remote(_eval_slice).options(num_cpus=1)
         refs = [
-            task.remote(config.to_dict(), str(run_dir), [seeds[i] for i in s], video, seed, codec)
+            task.remote(
+                config.to_dict(),
+                str(run_dir),
+                [seeds[i] for i in s],
+                video,
+                seed,
+                codec,
+                deterministic,
+            )
             for s in split(episodes, workers)
         ]
         parts = ray.get(refs)
     results = [r for part, _ in parts for r in part]
-    videos = next((v for _, v in parts if v), {})
+    videos: dict[str, str] = next((v for _, v in parts if v), {})
     return evaluation_figures(config, results, videos)
 
 

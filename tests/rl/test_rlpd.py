@@ -285,3 +285,31 @@ def test_eval_in_the_other_simulator(tiny, capsys):
     assert json.loads((RunPaths.of(run).root / "eval-bullet.json").read_text()) == out
     assert main(["eval", run, "--backend", "gazebo", "--episodes", "1", "--no-video"]) == 2
     assert "env.backend: 'gazebo' is not one of" in capsys.readouterr().err
+
+
+def test_stochastic_eval_samples_reproducibly_and_keeps_its_own_file(tiny, capsys):
+    summary = train(tiny(**RLPD, reward="sparse", steps=150, checkpoint_every=150))
+    run = RunPaths.of(summary["run"])
+    deterministic = json.loads(run.eval.read_text()) if run.eval.exists() else None
+    args = ["eval", str(run.root), "--episodes", "2", "--no-video", "--stochastic"]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert first["deterministic"] is False and first["episodes"] == 2
+    assert json.loads((run.root / "eval-stochastic.json").read_text()) == first
+    # The deterministic evaluation's file is another one, left as it was.
+    assert (json.loads(run.eval.read_text()) if run.eval.exists() else None) == deterministic
+    assert main(args) == 0  # the noise is seeded per episode: the same figures again
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == first
+
+    sampled = load_run_policy(run.root, deterministic=False)
+    mode = load_run_policy(run.root)
+    obs = {"state": np.random.default_rng(0).normal(size=40).astype(np.float32)}
+    sampled.reseed(7)
+    a = [sampled(obs) for _ in range(3)]
+    sampled.reseed(7)
+    b = [sampled(obs) for _ in range(3)]
+    np.testing.assert_array_equal(np.array(a), np.array(b))  # same seed, same draws
+    assert not np.allclose(a[0], a[1])  # fresh noise each step
+    assert not np.allclose(a[0], mode(obs))  # a sample, not the mode
+    mode.reseed(7)  # nothing to seed: the mode is the mode
+    np.testing.assert_array_equal(mode(obs), load_run_policy(run.root)(obs))

@@ -527,3 +527,15 @@ def test_progress_shaping_pays_the_demos_and_the_online_steps_alike(tiny):
     if ep.terminated:
         want[-1] = -ep.progress[-2]
     np.testing.assert_allclose(episode_shaping(ep, InfoPotential(), 0.99, 1.0), want, atol=1e-6)
+
+
+def test_a_stochastic_sac_policy_is_seeded_per_episode(tiny):
+    summary = train(tiny(steps=100, checkpoint_every=100, reward="sparse"))
+    sampled = load_run_policy(summary["run"], deterministic=False)
+    obs = {"state": np.random.default_rng(1).normal(size=40).astype(np.float32)}
+    sampled.reseed(3)
+    a = [sampled(obs) for _ in range(3)]
+    sampled.reseed(3)
+    np.testing.assert_array_equal(np.array(a), np.array([sampled(obs) for _ in range(3)]))
+    assert not np.allclose(a[0], a[1])
+    assert not np.allclose(a[0], load_run_policy(summary["run"])(obs))
