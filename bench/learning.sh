@@ -11,7 +11,10 @@
 # reward alone, without the PRM, without preferences; lift-rand-task10: the success term
 # weighted 10; lift-rand-level: the teacher judging by progress level, not gain:
 # teacher.signal), lift-sparse-nodemo, lift-prm-nodemo (the shaping ablation without
-# demonstrations), lift-sparse-demo1, lift-prm-demo1 (and with one), push, push-sparse,
+# demonstrations), lift-prm30-x10-nodemo (and a PRM from 30 episodes, its shaping scaled 10),
+# lift-progress-x10-nodemo (privileged-progress shaping scaled 10, the bound on PRM
+# shaping), lift-prm132-x10-nodemo (bench/prm.sh's default lift PRM, 132 episodes: run
+# bench/prm.sh panda-lift first), lift-sparse-demo1, lift-prm-demo1 (and with one), push, push-sparse,
 # push-prm, push-task10, push-utd2, push-prm-utd2 (2 updates per env step), push-prm30 (a
 # PRM from 30 scripted episodes, 1,000 steps), push-prm30-x10 (and its shaping scaled 10),
 # push-prm30-x10-bc, push-bc (behaviour cloning on the demonstrations, weight 0.1), push-her, push-prm-her
@@ -36,6 +39,8 @@
 # reach-task10-mistake, reach-task10-stochastic (teacher noise on the task10 recipe),
 # reach-crowd, reach-crowd-calibrated (issue 18: the simulated crowd, five teachers answering
 # each of 50 queries, 250 labels, 5% gold; annotator model none or calibrated),
+# reach-crowd-gold20, reach-crowd-calibrated-gold20 (the same with 20% gold: ~10 gold
+# answers per annotator instead of 2-3),
 # pick-place, pick-place-iv-n3 (corrections, 12,000 steps from 10,000 on, 3-step returns). STEPS: lift/push/...
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -74,6 +79,11 @@ declare -A FLAGS=(
   [reach-crowd-calibrated]="${reach/--labels 50/--labels 250} --algo rlpd \
 --set learner.gradient_steps=2 --teacher crowd --set pebble.labels_per_query=5 \
 --set pebble.gold_rate=0.05 --set pebble.reward_annotator_model=calibrated"
+  [reach-crowd-gold20]="${reach/--labels 50/--labels 250} --algo rlpd --set learner.gradient_steps=2 \
+--teacher crowd --set pebble.labels_per_query=5 --set pebble.gold_rate=0.2"
+  [reach-crowd-calibrated-gold20]="${reach/--labels 50/--labels 250} --algo rlpd \
+--set learner.gradient_steps=2 --teacher crowd --set pebble.labels_per_query=5 \
+--set pebble.gold_rate=0.2 --set pebble.reward_annotator_model=calibrated"
   [reach-stochastic]="$reach --algo rlpd --set learner.gradient_steps=2 --teacher stochastic"
   [lift-sparse]="$lift --reward sparse"
   [lift-prm]="$lift --reward sparse+prm"
@@ -86,6 +96,12 @@ declare -A FLAGS=(
   [lift-rand-task10]="$lift --reward sparse+pref+prm --set env.randomize=true --set task_weight=10"
   [lift-sparse-nodemo]="${lift/--demos 10/--demos 0} --reward sparse"
   [lift-prm-nodemo]="${lift/--demos 10/--demos 0} --reward sparse+prm"
+  [lift-prm30-x10-nodemo]="${lift/--demos 10/--demos 0} --reward sparse+prm \
+--set shaping.prm_episodes=30 --set shaping.prm_steps=1000 --set shaping.scale=10"
+  [lift-progress-x10-nodemo]="${lift/--demos 10/--demos 0} --reward sparse+progress \
+--set shaping.scale=10"
+  [lift-prm132-x10-nodemo]="${lift/--demos 10/--demos 0} --reward sparse+prm \
+--set shaping.prm=runs/bench-prm/panda-lift/prm.pt --set shaping.scale=10"
   [lift-sparse-demo1]="${lift/--demos 10/--demos 1} --reward sparse"
   [lift-prm-demo1]="${lift/--demos 10/--demos 1} --reward sparse+prm"
   [pick-place]="--task panda-pick-place --reward sparse+pref+prm --labels 200 \
