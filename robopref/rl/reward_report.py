@@ -6,7 +6,10 @@ the PRM's cameras rendered, and every episode gets its PRM return (``sum_t Phi(s
 its steps, as the training loop logs it in ``reward/potential_return``), its true return and
 its success; `robopref.rewards.compare.potential_return_report` sums them up. A policy that
 exploits the PRM shows as failed episodes with PRM returns like successful ones, and as a
-weak rank correlation between the two returns.
+weak rank correlation between the two returns. Where the episodes carry the simulator's
+privileged progress, the PRM's ranking of the policy's own frames is reported too
+(``frame_spearman``, as ``robopref reward eval-prm`` ranks held-out scripted episodes'):
+a PRM that ranks scripted episodes well can still misrank the states a learner visits.
 
 The PRM is the run's own (``shaping.prm`` if the run named a file, else the quick PRM it
 trained and kept in ``reward/prm.pt``) unless another file is given.
@@ -64,14 +67,19 @@ def policy_prm_report(
 
     Returns:
         ``run``, ``task``, ``backend``, ``prm`` (the file), ``shaping_mode``, ``rows`` (per
-        episode: ``seed``, ``prm_return``, ``true_return``, ``success``) and the figures of
-        `potential_return_report`.
+        episode: ``seed``, ``prm_return``, ``true_return``, ``success``), the figures of
+        `potential_return_report`, and ``frame_spearman``: Spearman of the potential against
+        the privileged progress label over every frame of the episodes (None without
+        progress, e.g. a dm_control task, or when either is constant).
 
     Raises:
         RunDirError: no run, no checkpoint with a policy, or no PRM (a `ValueError`).
         ValueError: ``episodes`` below 1.
     """
+    from scipy.stats import spearmanr
+
     from robopref.rewards.prm import ProcessRewardModel
+    from robopref.rewards.prm_train import progress_labels
 
     if episodes < 1:
         raise ValueError(f"--episodes must be >= 1, got {episodes}")
@@ -87,13 +95,18 @@ def policy_prm_report(
     if model.tasks:  # a multi-task PRM scores the run's task (an error if it lacks it)
         model.for_task(config.task)
     rows: list[dict[str, Any]] = []
+    potentials: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
 
     def score(ep_seed: int, ep: Episode) -> None:
-        frames = {v: ep.frames[v][1:] for v in model.config.views}  # Phi(s') of each step
+        phi = model.potential_batch({v: ep.frames[v] for v in model.config.views})
+        if ep.progress is not None:
+            potentials.append(phi)
+            labels.append(progress_labels(ep))
         rows.append(
             {
                 "seed": ep_seed,
-                "prm_return": float(np.sum(model.potential_batch(frames))),
+                "prm_return": float(np.sum(phi[1:])),  # Phi(s') of each step
                 "true_return": float(np.nansum(ep.reward)),
                 "success": bool(ep.is_success),
             }
@@ -101,6 +114,11 @@ def policy_prm_report(
 
     seeds = list(range(seed, seed + episodes))
     evaluate_episodes(config, policy, seeds, cameras=model.config.views, on_episode=score)
+    frame_spearman = None
+    if labels:
+        phi_all, label_all = np.concatenate(potentials), np.concatenate(labels)
+        if np.ptp(phi_all) > 0 and np.ptp(label_all) > 0:
+            frame_spearman = float(spearmanr(phi_all, label_all).statistic)
     return {
         "run": str(run.root),
         "task": config.task,
@@ -109,6 +127,7 @@ def policy_prm_report(
         "shaping_mode": config.shaping.mode if {"prm", "vlm"} & set(config.terms) else None,
         "rows": rows,
         **potential_return_report(rows),
+        "frame_spearman": frame_spearman,
     }
 
 
@@ -134,7 +153,9 @@ def report_table(report: dict[str, Any]) -> list[str]:
         f"success rate {report['success_rate']:.2f}, mean true return "
         f"{report['true_return']:.1f}, mean PRM return {report['prm_return']:.2f} (successful "
         f"{_fmt(report['prm_return_success'])}, failed {_fmt(report['prm_return_failure'])}), "
-        f"Spearman(PRM return, true return) {_fmt(report['spearman_prm_true'], 3)}",
+        f"Spearman(PRM return, true return) {_fmt(report['spearman_prm_true'], 3)}; "
+        f"Spearman(potential, privileged progress) over the policy's frames "
+        f"{_fmt(report.get('frame_spearman'), 3)}",
     ]
     return lines
 

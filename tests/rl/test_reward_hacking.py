@@ -7,9 +7,12 @@ import csv
 import json
 import math
 
+import numpy as np
 import pytest
 
+import robopref.rl.evaluate as evaluate
 from robopref.cli import main
+from robopref.rewards.prm_train import progress_labels
 from robopref.rl.config import ConfigError, load_config
 from robopref.rl.pebble import append_metrics_row, trim_metrics
 from robopref.rl.reward_report import run_prm_path
@@ -94,10 +97,13 @@ def test_compare_policy_tabulates_prm_and_true_returns(direct_run, capsys):
     for row in report["rows"]:
         assert row["prm_return"] > 0 and isinstance(row["success"], bool)
     assert {"prm_return_success", "prm_return_failure", "spearman_prm_true"} <= set(report)
+    # Reach episodes carry privileged progress: the PRM's ranking of the policy's frames.
+    assert isinstance(report["frame_spearman"], float) and -1 <= report["frame_spearman"] <= 1
     assert main(["reward", "compare", "--policy", run, "--episodes", "1", "--table"]) == 0
     out = capsys.readouterr().out
     assert "| seed | PRM return | true return | success |" in out
     assert "Spearman(PRM return, true return)" in out
+    assert "Spearman(potential, privileged progress) over the policy's frames" in out
 
 
 def test_compare_policy_errors_on_a_dir_without_a_policy(tmp_path, capsys):
@@ -131,3 +137,29 @@ def test_metrics_keep_their_columns_through_a_trim(tmp_path):
     assert [r["b"] for r in _metrics(run)] == ["", "3"]
     trim_metrics(run, 1)
     assert _metrics(run) == [{"env_steps": "1", "a": "1", "b": ""}]
+
+
+def test_frame_spearman_ranks_the_policys_frames_against_their_progress(direct_run, monkeypatch):
+    """The figure is the Spearman of the PRM's potential against the progress label over
+    every frame rolled out: a PRM that scores frames by their progress ranks them at 1."""
+    from robopref.rewards.prm import ProcessRewardModel
+    from robopref.rl.reward_report import policy_prm_report
+
+    seen = []
+
+    def by_progress(self, frames):  # a perfect PRM: the frame's own progress label
+        return np.asarray(seen.pop(0), np.float32)
+
+    real_evaluate = evaluate.evaluate_episodes
+
+    def spy(config, policy, seeds, *, cameras=(), on_episode=None, **kw):
+        def hook(seed, ep):
+            seen.append(progress_labels(ep))
+            on_episode(seed, ep)
+
+        return real_evaluate(config, policy, seeds, cameras=cameras, on_episode=hook, **kw)
+
+    monkeypatch.setattr("robopref.rl.reward_report.evaluate_episodes", spy)
+    monkeypatch.setattr(ProcessRewardModel, "potential_batch", by_progress)
+    report = policy_prm_report(direct_run.root, episodes=2)
+    assert report["frame_spearman"] == pytest.approx(1.0)
