@@ -165,6 +165,14 @@ class RolloutConfig:
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
             raise ValueError(f"unknown policy {self.policy!r}; valid: {list(POLICIES)}")
+        if self.policy == "missed-grasp":
+            from sim.experts import GRASP_TASKS
+
+            if self.task not in GRASP_TASKS:
+                raise ValueError(
+                    f"no missed-grasp policy for {self.task!r} (its expert does not grasp); "
+                    f"valid: {list(GRASP_TASKS)}"
+                )
         if self.episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {self.episodes}")
         if self.expert_noise < 0:
@@ -173,7 +181,7 @@ class RolloutConfig:
             raise ValueError(f"unknown codec {self.codec!r}; valid: {sorted(CODECS)}")
 
 
-POLICIES = ("expert", "perturbed", "random")
+POLICIES = ("expert", "perturbed", "random", "missed-grasp")
 
 
 def make_policy(config: RolloutConfig, env, rng: np.random.Generator) -> Policy:
@@ -182,6 +190,8 @@ def make_policy(config: RolloutConfig, env, rng: np.random.Generator) -> Policy:
 
     if config.policy == "random":
         return random_policy(env, rng)
+    if config.policy == "missed-grasp":  # hard negatives for a PRM (lift, pick-place)
+        return sim.missed_grasp_expert(config.task, rng, noise_std=config.expert_noise)
     expert = sim.expert(config.task)
     if config.expert_noise > 0:
         expert = type(expert)(noise_std=config.expert_noise, rng=rng)

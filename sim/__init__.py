@@ -97,4 +97,29 @@ def expert(name: str, noise_std: float = 0.0, rng=None):
     return EXPERTS[name](noise_std=noise_std, rng=rng)
 
 
-__all__ = ["CAMERA_NAMES", "describe_task", "expert", "list_backends", "list_tasks", "make"]
+def missed_grasp_expert(name: str, rng, noise_std: float = 0.0):
+    """The grasp expert of Panda task ``name`` closing on air beside the cube, then raising
+    its empty hand (`sim.experts.MissedGraspExpert`): hard negatives for a PRM.
+
+    Raises:
+        ValueError: for a task whose expert does not grasp, listing the valid names.
+    """
+    from sim.experts import GRASP_TASKS, MissedGraspExpert
+
+    if name not in GRASP_TASKS:
+        raise ValueError(
+            f"no missed-grasp policy for {name!r} (its expert does not grasp); valid: "
+            f"{list(GRASP_TASKS)}"
+        )
+    return MissedGraspExpert(rng, noise_std=noise_std)
+
+
+__all__ = [
+    "CAMERA_NAMES",
+    "describe_task",
+    "expert",
+    "list_backends",
+    "list_tasks",
+    "make",
+    "missed_grasp_expert",
+]

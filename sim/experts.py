@@ -110,6 +110,44 @@ class PushExpert(ScriptedExpert):
         return np.append(_toward(tcp, [*behind, z]), CLOSE)
 
 
+class MissedGraspExpert(GraspExpert):
+    """The grasp expert closing on air beside the cube (6.5-10 cm off its centre, clear of the
+    open fingers, in a random direction), then carrying its empty, closed hand to where the
+    cube would go.
+
+    Hard negatives for a process reward model: at 84x84 a raised, closed gripper looks
+    much like a lifted cube, and a PRM that never saw one rated it near success (README,
+    "Shaping without demonstrations"). Its progress labels stay low: nothing is grasped.
+
+    Args:
+        rng: Generator of the miss (its direction and distance); also the expert's noise.
+        noise_std: As `ScriptedExpert`.
+    """
+
+    #: Steps the gripper closes for before the hand rises, as the expert waits for a grasp.
+    CLOSE_STEPS = 4
+
+    def __init__(self, rng: np.random.Generator, noise_std: float = 0.0) -> None:
+        super().__init__(noise_std=noise_std, rng=rng)
+        angle, dist = rng.uniform(0.0, 2 * np.pi), rng.uniform(0.065, 0.1)
+        self.offset = dist * np.array([np.cos(angle), np.sin(angle), 0.0])
+        self.closed_steps = 0
+
+    def act(self, tcp, obj, goal, grasped):
+        if self.closed_steps == 0:
+            a = super().act(tcp, obj + self.offset, goal, False)
+            if a[3] == CLOSE:  # down beside the cube: close on air from now on
+                self.closed_steps = 1
+            return a
+        self.closed_steps += 1
+        if self.closed_steps <= self.CLOSE_STEPS:
+            return np.array([0.0, 0.0, 0.0, CLOSE])
+        return np.append(_toward(tcp, goal + self.offset), CLOSE)
+
+
+#: Tasks whose expert grasps: the ones `MissedGraspExpert` can miss on.
+GRASP_TASKS = ("panda-lift", "panda-pick-place")
+
 EXPERTS = {
     "panda-reach": ReachExpert,
     "panda-push": PushExpert,

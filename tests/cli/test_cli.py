@@ -78,6 +78,10 @@ def test_rollout_random_policy_state_only_dmc(tmp_path, capsys):
         (["--task", "panda-reach", "--backend", "ode"], "unknown backend 'ode'"),
         (["--task", "panda-reach", "--cameras", "top"], "bad cameras"),
         (["--task", "panda-reach", "--policy", "human"], "unknown policy 'human'"),
+        (
+            ["--task", "panda-push", "--policy", "missed-grasp"],
+            "no missed-grasp policy for 'panda-push' (its expert does not grasp)",
+        ),
     ],
 )
 def test_rollout_bad_input_is_one_clear_line_and_writes_nothing(tmp_path, capsys, argv, match):

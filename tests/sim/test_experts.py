@@ -79,3 +79,39 @@ def test_push_expert_progress_hardly_ever_falls():
         drops.append(worst)
     env.close()
     assert min(drops) > -0.1, drops
+
+
+@pytest.mark.parametrize("task", ["panda-lift", "panda-pick-place"])
+def test_the_missed_grasp_expert_raises_a_closed_empty_hand(task):
+    """Hard negatives for the PRM: the gripper closes beside the cube, never on it, and the
+    empty hand rises; the task's progress stays low."""
+    from robopref.rollout import episode_rng
+
+    env = sim.make(task, cameras=())
+    try:
+        for seed in range(3):
+            policy = sim.missed_grasp_expert(task, episode_rng(seed))
+            obs, info = env.reset(seed=seed)
+            cube0 = np.asarray(info["privileged"]["object_pos"]).copy()
+            done, closed, grasped, heights, progress = False, False, False, [], []
+            while not done:
+                action = policy(obs, info)
+                closed |= action[3] < 0
+                obs, _, term, trunc, info = env.step(action)
+                done = term or trunc
+                p = info["privileged"]
+                grasped |= bool(p["grasped"])
+                heights.append(float(p["tcp"][2]))
+                progress.append(info["progress"])
+            cube = np.asarray(p["object_pos"])
+            assert closed and not grasped and not info["success"]
+            assert max(heights[-10:]) > cube0[2] + 0.08  # the empty hand is up in the air
+            assert np.linalg.norm(cube - cube0) < 0.01  # the cube was never touched
+            assert max(progress) < 0.35
+    finally:
+        env.close()
+
+
+def test_the_missed_grasp_expert_needs_a_grasping_task():
+    with pytest.raises(ValueError, match=r"no missed-grasp policy for 'panda-reach'.*valid: \["):
+        sim.missed_grasp_expert("panda-reach", np.random.default_rng(0))
