@@ -14,7 +14,8 @@
 # demonstrations), lift-prm30-x10-nodemo (and a PRM from 30 episodes, its shaping scaled 10),
 # lift-progress-x10-nodemo (privileged-progress shaping scaled 10, the bound on PRM
 # shaping), lift-prm132-x10-nodemo (bench/prm.sh's default lift PRM, 132 episodes: run
-# bench/prm.sh panda-lift first), lift-sparse-demo1, lift-prm-demo1 (and with one), push, push-sparse,
+# bench/prm.sh panda-lift first), lift-prmmissed-x10-nodemo (that PRM's data plus 40
+# missed-grasp episodes, prm-missed.pt: README, "Shaping without demonstrations"), lift-sparse-demo1, lift-prm-demo1 (and with one), push, push-sparse,
 # push-prm, push-task10, push-utd2, push-prm-utd2 (2 updates per env step), push-prm30 (a
 # PRM from 30 scripted episodes, 1,000 steps), push-prm30-x10 (and its shaping scaled 10),
 # push-prm30-x10-bc, push-bc (behaviour cloning on the demonstrations, weight 0.1), push-her, push-prm-her
@@ -102,6 +103,8 @@ declare -A FLAGS=(
 --set shaping.scale=10"
   [lift-prm132-x10-nodemo]="${lift/--demos 10/--demos 0} --reward sparse+prm \
 --set shaping.prm=runs/bench-prm/panda-lift/prm.pt --set shaping.scale=10"
+  [lift-prmmissed-x10-nodemo]="${lift/--demos 10/--demos 0} --reward sparse+prm \
+--set shaping.prm=runs/bench-prm/panda-lift/prm-missed.pt --set shaping.scale=10"
   [lift-sparse-demo1]="${lift/--demos 10/--demos 1} --reward sparse"
   [lift-prm-demo1]="${lift/--demos 10/--demos 1} --reward sparse+prm"
   [pick-place]="--task panda-pick-place --reward sparse+pref+prm --labels 200 \

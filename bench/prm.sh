@@ -6,7 +6,8 @@
 # domain randomization (light, camera pose and field of view, colours; other seeds), with the
 # default augmentation (random shifts and colour jitter). For comparison, prm-plain.pt learns
 # from the plain mix alone with shifts only (the recipe before issue 14). Both are scored on
-# the plain held-out mix and on the same mix recorded with randomization.
+# the plain held-out mix and on the same mix recorded with randomization. On lift and
+# pick-place, prm-missed.pt adds 40 missed-grasp episodes (hard negatives) to the default mix.
 # SIZE=128 records every episode at 128x128 instead of 84x84 (into OUT/TASK-128px) and trains
 # and scores the default PRM only, at that input size, its random shift scaled to the same
 # share of the image (issue 14: is resolution what limits a task's Spearman?).
@@ -49,5 +50,17 @@ for task in "${@:-panda-push panda-lift}"; do
     "$rp" reward compare sparse progress --task "$t" --episodes "$d/test"
     "$rp" reward compare "$d/prm.pt" progress --task "$t" --episodes "$d/test"
     "$rp" reward compare "$d/prm.pt" sparse --task "$t" --episodes "$d/test"
+    case $t in panda-lift|panda-pick-place) ;; *) continue;; esac
+    # Hard negatives where the expert grasps (README, "Shaping without demonstrations"):
+    # the default mix plus 20 plain and 20 randomized missed grasps, prm-missed.pt.
+    rec "$t" "$d/train-missed" missed-grasp 20 800
+    rec "$t" "$d/train-missed-rand" missed-grasp 20 900 --randomize
+    mkdir -p "$d/train-mixed-missed"
+    ln -sf "$(realpath "$d/train-mixed")"/*.npz "$(realpath "$d/train-missed")"/*.npz \
+      "$(realpath "$d/train-missed-rand")"/*.npz "$d/train-mixed-missed/"
+    "$rp" reward train-prm --task "$t" --episodes "$d/train-mixed-missed" --out "$d/prm-missed.pt" \
+      --steps "$STEPS" --quiet --threads 1
+    "$rp" reward eval-prm "$d/prm-missed.pt" --episodes "$d/test" --threads 1
+    "$rp" reward eval-prm "$d/prm-missed.pt" --episodes "$d/test-rand" --threads 1
   done
 done
