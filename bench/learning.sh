@@ -15,7 +15,8 @@
 # lift-progress-x10-nodemo (privileged-progress shaping scaled 10, the bound on PRM
 # shaping), lift-prm132-x10-nodemo (bench/prm.sh's default lift PRM, 132 episodes: run
 # bench/prm.sh panda-lift first), lift-prmmissed-x10-nodemo (that PRM's data plus 40
-# missed-grasp episodes, prm-missed.pt: README, "Shaping without demonstrations"), lift-sparse-demo1, lift-prm-demo1 (and with one), push, push-sparse,
+# missed-grasp episodes, prm-missed.pt: README, "Shaping without demonstrations"),
+# lift-sparse-demo1, lift-prm-demo1 (and with one), push, push-sparse,
 # push-prm, push-task10, push-utd2, push-prm-utd2 (2 updates per env step), push-prm30 (a
 # PRM from 30 scripted episodes, 1,000 steps), push-prm30-x10 (and its shaping scaled 10),
 # push-prm30-x10-bc, push-bc (behaviour cloning on the demonstrations, weight 0.1), push-her, push-prm-her
