@@ -166,12 +166,14 @@ def test_a_2x2_sweep_completes_with_four_run_dirs_and_a_report(sweep_2x2, capsys
 def test_a_parallel_eval_gives_the_serial_figures(sweep_2x2, capsys):
     _, out = sweep_2x2
     run = sorted((out / "runs").iterdir())[0]
-    figures = []
-    for workers in ("1", "2"):
-        args = ["eval", str(run), "--episodes", "4", "--no-video", "--workers", workers]
-        assert main(args) == 0
-        figures.append(_last_json(capsys.readouterr().out))
-    assert figures[0] == figures[1] and figures[0]["episodes"] == 4
+    for extra in ([], ["--stochastic"]):  # sampled actions too: the noise is seeded per episode
+        figures = []
+        for workers in ("1", "2"):
+            args = ["eval", str(run), "--episodes", "4", "--no-video", "--workers", workers]
+            assert main([*args, *extra]) == 0
+            figures.append(_last_json(capsys.readouterr().out))
+        assert figures[0] == figures[1] and figures[0]["episodes"] == 4
+        assert figures[0]["deterministic"] is (not extra)
 
 
 # ------------------------------------------------------------------ a worker killed
