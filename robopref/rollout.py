@@ -165,14 +165,10 @@ class RolloutConfig:
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
             raise ValueError(f"unknown policy {self.policy!r}; valid: {list(POLICIES)}")
-        if self.policy == "missed-grasp":
-            from sim.experts import GRASP_TASKS
+        if self.policy == "missed-grasp":  # refused before anything is recorded
+            from sim.experts import check_grasp_task
 
-            if self.task not in GRASP_TASKS:
-                raise ValueError(
-                    f"no missed-grasp policy for {self.task!r} (its expert does not grasp); "
-                    f"valid: {list(GRASP_TASKS)}"
-                )
+            check_grasp_task(self.task)
         if self.episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {self.episodes}")
         if self.expert_noise < 0:

@@ -104,13 +104,9 @@ def missed_grasp_expert(name: str, rng, noise_std: float = 0.0):
     Raises:
         ValueError: for a task whose expert does not grasp, listing the valid names.
     """
-    from sim.experts import GRASP_TASKS, MissedGraspExpert
+    from sim.experts import MissedGraspExpert, check_grasp_task
 
-    if name not in GRASP_TASKS:
-        raise ValueError(
-            f"no missed-grasp policy for {name!r} (its expert does not grasp); valid: "
-            f"{list(GRASP_TASKS)}"
-        )
+    check_grasp_task(name)
     return MissedGraspExpert(rng, noise_std=noise_std)
 
 

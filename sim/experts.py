@@ -148,6 +148,16 @@ class MissedGraspExpert(GraspExpert):
 #: Tasks whose expert grasps: the ones `MissedGraspExpert` can miss on.
 GRASP_TASKS = ("panda-lift", "panda-pick-place")
 
+
+def check_grasp_task(name: str) -> None:
+    """Raises ValueError, listing the valid names, unless task ``name``'s expert grasps."""
+    if name not in GRASP_TASKS:
+        raise ValueError(
+            f"no missed-grasp policy for {name!r} (its expert does not grasp); valid: "
+            f"{list(GRASP_TASKS)}"
+        )
+
+
 EXPERTS = {
     "panda-reach": ReachExpert,
     "panda-push": PushExpert,
